@@ -1,0 +1,81 @@
+import json
+
+import pytest
+
+from openpose_plus.edge.skeleton import COCO17_TO_COCO18, COCO18, Skeleton
+
+
+def test_coco18_matches_openpose_tables():
+    assert COCO18.num_parts == 18 and COCO18.num_limbs == 19
+    assert COCO18.num_heatmaps == 19 and COCO18.num_pafs == 38
+    # OpenPose's POSE_COCO_MAP_IDX minus the 19 heatmap channels, spot-checked.
+    assert COCO18.paf_channels[COCO18.limbs.index((1, 8))] == (0, 1)
+    assert COCO18.paf_channels[COCO18.limbs.index((1, 2))] == (12, 13)
+    assert COCO18.paf_channels[COCO18.limbs.index((5, 17))] == (26, 27)
+    assert (2, 16) in COCO18.limbs and (5, 17) in COCO18.limbs  # the ear-shoulder limbs
+
+
+def test_flip_permutations_are_involutions_that_swap_sides():
+    perm = COCO18.flip_permutation()
+    assert [perm[p] for p in perm] == list(range(18))
+    for i, name in enumerate(COCO18.parts):
+        other = COCO18.parts[perm[i]]
+        if name.startswith("left_"):
+            assert other == "right_" + name[5:]
+        elif not name.startswith("right_"):
+            assert other == name
+    limbs = COCO18.flip_limb_permutation()
+    for l, m in enumerate(limbs):
+        a, b = COCO18.limbs[l]
+        assert COCO18.limbs[m] == (perm[a], perm[b])
+
+
+def test_coco17_mapping_names_agree():
+    coco17 = ["nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder",
+              "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+              "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle"]
+    for i18, i17 in enumerate(COCO17_TO_COCO18):
+        if i17 is None:
+            assert COCO18.parts[i18] == "neck"
+        else:
+            assert COCO18.parts[i18] == coco17[i17]
+
+
+def test_from_coco_category_brings_its_own_skeleton():
+    cat = {"id": 1, "name": "hand", "keypoints": ["wrist", "left_tip", "right_tip", "palm"],
+           "skeleton": [[1, 4], [4, 2], [4, 3]]}
+    sk = Skeleton.from_coco_category(cat)
+    assert sk.parts == ("wrist", "left_tip", "right_tip", "palm")
+    assert sk.limbs == ((0, 3), (3, 1), (3, 2))
+    assert sk.paf_channels == ((0, 1), (2, 3), (4, 5))
+    assert sk.flip_pairs == ((1, 2),)
+    assert Skeleton.from_coco_category(sk.to_coco_category()) == sk
+
+
+def test_round_trip_through_json_and_digest():
+    again = Skeleton.from_dict(json.loads(json.dumps(COCO18.to_dict())))
+    assert again == COCO18 and again.digest() == COCO18.digest()
+    assert Skeleton("x", ("a", "b"), ((0, 1),)).digest() != COCO18.digest()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(parts=()), "no parts"),
+    (dict(parts=("a", "a")), "duplicate"),
+    (dict(parts=("a", "b"), limbs=((0, 2),)), "limb 0"),
+    (dict(parts=("a", "b"), limbs=((1, 1),)), "limb 0"),
+    (dict(parts=("a", "b"), limbs=((0, 1),), paf_channels=((0, 0),)), "exactly once"),
+    (dict(parts=("a", "b"), limbs=((0, 1),), paf_channels=((0, 1), (2, 3))), "PAF channel pairs"),
+    (dict(parts=("a", "b", "c"), limbs=(), flip_pairs=((0, 1), (1, 2))), "flip pair"),
+])
+def test_bad_skeletons_are_refused_with_the_reason(kwargs, message):
+    base = dict(name="bad", parts=("a", "b"), limbs=())
+    base.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        Skeleton(**base)
+
+
+def test_bad_descriptions_are_value_errors():
+    with pytest.raises(ValueError):
+        Skeleton.from_dict({"name": "x"})
+    with pytest.raises(ValueError):
+        Skeleton.from_coco_category({"name": "x", "skeleton": [[1, 2]]})
