@@ -1,0 +1,207 @@
+/*
+ * openpose_plus_paf.h - multi-person pose grouping from part heatmaps and Part
+ * Affinity Fields (PAFs), in C99 with the C standard library only.
+ *
+ * Input is what the network writes: float32 planar CHW maps, read in place.
+ *   heatmaps: K part channels (optionally followed by a background channel,
+ *             which is ignored), each height x width, row-major.
+ *   pafs:     2L channels; limb l reads x from channel limb_pafs[2l] and y from
+ *             channel limb_pafs[2l + 1].
+ * Coordinates are map coordinates: the centre of cell (column j, row i) is
+ * (x, y) = (j, i). Non-finite map values (NaN, +-Inf) count as no evidence.
+ *
+ * The pipeline, each step a public function so callers can time or replace it:
+ *   opp_find_peaks   local maxima per part, sub-pixel refined
+ *   opp_score_limb   PAF line integral of every candidate pair of one limb
+ *   opp_assign_limb  one-to-one matching of a limb's candidates
+ *   opp_assemble     connections -> people
+ *   opp_group        all of the above, using one workspace
+ *
+ * The library never allocates, keeps no global state and is reentrant: the
+ * caller owns every buffer, including one workspace of opp_workspace_size()
+ * bytes (any alignment) that can be reused for every frame. Every entry point
+ * validates its arguments and returns an OPP_ERR_* code instead of crashing.
+ * Return values: 0 = success, > 0 = success with warnings (a bit set of
+ * OPP_WARN_*), < 0 = error (nothing useful was written).
+ */
+#ifndef OPENPOSE_PLUS_PAF_H
+#define OPENPOSE_PLUS_PAF_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The region between the markers is also read by cffi (cffi_build/build_paf.py),
+ * so it holds only declarations and #defines of integer constants. */
+/* CFFI_BEGIN */
+
+/* Version of this header; opp_version() returns the library's. */
+#define OPP_VERSION_MAJOR 0
+#define OPP_VERSION_MINOR 1
+#define OPP_VERSION_PATCH 0
+#define OPP_VERSION 100 /* MAJOR * 10000 + MINOR * 100 + PATCH */
+
+/* Status codes. Warnings are bits that can be combined; errors are negative. */
+#define OPP_OK 0
+#define OPP_WARN_PEAKS_TRUNCATED 1  /* a part had more than max_peaks peaks: kept the strongest */
+#define OPP_WARN_PEOPLE_TRUNCATED 2 /* more than max_people people: kept the best scored */
+#define OPP_ERR_NULL_POINTER (-1)   /* a required pointer is NULL */
+#define OPP_ERR_SIZE (-2)           /* height or width outside 1..OPP_MAX_SIDE */
+#define OPP_ERR_CHANNELS (-3)       /* channel count does not match the skeleton */
+#define OPP_ERR_SKELETON (-4)       /* part/limb counts or indices out of range */
+#define OPP_ERR_PARAMS (-5)         /* a field of opp_params is out of range */
+#define OPP_ERR_WORKSPACE (-6)      /* workspace smaller than opp_workspace_size() */
+#define OPP_ERR_ARGUMENT (-7)       /* another argument (limb index, counts, connections) */
+
+/* Limits checked by the validation (generous: they only reject absurd input). */
+#define OPP_MAX_SIDE 16384
+#define OPP_MAX_PARTS 256
+#define OPP_MAX_LIMBS 1024
+#define OPP_MAX_PEAKS 1024
+#define OPP_MAX_PEOPLE 65536
+#define OPP_MAX_NMS_RADIUS 64
+#define OPP_MAX_PAF_SAMPLES 1024
+
+/* opp_params.assignment */
+#define OPP_ASSIGN_GREEDY 0  /* best-scored candidate first, as OpenPose */
+#define OPP_ASSIGN_OPTIMAL 1 /* maximum total score (Hungarian algorithm) */
+
+/* The body model. Limb l joins part limb_parts[2l] to part limb_parts[2l + 1]
+ * (distinct, in 0..num_parts-1); its PAF points from the first to the second.
+ * People are assembled limb by limb in this order, so list limbs as a tree
+ * walk from a central part (as COCO-18 does) and redundant limbs last. */
+typedef struct opp_skeleton {
+    int num_parts;         /* K, 1..OPP_MAX_PARTS */
+    int num_limbs;         /* L, 0..OPP_MAX_LIMBS */
+    const int *limb_parts; /* 2L part indices (may be NULL when L == 0) */
+    const int *limb_pafs;  /* 2L PAF channel indices in 0..2L-1 (may be NULL when L == 0) */
+} opp_skeleton;
+
+/* Thresholds and capacities; opp_default_params() fills in the defaults. */
+typedef struct opp_params {
+    float peak_threshold;       /* a peak's heatmap value must exceed this, >= 0 (default 0.15) */
+    int nms_radius;             /* a peak is the maximum of its (2r+1)^2 window, r in 0..OPP_MAX_NMS_RADIUS (1) */
+    int max_peaks;              /* peaks kept per part, 1..OPP_MAX_PEAKS (64) */
+    int paf_samples;            /* samples along a candidate limb, 2..OPP_MAX_PAF_SAMPLES (10) */
+    float paf_sample_threshold; /* a sample counts if dot(PAF, limb direction) exceeds this (0.05) */
+    float min_sample_fraction;  /* fraction of samples that must count, 0..1 (0.8) */
+    float max_limb_length;      /* distance prior in map pixels, >= 0; 0 = height / 2 (0) */
+    int assignment;             /* OPP_ASSIGN_GREEDY or OPP_ASSIGN_OPTIMAL (greedy) */
+    int min_parts;              /* people with fewer parts are dropped, >= 1 (3) */
+    float min_person_score;     /* people with a lower score are dropped (0.2) */
+    int max_people;             /* capacity of the output, 1..OPP_MAX_PEOPLE (64) */
+} opp_params;
+
+/* A detected part: sub-pixel map coordinates and the heatmap value there. */
+typedef struct opp_peak {
+    float x;
+    float y;
+    float score;
+} opp_peak;
+
+/* A limb instance: peak a of the limb's first part joined to peak b of its
+ * second part (indices into each part's peak list), with its limb score. */
+typedef struct opp_connection {
+    int a;
+    int b;
+    float score;
+} opp_connection;
+
+/* Library version, encoded as OPP_VERSION; compare with the header's. */
+int opp_version(void);
+
+/* A static, human-readable description of a status code (never NULL). */
+const char *opp_strerror(int code);
+
+/* Fills *params with the defaults listed in opp_params. */
+void opp_default_params(opp_params *params);
+
+/* Workspace bytes needed by opp_group, and enough for every step function, for
+ * this skeleton, these params and height x width maps. Writes *size.
+ * Errors: NULL_POINTER, SKELETON, PARAMS, SIZE. */
+int opp_workspace_size(const opp_skeleton *skeleton, const opp_params *params, int height, int width,
+                       size_t *size);
+
+/* Step 1. Peaks of the first skeleton->num_parts heatmap channels.
+ * peaks: skeleton->num_parts * params->max_peaks entries; part k's peaks go to
+ *        peaks[k * max_peaks ...], strongest first, and their number to counts[k].
+ * A peak is a finite value above peak_threshold that is the maximum of its
+ * window (ties go to the first in row-major order); its position is refined by
+ * a parabola through the log of the 3 values along x and along y (exact for a
+ * Gaussian; a plain parabola when a value is not positive), offset within +-0.5.
+ * Returns OPP_WARN_PEAKS_TRUNCATED when a part had more than max_peaks peaks.
+ * Errors: NULL_POINTER, SIZE, CHANNELS (heatmap_channels not K or K + 1),
+ * SKELETON, PARAMS. */
+int opp_find_peaks(const float *heatmaps, int heatmap_channels, int height, int width,
+                   const opp_skeleton *skeleton, const opp_params *params,
+                   opp_peak *peaks, int *counts);
+
+/* Step 2. Scores of every pair (peak i of part A, peak j of part B) of limb
+ * `limb` = (A, B), written to scores[i * params->max_peaks + j] for
+ * i < counts[A], j < counts[B] (the rest of the max_peaks^2 matrix is not touched).
+ * The score is the mean over paf_samples evenly spaced points from peak i to
+ * peak j of dot(PAF, unit(j - i)), plus the distance prior
+ * min(0, max_limb_length / distance - 1). A pair is a candidate, with that
+ * score, if at least min_sample_fraction of the samples exceed
+ * paf_sample_threshold and the score is positive; otherwise its score is 0.
+ * peaks/counts: as written by opp_find_peaks (peaks must lie inside the map).
+ * workspace: scratch of workspace_size bytes (opp_workspace_size() is enough).
+ * Errors: NULL_POINTER, SIZE, CHANNELS (paf_channels != 2L), SKELETON, PARAMS,
+ * WORKSPACE, ARGUMENT (limb out of range, a count outside 0..max_peaks, a peak
+ * outside the map). */
+int opp_score_limb(const float *pafs, int paf_channels, int height, int width,
+                   const opp_skeleton *skeleton, const opp_params *params, int limb,
+                   const opp_peak *peaks, const int *counts, float *scores,
+                   void *workspace, size_t workspace_size);
+
+/* Step 3. Matches the rows (count_a peaks) to the columns (count_b peaks) of a
+ * score matrix from opp_score_limb (row stride params->max_peaks), each peak
+ * used at most once, only pairs with a positive score, by params->assignment.
+ * connections: room for min(count_a, count_b) entries; *num_connections is set.
+ * workspace: scratch of workspace_size bytes (opp_workspace_size() is enough).
+ * Errors: NULL_POINTER, PARAMS, WORKSPACE, ARGUMENT (a count outside 0..max_peaks). */
+int opp_assign_limb(const opp_params *params, const float *scores, int count_a, int count_b,
+                    opp_connection *connections, int *num_connections,
+                    void *workspace, size_t workspace_size);
+
+/* Step 4. People from the connections of every limb: connections holds
+ * num_limbs * params->max_peaks entries, limb l's at [l * max_peaks ...], and
+ * connection_counts[l] of them are used. Limbs are taken in skeleton order; a
+ * connection starts a person, attaches a part to the person holding its other
+ * peak, or merges two people when their parts do not overlap; a connection
+ * that would give a person a second peak of one part is ignored. With
+ * min_parts == 1 every peak left over becomes a one-part person.
+ * A person's score is the mean of its peak scores and connection scores;
+ * people with fewer than min_parts parts or a score below min_person_score are
+ * dropped, and the best max_people are written, best first:
+ *   keypoints: max_people * num_parts * 3 floats, (x, y, score) per part in map
+ *              coordinates, (0, 0, 0) for a missing part;
+ *   person_scores: max_people floats; *num_people: how many were written.
+ * Returns OPP_WARN_PEOPLE_TRUNCATED when people were left out.
+ * Errors: NULL_POINTER, SKELETON, PARAMS, WORKSPACE, ARGUMENT (a count or a
+ * peak index out of range). */
+int opp_assemble(const opp_skeleton *skeleton, const opp_params *params,
+                 const opp_peak *peaks, const int *counts,
+                 const opp_connection *connections, const int *connection_counts,
+                 void *workspace, size_t workspace_size,
+                 float *keypoints, float *person_scores, int *num_people);
+
+/* All steps: heatmaps (heatmap_channels = K or K + 1) and pafs (paf_channels =
+ * 2L, may be NULL when L == 0), both height x width, to people as written by
+ * opp_assemble. workspace: at least opp_workspace_size() bytes, reused freely.
+ * Returns the union of the steps' warnings, or the first error. */
+int opp_group(const float *heatmaps, int heatmap_channels,
+              const float *pafs, int paf_channels, int height, int width,
+              const opp_skeleton *skeleton, const opp_params *params,
+              void *workspace, size_t workspace_size,
+              float *keypoints, float *person_scores, int *num_people);
+
+/* CFFI_END */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* OPENPOSE_PLUS_PAF_H */

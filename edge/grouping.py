@@ -1,0 +1,210 @@
+"""Heatmaps + PAFs -> people, through the C core in ``cffi_build/`` (``openpose_plus.edge._paf``).
+
+A :class:`Grouper` is made once per model (skeleton, map size, params): it allocates
+the C workspace and the output buffers, so a frame costs one C call and the two small
+result arrays. :meth:`Grouper.group_ptr` takes raw addresses, for output buffers that
+TensorRT or onnxruntime own; :meth:`Grouper.group` takes numpy arrays and hands the C
+code their own memory (never a copy), after checking dtype, shape and layout.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
+
+import numpy as np
+
+from ._paf import ffi, lib
+from .poses import Poses
+from .skeleton import COCO18, Skeleton
+
+__all__ = ["GroupParams", "Grouper", "group", "native_version"]
+
+_ASSIGNMENTS = {"greedy": lib.OPP_ASSIGN_GREEDY, "optimal": lib.OPP_ASSIGN_OPTIMAL}
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+@dataclass(frozen=True)
+class GroupParams:
+    """Grouping thresholds and capacities; distances are in map pixels.
+
+    ``assignment`` is how each limb's candidate pairs are matched: ``"greedy"``
+    (best pair first, as OpenPose) or ``"optimal"`` (maximum total score, Hungarian).
+    Greedy is the default: on synthetic scenes both recover the same people and greedy
+    is 3-10 % cheaper (the numbers are in cffi_build/paf.c, step 3).
+    ``max_limb_length`` 0 means half the map height (OpenPose's distance prior).
+    ``peak_threshold`` 0.15 keeps smooth noise of std 0.05 from flooding the peaks
+    while keeping weak parts; OpenPose uses 0.05-0.1 on its own network's maps.
+    """
+
+    peak_threshold: float = 0.15
+    nms_radius: int = 1
+    max_peaks: int = 64
+    paf_samples: int = 10
+    paf_sample_threshold: float = 0.05
+    min_sample_fraction: float = 0.8
+    max_limb_length: float = 0.0
+    assignment: str = "greedy"
+    min_parts: int = 3
+    min_person_score: float = 0.2
+    max_people: int = 64
+
+    def __post_init__(self) -> None:
+        def bad(name: str, rule: str) -> ValueError:
+            return ValueError("GroupParams.%s must be %s, got %r" % (name, rule, getattr(self, name)))
+
+        for name in ("peak_threshold", "paf_sample_threshold", "min_person_score",
+                     "min_sample_fraction", "max_limb_length"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                    or not abs(value) <= _FLOAT32_MAX:  # the C side holds it in a float
+                raise bad(name, "a finite number")
+        for name, low, high in (("nms_radius", 0, lib.OPP_MAX_NMS_RADIUS),
+                                ("max_peaks", 1, lib.OPP_MAX_PEAKS),
+                                ("paf_samples", 2, lib.OPP_MAX_PAF_SAMPLES),
+                                ("min_parts", 1, lib.OPP_MAX_PARTS),
+                                ("max_people", 1, lib.OPP_MAX_PEOPLE)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+                raise bad(name, "an integer in %d..%d" % (low, high))
+        if self.peak_threshold < 0:
+            raise bad("peak_threshold", ">= 0 (a part's score must be positive)")
+        if not 0.0 <= self.min_sample_fraction <= 1.0:
+            raise bad("min_sample_fraction", "in [0, 1]")
+        if self.max_limb_length < 0:
+            raise bad("max_limb_length", ">= 0 (0: half the map height)")
+        if self.assignment not in _ASSIGNMENTS:
+            raise bad("assignment", "one of %s" % ", ".join(map(repr, _ASSIGNMENTS)))
+
+
+def native_version() -> str:
+    """The C core's version as ``"MAJOR.MINOR.PATCH"``."""
+    v = lib.opp_version()
+    return "%d.%d.%d" % (v // 10000, v // 100 % 100, v % 100)
+
+
+def _check(rc: int) -> int:
+    """A C status -> itself if it is a success (maybe with warnings), else an exception."""
+    if rc >= 0:
+        return rc
+    message = ffi.string(lib.opp_strerror(rc)).decode()
+    # A too-small workspace is our bug, not the caller's input.
+    raise (RuntimeError if rc == lib.OPP_ERR_WORKSPACE else ValueError)(message)
+
+
+class Grouper:
+    """Groups the maps of one model, frame after frame, with buffers made once.
+
+    The C call runs without the GIL, on this grouper's one workspace: use one grouper
+    per thread.
+    """
+
+    def __init__(self, skeleton: Skeleton, height: int, width: int,
+                 params: Optional[GroupParams] = None) -> None:
+        params = GroupParams() if params is None else params
+        if not isinstance(params, GroupParams):
+            raise TypeError("params must be a GroupParams, got %s" % type(params).__name__)
+        for name, value in (("height", height), ("width", width)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
+                    or not 1 <= value <= lib.OPP_MAX_SIDE:
+                raise ValueError("map %s must be an integer in 1..%d, got %r" % (name, lib.OPP_MAX_SIDE, value))
+        self.skeleton, self.height, self.width, self.params = skeleton, int(height), int(width), params
+
+        # C views of the skeleton and params; the arrays are kept alive with self.
+        self._limb_parts = ffi.new("int[]", [p for limb in skeleton.limbs for p in limb] or [0])
+        self._limb_pafs = ffi.new("int[]", [c for pair in skeleton.paf_channels for c in pair] or [0])
+        self._skeleton = ffi.new("opp_skeleton *", {
+            "num_parts": skeleton.num_parts, "num_limbs": skeleton.num_limbs,
+            "limb_parts": self._limb_parts, "limb_pafs": self._limb_pafs})
+        self._params = ffi.new("opp_params *", {
+            "peak_threshold": params.peak_threshold, "nms_radius": params.nms_radius,
+            "max_peaks": params.max_peaks, "paf_samples": params.paf_samples,
+            "paf_sample_threshold": params.paf_sample_threshold,
+            "min_sample_fraction": params.min_sample_fraction,
+            "max_limb_length": params.max_limb_length,
+            "assignment": _ASSIGNMENTS[params.assignment], "min_parts": params.min_parts,
+            "min_person_score": params.min_person_score, "max_people": params.max_people})
+
+        size = ffi.new("size_t *")
+        _check(lib.opp_workspace_size(self._skeleton, self._params, self.height, self.width, size))
+        self._workspace = np.empty(size[0], np.uint8)
+        self._keypoints = np.empty((params.max_people, skeleton.num_parts, 3), np.float32)
+        self._scores = np.empty(params.max_people, np.float32)
+        self._peaks = np.empty((skeleton.num_parts, params.max_peaks, 3), np.float32)
+        self._peak_counts = np.empty(skeleton.num_parts, np.intc)
+        self._count = ffi.new("int *")
+        self._ws_ptr = ffi.cast("void *", self._workspace.ctypes.data)
+        self._kp_ptr = ffi.cast("float *", self._keypoints.ctypes.data)
+        self._scores_ptr = ffi.cast("float *", self._scores.ctypes.data)
+        self._peaks_ptr = ffi.cast("opp_peak *", self._peaks.ctypes.data)
+        self._peak_counts_ptr = ffi.cast("int *", self._peak_counts.ctypes.data)
+
+    @property
+    def workspace_bytes(self) -> int:
+        return self._workspace.nbytes
+
+    def _check_maps(self, name: str, maps: np.ndarray, channels: Tuple[int, ...]) -> None:
+        """Refuses anything the C code must not read as ``(C, H, W)`` native float32."""
+        if not isinstance(maps, np.ndarray):
+            raise ValueError("%s must be a numpy array, got %s" % (name, type(maps).__name__))
+        if maps.dtype != np.float32:
+            raise ValueError("%s must be float32, got %s" % (name, maps.dtype))
+        if maps.ndim != 3:
+            raise ValueError("%s must be (channels, height, width), got shape %s" % (name, maps.shape))
+        if maps.shape[1:] != (self.height, self.width):
+            raise ValueError("%s are %dx%d, this grouper is for %dx%d maps"
+                             % (name, maps.shape[1], maps.shape[2], self.height, self.width))
+        if maps.shape[0] not in channels:
+            raise ValueError("%s have %d channels, skeleton %r needs %s"
+                             % (name, maps.shape[0], self.skeleton.name, " or ".join(map(str, channels))))
+        if not (maps.flags.c_contiguous and maps.flags.aligned):
+            raise ValueError("%s must be C-contiguous and aligned (np.ascontiguousarray makes a copy "
+                             "that is)" % name)
+
+    def group(self, heatmaps: np.ndarray, pafs: np.ndarray) -> Poses:
+        """People from ``(K or K+1, H, W)`` heatmaps and ``(2L, H, W)`` PAFs, read in place."""
+        k = self.skeleton.num_parts
+        self._check_maps("heatmaps", heatmaps, (k, k + 1))
+        self._check_maps("pafs", pafs, (self.skeleton.num_pafs,))
+        # from_buffer points at the arrays' own memory (and holds them for the call).
+        return self._group(ffi.from_buffer("float[]", heatmaps), heatmaps.shape[0],
+                           ffi.from_buffer("float[]", pafs), pafs.shape[0])
+
+    def group_ptr(self, heatmap_ptr: int, paf_ptr: int, heatmap_channels: int, paf_channels: int,
+                  height: int, width: int) -> Poses:
+        """Like :meth:`group` on raw addresses of C-contiguous float32 CHW buffers.
+
+        The caller vouches for the memory; sizes and channel counts are still checked.
+        """
+        if (height, width) != (self.height, self.width):
+            raise ValueError("maps are %dx%d, this grouper is for %dx%d maps"
+                             % (height, width, self.height, self.width))
+        return self._group(ffi.cast("const float *", heatmap_ptr), heatmap_channels,
+                           ffi.cast("const float *", paf_ptr), paf_channels)
+
+    def _group(self, heatmaps, heatmap_channels: int, pafs, paf_channels: int) -> Poses:
+        rc = _check(lib.opp_group(heatmaps, heatmap_channels, pafs, paf_channels, self.height, self.width,
+                                  self._skeleton, self._params, self._ws_ptr, self._workspace.nbytes,
+                                  self._kp_ptr, self._scores_ptr, self._count))
+        n = self._count[0]
+        return Poses(self._keypoints[:n].copy(), self._scores[:n].copy(), self.skeleton,
+                     peaks_truncated=bool(rc & lib.OPP_WARN_PEAKS_TRUNCATED),
+                     people_truncated=bool(rc & lib.OPP_WARN_PEOPLE_TRUNCATED))
+
+    def find_peaks(self, heatmaps: np.ndarray) -> List[np.ndarray]:
+        """Step 1 alone (to inspect or time it): per part a ``(n, 3)`` array ``x, y, score``,
+        strongest first."""
+        k = self.skeleton.num_parts
+        self._check_maps("heatmaps", heatmaps, (k, k + 1))
+        _check(lib.opp_find_peaks(ffi.from_buffer("float[]", heatmaps), heatmaps.shape[0],
+                                  self.height, self.width, self._skeleton, self._params,
+                                  self._peaks_ptr, self._peak_counts_ptr))
+        return [self._peaks[part, :n].copy() for part, n in enumerate(self._peak_counts)]
+
+
+def group(heatmaps: np.ndarray, pafs: np.ndarray, skeleton: Skeleton = COCO18,
+          params: Optional[GroupParams] = None) -> Poses:
+    """One-off grouping; make a :class:`Grouper` to group many frames."""
+    shape = np.shape(heatmaps)
+    if len(shape) != 3:
+        raise ValueError("heatmaps must be (channels, height, width), got shape %s" % (shape,))
+    return Grouper(skeleton, shape[1], shape[2], params).group(heatmaps, pafs)

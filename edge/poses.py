@@ -1,0 +1,56 @@
+"""The people found in one frame: what grouping returns and what the sinks consume."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .geometry import Letterbox
+from .skeleton import Skeleton
+
+__all__ = ["Poses"]
+
+
+@dataclass(frozen=True, eq=False)
+class Poses:
+    """``keypoints`` is ``(N, K, 3)`` float32 ``x, y, score``; a missing part has score 0
+    and ``x = y = 0``. ``scores`` is ``(N,)`` float32, best person first.
+    ``peaks_truncated`` / ``people_truncated`` say that a capacity of the grouper
+    (``max_peaks`` / ``max_people``) was reached and the weakest were left out.
+    """
+
+    keypoints: np.ndarray
+    scores: np.ndarray
+    skeleton: Skeleton
+    peaks_truncated: bool = False
+    people_truncated: bool = False
+
+    def __post_init__(self) -> None:
+        kp = np.asarray(self.keypoints, dtype=np.float32)
+        scores = np.asarray(self.scores, dtype=np.float32)
+        if kp.ndim != 3 or kp.shape[1:] != (self.skeleton.num_parts, 3):
+            raise ValueError("keypoints must be (N, %d, 3) for skeleton %r, got %s"
+                             % (self.skeleton.num_parts, self.skeleton.name, kp.shape))
+        if scores.shape != (len(kp),):
+            raise ValueError("scores must be (%d,), got %s" % (len(kp), scores.shape))
+        object.__setattr__(self, "keypoints", kp)
+        object.__setattr__(self, "scores", scores)
+
+    def __len__(self) -> int:
+        return len(self.keypoints)
+
+    def __repr__(self) -> str:
+        flags = "".join(", %s" % name for name in ("peaks_truncated", "people_truncated") if getattr(self, name))
+        return "Poses(%d people, skeleton=%r%s)" % (len(self), self.skeleton.name, flags)
+
+    @property
+    def truncated(self) -> bool:
+        """Whether any capacity overflowed (raise ``max_peaks`` or ``max_people``)."""
+        return self.peaks_truncated or self.people_truncated
+
+    def to_image(self, letterbox: Letterbox, stride: int) -> "Poses":
+        """The same people in frame pixels: map coordinates through the network input
+        (``stride`` input pixels per map cell) and out of the letterbox."""
+        kp = letterbox.map_to_image(self.keypoints, stride)
+        kp[..., :2][kp[..., 2] <= 0] = 0.0  # missing parts stay at (0, 0)
+        return Poses(kp, self.scores, self.skeleton, self.peaks_truncated, self.people_truncated)
