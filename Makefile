@@ -14,7 +14,7 @@ HOROVOD_ENV := HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHO
                HOROVOD_WITH_GLOO=1 HOROVOD_WITHOUT_MPI=1
 PYTEST_ARGS ?=
 
-.PHONY: setup test test-fast sanitize bench demo clean info
+.PHONY: setup test test-fast sanitize bench demo clean info install-service
 
 setup: $(STAMP) $(HVD_STAMP) $(PAF_EXT)
 
@@ -53,6 +53,10 @@ info: setup
 
 demo: setup
 	$(VENV)/bin/openpose-plus demo
+
+# The daemon as a systemd service: user, unit, example config (run as root on the device).
+install-service:
+	sh systemd/install.sh --bin "$$(command -v openpose-plus || echo $(CURDIR)/$(VENV)/bin/openpose-plus)"
 
 clean:
 	rm -rf build dist *.egg-info edge/_paf*.so edge/_paf.c .pytest_cache out

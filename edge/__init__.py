@@ -9,13 +9,18 @@ from __future__ import annotations
 from .poses import Poses
 from .skeleton import COCO18, Skeleton
 
-__all__ = ["COCO18", "GroupParams", "Grouper", "Poses", "Skeleton", "group"]
+__all__ = ["COCO18", "Bundle", "BundleError", "GroupParams", "Grouper", "PoseEstimator", "Poses",
+           "Skeleton", "group", "load_bundle", "open_source", "write_bundle"]
 
-_LAZY = {"GroupParams", "Grouper", "group"}
+# name -> submodule that defines it, imported on first use
+_LAZY = {"GroupParams": "grouping", "Grouper": "grouping", "group": "grouping",
+         "PoseEstimator": "estimator", "open_source": "sources",
+         "Bundle": "bundle", "BundleError": "bundle", "load_bundle": "bundle", "write_bundle": "bundle"}
 
 
 def __getattr__(name: str):
     if name in _LAZY:
-        from . import grouping
-        return getattr(grouping, name)
+        import importlib
+
+        return getattr(importlib.import_module("." + _LAZY[name], __name__), name)
     raise AttributeError("module %r has no attribute %r" % (__name__, name))

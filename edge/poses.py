@@ -54,3 +54,15 @@ class Poses:
         kp = letterbox.map_to_image(self.keypoints, stride)
         kp[..., :2][kp[..., 2] <= 0] = 0.0  # missing parts stay at (0, 0)
         return Poses(kp, self.scores, self.skeleton, self.peaks_truncated, self.people_truncated)
+
+    def draw(self, image: np.ndarray, threshold: float = 0.05, thickness=None, bgr: bool = False) -> np.ndarray:
+        """Skeletons drawn onto ``image`` (in place, and returned); see :mod:`.draw`."""
+        from .draw import draw_poses  # cv2 is loaded only by those who draw
+
+        return draw_poses(image, self, self.skeleton, threshold, thickness, bgr)
+
+    def to_openpose_json(self) -> dict:
+        """The frame as OpenPose's ``--write_json`` writes it (``people[].pose_keypoints_2d``)."""
+        from .openpose_json import to_openpose_json
+
+        return to_openpose_json(self)

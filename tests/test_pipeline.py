@@ -1,0 +1,245 @@
+"""The pipeline: same answers as the sequential loop, in order, never stalled by a sink."""
+import os
+import threading
+import time
+import tracemalloc
+
+import cv2
+import numpy as np
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from edge_fixtures import make_bundle
+from openpose_plus.edge.estimator import PoseEstimator
+from openpose_plus.edge.pipeline import STAGES, Pipeline, PipelineMetrics
+from openpose_plus.edge.sinks import JsonLinesSink, OpenPoseJsonSink, Sink
+from openpose_plus.edge.sources import Source, SourceEnded, open_source
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    return make_bundle(tmp_path_factory.mktemp("b"))
+
+
+@pytest.fixture(scope="module")
+def estimator(bundle):
+    return PoseEstimator(bundle, backend="onnxruntime", threads=1)
+
+
+class ArraySource(Source):
+    """A finite source over frames already in memory (copied into the ring like a camera)."""
+
+    def __init__(self, images, count, live=False):
+        super().__init__("arrays://")
+        self.images, self.count, self.live = images, count, live
+
+    def read(self):
+        if self.index >= self.count:
+            raise SourceEnded("arrays ended")
+        img = self.images[self.index % len(self.images)]
+        buf = self.ring.get(*img.shape[:2])
+        np.copyto(buf, img)
+        return self._frame(buf)
+
+
+def _images(n=6):
+    src = open_source("synthetic://160x120?people=2&seed=5")
+    return [src.read().image.copy() for _ in range(n)]
+
+
+def _collect(estimator, mode, workers=1, count=24, sinks=None, live=False, **kw):
+    out = []
+    p = Pipeline(estimator, ArraySource(_images(), count, live), sinks, mode=mode, infer_workers=workers,
+                 on_frame=lambda r: out.append((r.index, r.poses.keypoints.copy())), **kw)
+    p.run()
+    return p, out
+
+
+def test_pipelined_equals_sequential_in_order(estimator):
+    _, seq = _collect(estimator, "sequential")
+    p, par = _collect(estimator, "pipelined", workers=2)
+    assert [i for i, _ in par] == list(range(24)) == [i for i, _ in seq]
+    for (_, a), (_, b) in zip(seq, par):
+        np.testing.assert_array_equal(a, b)
+    s = p.summary()
+    assert s["frames"] == 24 and s["fps"] > 0 and set(s["ms"]) == set(STAGES)
+    assert all(s["ms"][k] > 0 for k in ("capture", "preprocess", "infer", "group"))
+
+
+class Slow(Sink):
+    name = "slow"
+    needs_image = True
+
+    def __init__(self):
+        self.seen = 0
+
+    def handle(self, result):
+        time.sleep(0.05)
+        self.seen += 1
+
+
+class Broken(Sink):
+    name = "broken"
+
+    def handle(self, result):
+        raise RuntimeError("sink exploded")
+
+
+def test_a_slow_or_failing_sink_never_stalls_the_frames(estimator, tmp_path):
+    slow, js = Slow(), OpenPoseJsonSink(str(tmp_path / "json"))
+    t0 = time.monotonic()
+    p, out = _collect(estimator, "pipelined", count=120, sinks=[slow, Broken(), js], sink_queue=2,
+                      live=True, drop_when_busy=False)
+    assert len(out) == 120 and p.frames == 120
+    assert p.sink_drops["slow"] > 60
+    assert slow.seen == 120 - p.sink_drops["slow"]
+    broken = {w.name: w for w in p.sinks}["broken"]
+    assert broken.errors + broken.dropped == 120 and broken.errors > 0 and broken.handled == 0
+    written = len(os.listdir(tmp_path / "json"))  # flushed before run() returned
+    assert written == 120 - p.sink_drops["openpose_json"] and written > 0
+    assert time.monotonic() - t0 < 120 * 0.05  # did not wait for the slow sink
+
+
+def test_offline_runs_lose_nothing_even_to_a_slow_sink(estimator):
+    slow = Slow()
+    p, out = _collect(estimator, "pipelined", count=12, sinks=[slow], sink_queue=1)
+    assert p.sink_drops == {"slow": 0} and slow.seen == 12
+
+
+def test_corrupt_and_odd_sized_frames(estimator, tmp_path):
+    for i, (w, h) in enumerate([(160, 120), (64, 200), (300, 40)]):
+        cv2.imwrite(str(tmp_path / ("%d.png" % i)), np.full((h, w, 3), 30 * i, np.uint8))
+    (tmp_path / "1b.png").write_bytes(b"\x89PNG broken")
+    out = tmp_path / "poses.jsonl"
+    p = Pipeline(estimator, open_source(str(tmp_path)), [JsonLinesSink(str(out))])
+    p.run()
+    assert p.frames == 3 and p.frame_errors == {"corrupt": 1} and p.error is None
+    assert len(out.read_text().splitlines()) == 3
+
+
+def test_stop_finishes_frames_in_flight_and_flushes(estimator, tmp_path):
+    src = open_source("synthetic://160x120?people=1")
+    p = Pipeline(estimator, src, [OpenPoseJsonSink(str(tmp_path))], infer_workers=2)
+    threading.Timer(1.0, p.stop).start()
+    p.run()
+    assert p.frames > 5
+    assert len(os.listdir(tmp_path)) == p.frames
+
+
+def test_a_live_source_drops_at_capture_instead_of_waiting(bundle):
+    heavy = PoseEstimator(make_bundle(os.path.dirname(bundle), name="heavy", depth=12, channels=32,
+                                      width=256, height=192), backend="onnxruntime", threads=1)
+    p = Pipeline(heavy, ArraySource(_images(), 150, live=True), queue_size=1)
+    p.run()
+    assert p.capture_drops > 0 and p.frames + p.capture_drops == 150
+
+
+def test_metrics_parse_as_prometheus_text(estimator):
+    from prometheus_client import generate_latest
+
+    holder = {}
+    metrics = PipelineMetrics(lambda: holder.get("p"), lambda: 4)
+    p, _ = _collect(estimator, "pipelined", count=30, sinks=[Slow()], sink_queue=1, live=True, drop_when_busy=False)
+    holder["p"] = p
+    fams = {f.name: f for f in text_string_to_metric_families(generate_latest(metrics.registry).decode())}
+    assert fams["openpose_plus_frames"].samples[0].value == 30
+    drops = {s.labels["where"]: s.value for s in fams["openpose_plus_frames_dropped"].samples}
+    assert drops["capture"] == 0 and drops["slow"] == p.sink_drops["slow"] > 0
+    assert fams["openpose_plus_source_reconnects"].samples[0].value == 4
+    counts = {s.labels["stage"]: s.value for s in fams["openpose_plus_stage_seconds"].samples
+              if s.name.endswith("_count")}
+    assert counts["infer"] == 30 and counts["group"] == 30
+    assert {s.labels["sink"] for s in fams["openpose_plus_sink_queue"].samples} == {"slow"}
+    assert fams["openpose_plus_sink_seconds"].samples[0].value > 0.04  # the slow sink's 50 ms
+    # a reload keeps counters monotonic
+    metrics.carry_over(p)
+    holder["p"] = None
+    fams = {f.name: f for f in text_string_to_metric_families(generate_latest(metrics.registry).decode())}
+    assert fams["openpose_plus_frames"].samples[0].value == 30
+
+
+@pytest.mark.slow
+def test_pipelined_frame_loop_allocations_stay_flat(estimator):
+    marks = {}
+
+    def on_frame(r):
+        if r.index == 300:
+            marks["base"] = tracemalloc.get_traced_memory()[0]
+        elif r.index == 2999:
+            marks["end"] = tracemalloc.get_traced_memory()[0]
+
+    tracemalloc.start()
+    try:
+        p = Pipeline(estimator, ArraySource(_images(), 3000), [], infer_workers=2, on_frame=on_frame)
+        p.run()
+    finally:
+        tracemalloc.stop()
+    assert p.frames == 3000
+    assert marks["end"] - marks["base"] < 128 * 1024, marks
+
+
+def _cli(*args, timeout=120):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "openpose_plus.edge.cli", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_run_command_writes_json_video_and_lines(bundle, tmp_path):
+    import json
+
+    proc = _cli("run", "synthetic://160x120?people=2", "--bundle", bundle, "--frames", "12",
+                "--write-json", str(tmp_path / "json"), "--output", str(tmp_path / "out.avi"),
+                "--jsonl", str(tmp_path / "p.jsonl"))
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(os.listdir(tmp_path / "json")) == ["%012d_keypoints.json" % i for i in range(12)]
+    assert len((tmp_path / "p.jsonl").read_text().splitlines()) == 12
+    cap = cv2.VideoCapture(str(tmp_path / "out.avi"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 12
+    summary = json.loads(proc.stderr.strip().splitlines()[-1])
+    assert summary["frames"] == 12 and "12/12 frames" in proc.stderr  # the progress line
+
+
+def test_run_command_errors_are_clear(bundle, tmp_path):
+    proc = _cli("run", "synthetic://", "--bundle", str(tmp_path / "missing"), "--frames", "1")
+    assert proc.returncode == 1 and "does not exist" in proc.stderr
+    proc = _cli("run", str(tmp_path / "nope.mp4"), "--bundle", bundle, "--frames", "1")
+    assert proc.returncode == 1 and "no such file" in proc.stderr
+    proc = _cli("run", "synthetic://", "--bundle", bundle, "--frames", "0")
+    assert proc.returncode == 2
+
+
+def test_bench_pipeline_runs_every_mode(bundle):
+    import json
+
+    proc = _cli("bench", "pipeline", bundle, "--frames", "12", "--distinct", "3",
+                "--source", "synthetic://160x120?people=1", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["backend"] == "onnxruntime" and "pipelined" in out["runs"] and "sequential" in out["runs"]
+    for r in out["runs"].values():
+        assert r["frames"] == 12 and r["fps"] > 0 and set(r["ms"]) == set(STAGES)
+    assert out["non_network_share_of_network"] > 0 and out["pipelined_speedup_same_threads"] > 0
+    assert set(out["cpu_ms_one_thread"]) == set(STAGES) and out["cpu_ms_one_thread"]["infer"] > 0
+    assert 0 < out["non_network_share_of_network_cpu"] < 100
+
+
+def test_run_command_stops_cleanly_on_sigint(bundle, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "openpose_plus.edge.cli", "run", "synthetic://96x64?people=1",
+                             "--bundle", bundle, "--write-json", str(tmp_path), "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while len(os.listdir(tmp_path)) < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    import json
+
+    summary = json.loads(err.strip().splitlines()[-1])
+    assert len([n for n in os.listdir(tmp_path) if n.endswith("_keypoints.json")]) == summary["frames"] >= 5
