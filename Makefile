@@ -10,11 +10,15 @@ HVD_STAMP := $(VENV)/.horovod-done
 PAF_SRC := $(wildcard cffi_build/*.c cffi_build/*.h cffi_build/build_paf.py)
 PAF_EXT := $(VENV)/.paf-built
 # Horovod builds from source against the installed TensorFlow (see ../shared/DEPENDENCIES.md).
+# Gloo always; MPI too where OpenMPI is installed (make install-mpi installs it and rebuilds).
 HOROVOD_ENV := HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1 \
-               HOROVOD_WITH_GLOO=1 HOROVOD_WITHOUT_MPI=1
+               HOROVOD_WITH_GLOO=1 $(if $(shell command -v mpicc),HOROVOD_WITH_MPI=1,HOROVOD_WITHOUT_MPI=1)
 PYTEST_ARGS ?=
 
-.PHONY: setup test test-fast sanitize bench demo clean info install-service
+.PHONY: setup test test-fast sanitize bench demo clean info install-service install-mpi
+
+# The C core as a library for C/C++ programs: pack, install-pack, uninstall-pack, clean-pack.
+include cffi_build/pack.mk
 
 setup: $(STAMP) $(HVD_STAMP) $(PAF_EXT)
 
@@ -57,6 +61,11 @@ demo: setup
 # The daemon as a systemd service: user, unit, example config (run as root on the device).
 install-service:
 	sh systemd/install.sh --bin "$$(command -v openpose-plus || echo $(CURDIR)/$(VENV)/bin/openpose-plus)"
+
+# OpenMPI from the distribution, then Horovod rebuilt with MPI as well as gloo.
+install-mpi: $(STAMP)
+	VENV=$(VENV) bash scripts/install_mpi.sh
+	touch $(HVD_STAMP)
 
 clean:
 	rm -rf build dist *.egg-info edge/_paf*.so edge/_paf.c .pytest_cache out

@@ -37,7 +37,9 @@ extern "C" {
  * so it holds only declarations and #defines of integer constants. */
 /* CFFI_BEGIN */
 
-/* Version of this header; opp_version() returns the library's. */
+/* Version of this header; opp_version() returns the library's. ABI policy: an
+ * incompatible change bumps MAJOR (the shared library's SONAME is
+ * libopenpose_plus_paf.so.MAJOR), an addition bumps MINOR, a fix bumps PATCH. */
 #define OPP_VERSION_MAJOR 0
 #define OPP_VERSION_MINOR 1
 #define OPP_VERSION_PATCH 0
@@ -115,7 +117,7 @@ int opp_version(void);
 /* A static, human-readable description of a status code (never NULL). */
 const char *opp_strerror(int code);
 
-/* Fills *params with the defaults listed in opp_params. */
+/* Fills *params with the defaults listed in opp_params (a NULL params is ignored). */
 void opp_default_params(opp_params *params);
 
 /* Workspace bytes needed by opp_group, and enough for every step function, for
@@ -191,7 +193,8 @@ int opp_assemble(const opp_skeleton *skeleton, const opp_params *params,
 /* All steps: heatmaps (heatmap_channels = K or K + 1) and pafs (paf_channels =
  * 2L, may be NULL when L == 0), both height x width, to people as written by
  * opp_assemble. workspace: at least opp_workspace_size() bytes, reused freely.
- * Returns the union of the steps' warnings, or the first error. */
+ * Returns the union of the steps' warnings, or the first error: NULL_POINTER,
+ * SIZE, CHANNELS, SKELETON, PARAMS, WORKSPACE or ARGUMENT (from the step that failed). */
 int opp_group(const float *heatmaps, int heatmap_channels,
               const float *pafs, int paf_channels, int height, int width,
               const opp_skeleton *skeleton, const opp_params *params,
