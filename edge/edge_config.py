@@ -24,7 +24,7 @@ class ModelConfig:
     bundle: str = ""
     backend: str = "auto"          # auto | tensorrt | onnxruntime
     precision: str = "auto"        # auto | fp32 | fp16 | int8
-    threads: int = 0               # onnxruntime intra-op threads (0: its default)
+    threads: int = 0               # onnxruntime intra-op threads per session (0: all cores / inference workers)
     cache_dir: str = ""            # TensorRT engine cache (default: $CACHE_DIRECTORY/engines)
     dla_core: int = -1             # -1: GPU only
 
@@ -42,7 +42,7 @@ class SourceConfig:
 class PipelineConfig:
     mode: str = "pipelined"        # pipelined | sequential
     queue_size: int = 2
-    infer_workers: int = 1
+    infer_workers: Any = "auto"    # "auto" (one per core on the CPU backend, 1 on TensorRT) or a number
     sink_queue: int = 4
 
 
@@ -144,6 +144,10 @@ def _coerce(value: Any, default: Any, key: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError("%s: should be a number, got %r" % (key, value))
         value = float(value)
+    elif key == "pipeline.infer_workers":
+        if value != "auto" and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ConfigError("%s: should be \"auto\" or an integer, got %r" % (key, value))
+        return value
     elif kind is str and not isinstance(value, str):
         raise ConfigError("%s: should be a string, got %r" % (key, value))
     choices = _CHOICES.get(key)
@@ -162,7 +166,7 @@ def _check(cfg: EdgeConfig, where: str) -> EdgeConfig:
         raise ConfigError("%s: source.reconnect_min must be > 0 and <= source.reconnect_max" % where)
     p = cfg.pipeline
     for name in ("queue_size", "infer_workers", "sink_queue"):
-        if getattr(p, name) < 1:
+        if getattr(p, name) != "auto" and getattr(p, name) < 1:
             raise ConfigError("%s: pipeline.%s must be at least 1" % (where, name))
     h = cfg.sinks.http
     if not 0 <= h.port <= 65535:

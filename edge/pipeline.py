@@ -1,14 +1,23 @@
-"""The frame loop: capture, preprocess + infer, group, sinks, pipelined on bounded queues.
+"""The frame loop: capture, then N inference workers, then the sinks in frame order.
 
-    capture ──q──► infer worker(s) ──q──► group (in frame order) ──► sink workers (own queues)
+    capture ──q_in──► worker 1: preprocess → infer → group ──┐
+                 └──► worker N: preprocess → infer → group ──┴─q_out─► reorder ──► sink workers (own queues)
 
-Each stage is a thread; numpy, OpenCV, onnxruntime and the C grouping core release the
-GIL, so on two cores capture/preprocess/grouping overlap the network. Network buffer sets
-circulate through a pool allocated once (a worker waits for a free one: back-pressure,
-never an allocation). A live source never waits for inference: when the capture queue is
-full the new frame is dropped and counted, and a slow sink drops its own frames; with a
-file or folder nothing is dropped (the stages wait for each other instead).
-``mode="sequential"`` runs the same steps one after another, for comparison.
+Frame-level parallelism: each inference worker takes one whole frame from letterbox to
+poses on its own thread, with its own backend session (onnxruntime: ``cores / N`` intra-op
+threads), its own preallocated input and output buffers and its own grouper, so grouping
+reads the very buffer its worker's network wrote and the next frame cannot overwrite it
+before grouping is done. ``infer_workers="auto"`` is one worker per core on the CPU
+backend and 1 on TensorRT. Frames carry sequence numbers; a small reorder buffer hands
+them to the sinks in capture order. A window of at most ``queue_size + 2 * N`` frames is
+in flight (capture to sinks), so every queue and the reorder buffer are bounded.
+
+A live source never waits for inference: when the window or the capture queue is full the
+new frame is dropped and counted, and a slow sink drops its own frames; with a file or
+folder nothing is dropped (the stages wait for each other instead).
+``mode="sequential"`` is one thread doing capture, preprocess, infer (the estimator's own
+session: every core unless ``threads`` says otherwise), group and sinks per frame in turn:
+the honest baseline.
 
 Per-stage times (ms) and counters are kept here and exported to Prometheus by
 :class:`PipelineMetrics`.
@@ -20,7 +29,7 @@ import logging
 import queue
 import threading
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Union
 
 from .preprocess import FrameError
 from .sinks.base import Result, Sink, SinkWorker
@@ -41,6 +50,7 @@ class _StageTimes:
         self.total = dict.fromkeys(STAGES, 0.0)
         self.count = dict.fromkeys(STAGES, 0)
         self.last = dict.fromkeys(STAGES, 0.0)
+        self.best = dict.fromkeys(STAGES, float("inf"))  # the fastest frame seen
         self._lock = threading.Lock()
 
     def add(self, stage: str, ms: float) -> None:
@@ -48,27 +58,53 @@ class _StageTimes:
             self.total[stage] += ms
             self.count[stage] += 1
             self.last[stage] = ms
+            if ms < self.best[stage]:
+                self.best[stage] = ms
+
+    def add3(self, pre: float, inf: float, grp: float) -> None:
+        with self._lock:
+            for stage, ms in (("preprocess", pre), ("infer", inf), ("group", grp)):
+                self.total[stage] += ms
+                self.count[stage] += 1
+                self.last[stage] = ms
+                if ms < self.best[stage]:
+                    self.best[stage] = ms
 
     def mean(self) -> Dict[str, float]:
         with self._lock:
             return {s: (self.total[s] / self.count[s] if self.count[s] else 0.0) for s in STAGES}
 
 
+class _Done:
+    """A frame out of a worker: its poses (image pixels) and stage times, or None if it was lost."""
+
+    __slots__ = ("seq", "frame", "poses", "pre", "inf", "grp")
+
+    def __init__(self, seq: int, frame, poses, pre: float = 0.0, inf: float = 0.0, grp: float = 0.0) -> None:
+        self.seq, self.frame, self.poses, self.pre, self.inf, self.grp = seq, frame, poses, pre, inf, grp
+
+
 class Pipeline:
     def __init__(self, estimator, source: Source, sinks: Optional[List[Sink]] = None, mode: str = "pipelined",
-                 queue_size: int = 2, infer_workers: int = 1, sink_queue: int = 4,
+                 queue_size: int = 2, infer_workers: Union[int, str] = "auto", sink_queue: int = 4,
                  drop_when_busy: Optional[bool] = None, sink_policy: Optional[str] = None,
                  max_frames: Optional[int] = None,
                  on_frame: Optional[Callable[[Result], None]] = None) -> None:
         if mode not in ("pipelined", "sequential"):
             raise ValueError("pipeline mode must be 'pipelined' or 'sequential', got %r" % mode)
-        if queue_size < 1 or infer_workers < 1:
+        if infer_workers in ("auto", 0, None):
+            n_workers = estimator.auto_workers()
+        elif isinstance(infer_workers, int) and not isinstance(infer_workers, bool):
+            n_workers = infer_workers
+        else:
+            raise ValueError("infer_workers must be 'auto' or an integer, got %r" % (infer_workers,))
+        if queue_size < 1 or n_workers < 1:
             raise ValueError("queue_size and infer_workers must be at least 1")
         self.estimator = estimator
         self.source = source
         self.mode = mode
         self.queue_size = int(queue_size)
-        self.infer_workers = int(infer_workers) if mode == "pipelined" else 1
+        self.infer_workers = int(n_workers) if mode == "pipelined" else 1
         self.drop_when_busy = source.live if drop_when_busy is None else bool(drop_when_busy)
         self.max_frames = max_frames
         self.on_frame = on_frame
@@ -89,14 +125,21 @@ class Pipeline:
         self.last_people = 0
         self._recent: "collections.deque[float]" = collections.deque(maxlen=32)  # frame times, for the rate now
         self._stop = threading.Event()
+        self._errors_lock = threading.Lock()
         self._threads: List[threading.Thread] = []
-        n_inflight = 2 * self.queue_size + 2 * self.infer_workers + 3
+        # Frames in flight, capture to sinks: the capture queue plus two per worker.
+        self.window = self.queue_size + 2 * self.infer_workers
         # The source's ring must outlive every frame in flight (frames are its buffers).
-        source.ring.ensure(n_inflight + 2)
-        self._pool: "queue.Queue[object]" = queue.Queue()
-        n_buffers = 1 if mode == "sequential" else self.queue_size + 2 * self.infer_workers + 1
-        for bufs in estimator.buffer_sets(n_buffers):  # reused across pipelines (reloads, benchmarks)
-            self._pool.put(bufs)
+        source.ring.ensure(self.window + 3)
+        if mode == "sequential":
+            self._workers = [estimator.primary_worker()]  # one session on every core
+        else:
+            self._workers = estimator.workers(self.infer_workers)  # made once, kept by the estimator
+
+    @property
+    def worker_threads(self) -> int:
+        """onnxruntime intra-op threads per worker session (0: the library's default)."""
+        return self._workers[0].threads
 
     # -- state for the daemon -------------------------------------------------------------
     @property
@@ -117,7 +160,8 @@ class Pipeline:
         return {w.name: w.dropped for w in self.sinks}
 
     def _count_error(self, kind: str, exc: BaseException) -> None:
-        self.frame_errors[kind] = self.frame_errors.get(kind, 0) + 1
+        with self._errors_lock:
+            self.frame_errors[kind] = self.frame_errors.get(kind, 0) + 1
         log.warning("frame skipped (%s): %s", kind, exc)
 
     def stop(self) -> None:
@@ -135,34 +179,41 @@ class Pipeline:
         self.captured += 1
         return frame
 
-    def _infer(self, frame, bufs):
-        t0 = time.perf_counter()
-        lb = self.estimator.preprocessor(frame.image, bufs.input)
-        t1 = time.perf_counter()
-        self.estimator.backend.infer(bufs)
-        t2 = time.perf_counter()
-        self.times.add("preprocess", (t1 - t0) * 1e3)
-        self.times.add("infer", (t2 - t1) * 1e3)
-        return lb
-
-    def _group_and_sink(self, frame, bufs, lb) -> None:
+    def _process(self, worker, seq: int, frame) -> _Done:
+        """One frame through one worker: letterbox, network, grouping, all on this thread."""
         t0 = time.perf_counter()
         try:
-            poses = self.estimator.group(bufs).to_image(lb, self.estimator.bundle.stride)
+            lb = worker.preprocess(frame.image)
+        except FrameError as exc:
+            self._count_error("frame", exc)
+            return _Done(seq, None, None)
+        t1 = time.perf_counter()
+        worker.infer()
+        t2 = time.perf_counter()
+        try:
+            poses = worker.group().to_image(lb, worker.bundle.stride)
         except (ValueError, RuntimeError) as exc:  # e.g. NaN maps: this frame is lost, not the daemon
             self._count_error("group", exc)
-            return
-        t1 = time.perf_counter()
-        self.times.add("group", (t1 - t0) * 1e3)
-        result = Result(frame.index, frame.timestamp, poses, frame.image, self.estimator.bundle.skeleton,
-                        {s: self.times.last[s] for s in STAGES})
+            return _Done(seq, None, None)
+        t3 = time.perf_counter()
+        pre, inf, grp = (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3
+        self.times.add3(pre, inf, grp)
+        return _Done(seq, frame, poses, pre, inf, grp)
+
+    def _sink(self, done: _Done) -> None:
+        """Hand one frame's poses to the sinks (frames arrive here in capture order)."""
+        t0 = time.perf_counter()
+        frame = done.frame
+        timings = {"capture": self.times.last["capture"], "preprocess": done.pre, "infer": done.inf,
+                   "group": done.grp, "sinks": self.times.last["sinks"]}
+        result = Result(frame.index, frame.timestamp, done.poses, frame.image, self.estimator.bundle.skeleton, timings)
         for worker in self.sinks:
             worker.submit(result)
         if self.on_frame is not None:
             self.on_frame(result)
-        self.times.add("sinks", (time.perf_counter() - t1) * 1e3)
+        self.times.add("sinks", (time.perf_counter() - t0) * 1e3)
         self.frames += 1
-        self.last_people = len(poses.scores)
+        self.last_people = len(done.poses.scores)
         self.last_frame_time = time.monotonic()
         self._recent.append(self.last_frame_time)
 
@@ -186,25 +237,20 @@ class Pipeline:
 
     # -- sequential -----------------------------------------------------------------------
     def _run_sequential(self) -> None:
-        bufs = self._pool.get()
-        try:
-            while True:
-                frame = self._read_or_none()
-                if frame is _END:
-                    return
-                if frame is None:
-                    continue
-                try:
-                    lb = self._infer(frame, bufs)
-                except FrameError as exc:
-                    self._count_error("frame", exc)
-                    continue
-                self._group_and_sink(frame, bufs, lb)
-        finally:
-            self._pool.put(bufs)
+        worker = self._workers[0]
+        while True:
+            frame = self._read_or_none()
+            if frame is _END:
+                return
+            if frame is None:
+                continue
+            done = self._process(worker, 0, frame)
+            if done.frame is not None:
+                self._sink(done)
 
     # -- pipelined ------------------------------------------------------------------------
-    def _capture_loop(self, q_in: "queue.Queue[object]") -> None:
+    def _capture_loop(self, q_in: "queue.Queue[object]", window: threading.Semaphore,
+                      workers: List[threading.Thread]) -> None:
         seq = 0
         try:
             while True:
@@ -215,21 +261,33 @@ class Pipeline:
                     continue
                 item = (seq, frame)
                 if self.drop_when_busy:
+                    # A live camera never waits for the network: no room, no frame.
+                    if not window.acquire(blocking=False):
+                        self.capture_drops += 1
+                        continue
                     try:
                         q_in.put_nowait(item)
                     except queue.Full:
-                        self.capture_drops += 1  # a live camera never waits for the network
+                        window.release()
+                        self.capture_drops += 1
                         continue
                 else:
+                    while not window.acquire(timeout=0.1):
+                        if self._stop.is_set():
+                            return
                     while not self._put(q_in, item):
                         if self._stop.is_set():
+                            window.release()
                             return
                 seq += 1
         except BaseException as exc:  # pragma: no cover - a bug; stop cleanly and report it
             self.error = exc
+            self._stop.set()
         finally:
-            for _ in range(self.infer_workers):
-                q_in.put(_END)
+            for _ in range(self.infer_workers):  # one end per worker (a dead one takes none)
+                while not self._put(q_in, _END):
+                    if not any(t.is_alive() for t in workers):
+                        break
 
     @staticmethod
     def _put(q: "queue.Queue[object]", item) -> bool:
@@ -239,78 +297,68 @@ class Pipeline:
         except queue.Full:
             return False
 
-    def _infer_loop(self, q_in: "queue.Queue[object]", q_out: "queue.Queue[object]") -> None:
+    def _worker_loop(self, worker, q_in: "queue.Queue[object]", q_out: "queue.Queue[object]") -> None:
         try:
             while True:
-                # Buffer first, then frame: the worker holding the oldest frame always has a
-                # buffer, so frames waiting for it in the reorder map can never starve it.
-                bufs = self._pool.get()
                 item = q_in.get()
                 if item is _END:
-                    self._pool.put(bufs)
                     return
                 seq, frame = item  # type: ignore[misc]
                 try:
-                    lb = self._infer(frame, bufs)
-                except FrameError as exc:
-                    self._count_error("frame", exc)
-                    self._pool.put(bufs)
-                    q_out.put((seq, None, None, None))  # keep the sequence without a hole
-                    continue
-                q_out.put((seq, frame, bufs, lb))
-        except BaseException as exc:
+                    done = self._process(worker, seq, frame)
+                except BaseException:
+                    q_out.put(_Done(seq, None, None))  # keep the sequence without a hole
+                    raise
+                q_out.put(done)
+        except BaseException as exc:  # the backend failed: stop the pipeline and report it
             self.error = exc
             self._stop.set()
-            self._drain(q_in)
         finally:
             q_out.put(_END)
 
-    @staticmethod
-    def _drain(q: "queue.Queue[object]") -> None:
-        while True:
-            try:
-                if q.get(timeout=0.5) is _END:
-                    return
-            except queue.Empty:
-                return
-
-    def _group_loop(self, q_out: "queue.Queue[object]") -> None:
+    def _order_loop(self, q_out: "queue.Queue[object]", window: threading.Semaphore) -> None:
+        """Frames to the sinks in capture order (a reorder buffer of at most ``window`` frames)."""
         ends, expected = 0, 0
-        pending: Dict[int, tuple] = {}
+        pending: Dict[int, _Done] = {}
         while ends < self.infer_workers:
-            try:
-                item = q_out.get(timeout=0.5)
-            except queue.Empty:
-                if self.error is not None and self._stop.is_set():
-                    return  # an infer worker failed; the others may never send their end
-                continue
+            item = q_out.get()
             if item is _END:
                 ends += 1
                 continue
-            pending[item[0]] = item  # type: ignore[index]
-            while expected in pending:  # frames leave in capture order
-                _, frame, bufs, lb = pending.pop(expected)
+            pending[item.seq] = item  # type: ignore[union-attr]
+            while expected in pending:
+                done = pending.pop(expected)
                 expected += 1
-                if frame is None:
-                    continue
                 try:
-                    self._group_and_sink(frame, bufs, lb)
+                    if done.frame is not None:
+                        self._sink(done)
                 finally:
-                    self._pool.put(bufs)
+                    window.release()
+        for _ in pending:  # only after a worker failed mid-frame: nothing waits for these
+            window.release()
 
     def _run_pipelined(self) -> None:
+        n = self.infer_workers
         q_in: "queue.Queue[object]" = queue.Queue(self.queue_size)
-        q_out: "queue.Queue[object]" = queue.Queue(self.queue_size + self.infer_workers)
-        threads = [threading.Thread(target=self._capture_loop, args=(q_in,), name="capture", daemon=True)]
-        threads += [threading.Thread(target=self._infer_loop, args=(q_in, q_out), name="infer-%d" % i, daemon=True)
-                    for i in range(self.infer_workers)]
-        self._threads = threads
-        for t in threads:
+        q_out: "queue.Queue[object]" = queue.Queue(self.window + n)  # never fills: the window bounds it
+        window = threading.Semaphore(self.window)
+        workers = [threading.Thread(target=self._worker_loop, args=(w, q_in, q_out), name="infer-%d" % i, daemon=True)
+                   for i, w in enumerate(self._workers)]
+        capture = threading.Thread(target=self._capture_loop, args=(q_in, window, workers), name="capture",
+                                   daemon=True)
+        self._threads = [capture] + workers
+        for t in workers:
             t.start()
+        capture.start()
         try:
-            self._group_loop(q_out)
+            self._order_loop(q_out, window)
+        except BaseException:  # a sink or on_frame bug: stop capture, let the workers end
+            self._stop.set()
+            for _ in range(self.window):
+                window.release()
+            raise
         finally:
-            for t in threads:
+            for t in self._threads:
                 t.join(timeout=10.0)
 
     # -- running ---------------------------------------------------------------------------
@@ -339,7 +387,9 @@ class Pipeline:
 
     def summary(self) -> Dict[str, object]:
         return {"frames": self.frames, "fps": round(self.fps, 2), "mode": self.mode,
+                "workers": self.infer_workers, "threads": self.worker_threads,
                 "ms": {k: round(v, 3) for k, v in self.times.mean().items()},
+                "best_ms": {k: (round(v, 3) if v != float("inf") else 0.0) for k, v in self.times.best.items()},
                 "capture_drops": self.capture_drops, "sink_drops": self.sink_drops,
                 "sink_errors": {w.name: w.errors for w in self.sinks}, "frame_errors": dict(self.frame_errors)}
 

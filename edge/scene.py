@@ -17,7 +17,7 @@ Only numpy and OpenCV; never TensorFlow (the device imports this).
 from __future__ import annotations
 
 import math
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 

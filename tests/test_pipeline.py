@@ -66,6 +66,94 @@ def test_pipelined_equals_sequential_in_order(estimator):
     assert all(s["ms"][k] > 0 for k in ("capture", "preprocess", "infer", "group"))
 
 
+def test_each_worker_groups_the_buffer_its_own_network_wrote(bundle):
+    """Zero copy per worker: the address a worker's grouping reads is where its session wrote."""
+    est = PoseEstimator(bundle, backend="onnxruntime")  # threads 0: cores / workers per session
+    workers = est.workers(2)
+    assert len({id(w.backend) for w in workers}) == 2  # own sessions...
+    assert len({id(w.grouper) for w in workers}) == 2  # ...groupers...
+    assert len({w.buffers.heat_ptr for w in workers} | {w.buffers.input.ctypes.data for w in workers}) == 4  # ...buffers
+    threads = max(1, (os.cpu_count() or 1) // 2)
+    for w in workers:
+        assert w.threads == threads
+        assert w.backend.session.get_session_options().intra_op_num_threads == threads
+    seen = {i: [] for i in range(2)}
+    for i, w in enumerate(workers):
+        real = w.grouper.group_ptr
+
+        def recording(heat_ptr, paf_ptr, *rest, _i=i, _real=real):
+            seen[_i].append((int(heat_ptr), int(paf_ptr)))
+            return _real(heat_ptr, paf_ptr, *rest)
+
+        w.grouper.group_ptr = recording
+    p = Pipeline(est, ArraySource(_images(), 40), mode="pipelined", infer_workers=2)
+    p.run()
+    assert p.frames == 40 and p.summary()["workers"] == 2
+    assert sum(len(v) for v in seen.values()) == 40
+    for i, w in enumerate(workers):
+        assert set(seen[i]) <= {tuple(w.backend.bound_output_pointers(w.buffers))}
+    est.close()
+
+
+def test_auto_workers_one_per_core_and_sequential_uses_one_session(bundle):
+    est = PoseEstimator(bundle, backend="onnxruntime")
+    cores = len(os.sched_getaffinity(0))
+    assert est.auto_workers() == cores
+    p = Pipeline(est, ArraySource(_images(), 4), infer_workers="auto")
+    assert p.infer_workers == cores and p.worker_threads == 1
+    seq = Pipeline(est, ArraySource(_images(), 4), mode="sequential", infer_workers="auto")
+    assert seq.infer_workers == 1 and seq._workers[0].backend is est.backend
+    assert est.workers(cores) is est.workers(cores)  # kept: a second pipeline makes no new session
+    with pytest.raises(ValueError):
+        Pipeline(est, ArraySource(_images(), 4), infer_workers="many")
+    est.close()
+
+
+def test_frames_reach_the_sinks_in_order_when_workers_finish_out_of_order(bundle):
+    est = PoseEstimator(bundle, backend="onnxruntime", threads=1)
+    _, seq = _collect(est, "sequential", count=30)
+    rng = np.random.default_rng(1)
+    delays = list(rng.uniform(0, 0.02, 64))
+    for w in est.workers(3):
+        real = w.infer
+
+        def slow_infer(_real=real):
+            time.sleep(delays.pop() if delays else 0)
+            _real()
+
+        w.infer = slow_infer
+    p, par = _collect(est, "pipelined", workers=3, count=30, queue_size=1)
+    assert [i for i, _ in par] == list(range(30))
+    for (_, a), (_, b) in zip(seq, par):
+        np.testing.assert_array_equal(a, b)
+    est.close()
+
+
+def test_a_failing_worker_stops_the_pipeline_without_hanging(bundle):
+    est = PoseEstimator(bundle, backend="onnxruntime", threads=1)
+    calls = []
+
+    def broken():
+        calls.append(1)
+        if len(calls) == 5:
+            raise RuntimeError("network exploded")
+        time.sleep(0.002)
+
+    for w in est.workers(2):
+        real = w.infer
+
+        def infer(_real=real):
+            broken()
+            _real()
+
+        w.infer = infer
+    t0 = time.monotonic()
+    p, out = _collect(est, "pipelined", workers=2, count=10000)
+    assert isinstance(p.error, RuntimeError) and time.monotonic() - t0 < 30
+    assert [i for i, _ in out] == sorted(i for i, _ in out) and len(out) < 10000
+    est.close()
+
+
 class Slow(Sink):
     name = "slow"
     needs_image = True
@@ -213,14 +301,15 @@ def test_run_command_errors_are_clear(bundle, tmp_path):
 def test_bench_pipeline_runs_every_mode(bundle):
     import json
 
-    proc = _cli("bench", "pipeline", bundle, "--frames", "12", "--distinct", "3",
+    proc = _cli("bench", "pipeline", bundle, "--frames", "12", "--distinct", "3", "--repeat", "1",
                 "--source", "synthetic://160x120?people=1", "--json")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["backend"] == "onnxruntime" and "pipelined" in out["runs"] and "sequential" in out["runs"]
     for r in out["runs"].values():
         assert r["frames"] == 12 and r["fps"] > 0 and set(r["ms"]) == set(STAGES)
-    assert out["non_network_share_of_network"] > 0 and out["pipelined_speedup_same_threads"] > 0
+    assert out["non_network_share_of_network"] > 0 and out["pipelined_speedup"] > 0
+    assert out["runs"]["sequential"]["workers"] == 1 and out["runs"]["pipelined"]["workers"] >= 1
     assert set(out["cpu_ms_one_thread"]) == set(STAGES) and out["cpu_ms_one_thread"]["infer"] > 0
     assert 0 < out["non_network_share_of_network_cpu"] < 100
 
@@ -243,3 +332,14 @@ def test_run_command_stops_cleanly_on_sigint(bundle, tmp_path):
 
     summary = json.loads(err.strip().splitlines()[-1])
     assert len([n for n in os.listdir(tmp_path) if n.endswith("_keypoints.json")]) == summary["frames"] >= 5
+
+
+def test_config_infer_workers_is_auto_or_a_count():
+    from openpose_plus.edge.edge_config import ConfigError, parse_config
+
+    base = {"model": {"bundle": "b"}, "source": {"uri": "synthetic://"}}
+    assert parse_config(base).pipeline.infer_workers == "auto"
+    assert parse_config(dict(base, pipeline={"infer_workers": 3})).pipeline.infer_workers == 3
+    for bad, msg in (("two", "should be \"auto\" or an integer"), (0, "at least 1"), (True, "should be")):
+        with pytest.raises(ConfigError, match=msg):
+            parse_config(dict(base, pipeline={"infer_workers": bad}))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from openpose_plus.edge.scene import MovingScene, render_background, render_scene
-from openpose_plus.edge.skeleton import COCO18, Skeleton
+from openpose_plus.edge.skeleton import Skeleton
 
 
 def test_render_scene_shapes_and_visibility_codes():
