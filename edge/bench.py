@@ -13,6 +13,7 @@ from typing import Dict
 BENCHMARKS: Dict[str, tuple] = {
     "group": ("openpose_plus.edge.bench_group", "C grouping: ms per frame and recovery vs people"),
     "data": ("openpose_plus.host_training.bench_data", "training input pipeline: samples/s"),
+    "train": ("openpose_plus.host_training.bench_train", "networks: inference ms/image and training samples/s"),
     "backend": ("openpose_plus.calibration.bench_backend", "onnxruntime FP32 / FP16 / INT8 frames/s"),
     "pipeline": ("openpose_plus.edge.bench_pipeline", "per-stage time and end-to-end frames/s"),
 }

@@ -1,0 +1,116 @@
+"""When INT8 costs too much AP: find the layers that cost it and keep them in higher precision.
+
+Each candidate layer's sensitivity is measured alone: the model with *only that layer*
+quantised (same calibration ranges), run on a few calibration images, its heatmap and PAF
+error against FP32 relative to the maps' own magnitude. Then the most sensitive layers are
+kept in FP32 (``nodes_to_exclude``), a few more at a time, and AP is measured again, until
+the AP drop is within the budget or the fallback limit is reached. The report names them.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from . import int8
+from .accuracy import ort_map_fn
+
+__all__ = ["Ranking", "FallbackResult", "rank_layers", "fall_back", "trial_sizes"]
+
+
+@dataclass
+class Ranking:
+    layers: List[Tuple[str, float]]     # (node name, relative output error), most sensitive first
+
+    def top(self, k: int) -> List[str]:
+        return [name for name, _ in self.layers[:k]]
+
+
+@dataclass
+class FallbackResult:
+    excluded: List[str]
+    model_path: str
+    ap: float
+    drop_points: float
+    within_budget: bool
+    trials: List[Dict[str, object]] = field(default_factory=list)
+
+
+def _relative_error(ref: Sequence[np.ndarray], got: Sequence[np.ndarray]) -> float:
+    total = 0.0
+    for r, g in zip(ref, got):
+        total += float(np.mean(np.abs(g - r))) / (float(np.mean(np.abs(r))) + 1e-6)
+    return total
+
+
+def rank_layers(fp32_path: str, ranges_path: str, method: str, inputs: np.ndarray, candidates: Sequence[str],
+                input_name: str, output_names: Tuple[str, str], work_dir: str,
+                on_step: Optional[Callable[[int, int, str], None]] = None, form: str = "tensorrt") -> Ranking:
+    """Sensitivity of each of ``candidates`` (node names): output error with only it quantised."""
+    ref_fn = ort_map_fn(fp32_path, input_name, output_names)
+    reference = [ref_fn(x[None]) for x in inputs]
+    trial = os.path.join(work_dir, "sensitivity-trial.onnx")
+    scores = []
+    for i, name in enumerate(candidates):
+        int8.quantize(fp32_path, trial, ranges_path, method, nodes_to_quantize=[name], form=form)
+        fn = ort_map_fn(trial, input_name, output_names)
+        err = float(np.mean([_relative_error(ref, fn(x[None])) for ref, x in zip(reference, inputs)]))
+        scores.append((name, err))
+        if on_step is not None:
+            on_step(i + 1, len(candidates), name)
+    scores.sort(key=lambda t: -t[1])
+    return Ranking(scores)
+
+
+def trial_sizes(limit: int) -> List[int]:
+    """How many layers to keep in FP32 at each trial: 1, 2, 3, 4, 6, 8, 12, 16, ... up to ``limit``."""
+    sizes, k = [], 1
+    while k < limit:
+        sizes.append(k)
+        k = k + 1 if k < 4 else k + k // 2
+    sizes.append(limit)
+    return sorted(set(s for s in sizes if 0 < s <= limit))
+
+
+def fall_back(fp32_path: str, ranges_path: str, method: str, ranking: Ranking, ap_fn: Callable[[str], float],
+              fp32_ap: float, max_drop_points: float, out_path: str, max_layers: int = 16,
+              baseline: Optional[Tuple[str, float]] = None, log=None, form: str = "tensorrt") -> FallbackResult:
+    """Keep the most sensitive layers in FP32 until ``fp32_ap - ap <= max_drop_points`` (AP points).
+
+    ``ap_fn(model_path)`` is the AP (0..1) of a model on the held-out set. The best model
+    tried is left at ``out_path`` (the first within budget, else the one with the highest AP).
+    ``baseline`` is (path, AP) of the fully quantised model, the result when no trial beats it.
+    """
+    log = log or sys.stderr
+    limit = min(max_layers, len(ranking.layers))
+    best: Optional[FallbackResult] = None
+    if baseline is not None:
+        shutil.copyfile(baseline[0], out_path)
+        drop = (fp32_ap - baseline[1]) * 100.0
+        best = FallbackResult([], out_path, float(baseline[1]), drop, drop <= max_drop_points)
+    trials: List[Dict[str, object]] = []
+    trial = out_path + ".trial.onnx"
+    for k in trial_sizes(limit) if limit else []:
+        excluded = ranking.top(k)
+        int8.quantize(fp32_path, trial, ranges_path, method, nodes_to_exclude=excluded, form=form)
+        ap = float(ap_fn(trial))
+        drop = (fp32_ap - ap) * 100.0
+        trials.append({"fp32_layers": k, "AP": ap, "drop_points": drop})
+        print("sensitivity: %d layer%s in FP32 -> AP %.4f (drop %.2f points, budget %.2f)"
+              % (k, "" if k == 1 else "s", ap, drop, max_drop_points), file=log)
+        if best is None or ap > best.ap:
+            os.replace(trial, out_path)
+            best = FallbackResult(excluded, out_path, ap, drop, drop <= max_drop_points)
+        if drop <= max_drop_points:
+            break
+    if os.path.exists(trial):
+        os.unlink(trial)
+    if best is None:
+        raise ValueError("no layer to keep in FP32 (the INT8 model quantises nothing the search can exclude) "
+                         "and no fully quantised model to fall back on")
+    best.trials = trials
+    return best

@@ -1,0 +1,467 @@
+"""Training configuration: one dataclass per section, read from TOML (or YAML), overridable.
+
+A config file has the sections ``[DATA]``, ``[MODEL]``, ``[AUGMENT]``, ``[TARGETS]``,
+``[TRAIN]`` (with ``[TRAIN.lr_schedule]``) and ``[EVAL]``; every key is optional and the
+defaults below apply. The seed's names keep their meaning: ``DATA.train_data`` in
+``coco | custom | coco_and_custom`` (plus ``synthetic``: figures rendered on the fly),
+``DATA.your_images`` / ``DATA.your_annotations``, ``MODEL.name`` in
+``vgg | vggtiny | mobilenet``, ``TRAIN.train_mode`` in ``single | parallel``.
+
+    cfg = load_config("train.toml", overrides=["TRAIN.batch_size=16", "MODEL.name=mobilenet"])
+    cfg.train.batch_size            # 16
+    (out / "config.toml").write_text(cfg.to_toml())   # a run keeps its resolved config
+    cfg.digest()                    # sha256 hex of the resolved config (bundle meta.json)
+
+An override is ``SECTION.key=value`` (``TRAIN.lr_schedule.warmup_steps=500`` for the
+nested table); the value is read as a TOML literal (``16``, ``true``, ``"a b"``,
+``[1, 2]``, ``{name = "flip"}``) and, if it is not one, taken as a plain string.
+Any unknown section or key, or a bad value, raises :class:`ConfigError` naming the key:
+``TRAIN.batch_size: must be a positive integer, got -1``.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
+
+__all__ = ["ConfigError", "Config", "DataConfig", "ModelConfig", "AugmentConfig", "TargetsConfig",
+           "TrainConfig", "LRSchedule", "EvalConfig", "load_config", "config_from_dict", "apply_override",
+           "DEFAULT_AUGMENT_STEPS"]
+
+
+class ConfigError(ValueError):
+    """A config file or override that cannot be used; the message starts with the key."""
+
+
+# -- validators: each returns an error text, or None when the value is fine ------------
+
+def _one_of(*choices: str) -> Callable[[Any], Optional[str]]:
+    def check(v: Any) -> Optional[str]:
+        return None if v in choices else "must be one of %s, got %r" % (" | ".join(choices), v)
+    return check
+
+
+def _positive(v: Any) -> Optional[str]:
+    return None if v > 0 else "must be positive, got %r" % (v,)
+
+
+def _non_negative(v: Any) -> Optional[str]:
+    return None if v >= 0 else "must be zero or more, got %r" % (v,)
+
+
+def _fraction(v: Any) -> Optional[str]:
+    return None if 0.0 <= v <= 1.0 else "must be between 0 and 1, got %r" % (v,)
+
+
+def _meta(check: Optional[Callable[[Any], Optional[str]]] = None, doc: str = "") -> Dict[str, Any]:
+    return {"check": check, "doc": doc}
+
+
+def _f(default: Any, check: Optional[Callable[[Any], Optional[str]]] = None, doc: str = "") -> Any:
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: copy.deepcopy(default), metadata=_meta(check, doc))
+    return field(default=default, metadata=_meta(check, doc))
+
+
+# -- sections -----------------------------------------------------------------------
+
+@dataclass
+class DataConfig:
+    train_data: str = _f("coco", _one_of("coco", "custom", "coco_and_custom", "synthetic"),
+                         "where training samples come from")
+    coco_dir: str = _f("dataset/coco17", doc="COCO 2017 root: annotations/, train2017/, val2017/")
+    your_images: str = _f("", doc="custom data: image folder")
+    your_annotations: str = _f("", doc="custom data: COCO-format keypoint annotations JSON")
+    custom_ratio: float = _f(0.5, _fraction, "coco_and_custom: share of each batch from custom data")
+    val_images: str = _f("", doc="validation images (default: COCO val2017 for coco, else your_images)")
+    val_annotations: str = _f("", doc="validation annotations JSON")
+    bad_sample: str = _f("skip", _one_of("skip", "error"),
+                         "a corrupt image or annotation: skip it with a warning naming the file, or stop")
+    min_keypoints: int = _f(1, _positive, "people with fewer labelled keypoints join the ignore mask")
+    cache_dir: str = _f("", doc="cache of parsed annotation indexes ('' = no cache)")
+    synthetic_size: int = _f(1000, _positive, "synthetic: number of distinct rendered samples")
+    synthetic_people: int = _f(4, _positive, "synthetic: at most this many people per image")
+    synthetic_seed: int = _f(0, _non_negative, "synthetic: which figures are drawn")
+    shuffle: bool = _f(True, doc="shuffle each epoch of the training shard")
+    workers: int = _f(-1, lambda v: None if v >= -1 else "must be -1 (auto), 0 or more, got %r" % (v,),
+                      "decode/augment processes (-1: the cores shared by this machine's ranks; "
+                      "0: threads inside tf.data instead)")
+    parallel_calls: int = _f(0, _non_negative, "workers = 0: tf.data parallel calls (0 = AUTOTUNE)")
+    prefetch: int = _f(2, _non_negative, "batches prefetched (0 = AUTOTUNE)")
+
+
+@dataclass
+class ModelConfig:
+    name: str = _f("vgg", _one_of("vgg", "vggtiny", "mobilenet"), "network")
+    input_height: int = _f(368, _positive, "network input height in pixels")
+    input_width: int = _f(368, _positive, "network input width in pixels")
+    stride: int = _f(8, _positive, "output stride (maps are input / stride)")
+    skeleton: str = _f("coco18", _one_of("coco18", "from_data"), "COCO-18, or the custom data's own")
+    stages: int = _f(0, _non_negative, "refinement stages (0 = the network's default)")
+    width: float = _f(0.0, _non_negative, "channel width multiplier (0 = the network's default)")
+    pretrained: str = _f("", doc="weights to start from (checkpoint or CMU OpenPose weights)")
+
+
+DEFAULT_AUGMENT_STEPS: List[Dict[str, Any]] = [
+    {"name": "random_scale", "min_scale": 0.6, "max_scale": 1.1},
+    {"name": "random_rotate", "max_degrees": 30.0},
+    {"name": "crop_pad", "center": "person", "jitter": 40.0},
+    {"name": "flip", "prob": 0.5},
+    {"name": "color_jitter", "brightness": 0.25, "contrast": 0.25, "saturation": 0.25},
+]
+
+
+@dataclass
+class AugmentConfig:
+    steps: List[Dict[str, Any]] = _f(DEFAULT_AUGMENT_STEPS, doc="[[AUGMENT.steps]] tables: name = ..., params")
+    pad_value: int = _f(128, lambda v: None if 0 <= v <= 255 else "must be 0..255, got %r" % (v,),
+                        "grey level of padding outside the source image")
+
+
+@dataclass
+class TargetsConfig:
+    heatmap_sigma: float = _f(7.0 / 8.0, _positive, "Gaussian std in map cells (OpenPose: 7 input px)")
+    paf_width: float = _f(1.0, _positive, "PAF band half-width in map cells")
+
+
+@dataclass
+class LRSchedule:
+    kind: str = _f("step", _one_of("constant", "step", "cosine"), "decay after the warm-up")
+    warmup_steps: int = _f(0, _non_negative, "linear warm-up from 0 (Horovod: to lr x ranks)")
+    decay_steps: int = _f(100000, _positive, "step: multiply by decay_rate every decay_steps; cosine: length")
+    decay_rate: float = _f(0.333, _positive, "step: factor per decay_steps")
+    min_lr: float = _f(0.0, _non_negative, "cosine: floor")
+
+
+@dataclass
+class TrainConfig:
+    train_mode: str = _f("single", _one_of("single", "parallel"), "one process, or Horovod")
+    batch_size: int = _f(8, _positive, "per process (per Horovod rank)")
+    steps: int = _f(100000, _positive, "optimiser steps")
+    learning_rate: float = _f(4e-5, _positive, "base rate (parallel: scaled by the number of ranks)")
+    scale_lr: bool = _f(True, doc="parallel: multiply the rate by the number of ranks after the warm-up")
+    lr_schedule: LRSchedule = field(default_factory=LRSchedule, metadata=_meta(None, "[TRAIN.lr_schedule]"))
+    optimizer: str = _f("adam", _one_of("adam", "sgd", "momentum", "rmsprop"), "optimiser")
+    momentum: float = _f(0.9, _fraction, "momentum / rmsprop")
+    weight_decay: float = _f(5e-4, _non_negative, "L2 on the weights")
+    checkpoint_every: int = _f(1000, _positive, "steps between checkpoints")
+    keep_checkpoints: int = _f(3, _positive, "checkpoints kept")
+    log_every: int = _f(50, _positive, "steps between log lines / TensorBoard scalars")
+    image_every: int = _f(1000, _positive, "steps between TensorBoard images")
+    output_dir: str = _f("runs/default", doc="checkpoints, logs and the resolved config")
+    seed: int = _f(0, _non_negative, "data order, augmentation and initial weights")
+    mixed_precision: bool = _f(False, doc="float16 compute, float32 weights")
+    resume: bool = _f(False, doc="continue from the last checkpoint in output_dir")
+
+
+@dataclass
+class EvalConfig:
+    images: str = _f("", doc="val images (default: DATA.val_images)")
+    annotations: str = _f("", doc="val annotations (default: DATA.val_annotations)")
+    batch_size: int = _f(1, _positive, "images per inference batch")
+    max_images: int = _f(0, _non_negative, "evaluate at most this many images (0 = all)")
+    draw: int = _f(0, _non_negative, "save pictures of this many predictions")
+    output_dir: str = _f("", doc="results JSON and pictures (default: beside the model)")
+    group: Dict[str, Any] = _f({}, doc="grouping parameters (GroupParams fields)")
+
+
+# Section name in files -> attribute on Config.
+SECTIONS: Dict[str, str] = {"DATA": "data", "MODEL": "model", "AUGMENT": "augment", "TARGETS": "targets",
+                            "TRAIN": "train", "EVAL": "eval"}
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    targets: TargetsConfig = field(default_factory=TargetsConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    # -- derived sizes the pipeline and the networks share --------------------------
+    @property
+    def map_height(self) -> int:
+        return self.model.input_height // self.model.stride
+
+    @property
+    def map_width(self) -> int:
+        return self.model.input_width // self.model.stride
+
+    def to_dict(self) -> Dict[str, Dict[str, Any]]:
+        return {sec: dataclasses.asdict(getattr(self, attr)) for sec, attr in SECTIONS.items()}
+
+    def to_toml(self) -> str:
+        """The resolved config as TOML that :func:`load_config` reads back to an equal config."""
+        return _to_toml(self.to_dict())
+
+    def digest(self) -> str:
+        """sha256 hex of the resolved config (canonical JSON of every section and key)."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":")).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+    def replace(self, overrides: Iterable[str]) -> "Config":
+        """A copy with ``SECTION.key=value`` overrides applied and validated."""
+        d = self.to_dict()
+        for item in overrides:
+            apply_override(d, item)
+        return config_from_dict(d)
+
+
+# -- reading --------------------------------------------------------------------------
+
+def _type_name(tp: Any) -> str:
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(tp, str(tp))
+
+
+def _coerce(key: str, tp: Any, value: Any) -> Any:
+    """``value`` as type ``tp``, or ConfigError naming ``key``."""
+    origin = typing.get_origin(tp)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError("%s: must be true or false, got %r" % (key, value))
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConfigError("%s: must be an integer, got %r" % (key, value))
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ConfigError("%s: must be a finite number, got %r" % (key, value))
+            return float(value)
+        raise ConfigError("%s: must be a number, got %r" % (key, value))
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, os.PathLike):
+            return os.fspath(value)
+        raise ConfigError("%s: must be a string, got %r" % (key, value))
+    if origin in (list, List):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError("%s: must be a list, got %r" % (key, value))
+        return list(value)
+    if origin in (dict, Dict):
+        if not isinstance(value, Mapping):
+            raise ConfigError("%s: must be a table, got %r" % (key, value))
+        return dict(value)
+    raise ConfigError("%s: unsupported type %r" % (key, tp))  # pragma: no cover
+
+
+def _build_section(cls: type, prefix: str, raw: Any) -> Any:
+    if not isinstance(raw, Mapping):
+        raise ConfigError("%s: must be a table of keys, got %r" % (prefix, raw))
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = [k for k in raw if k not in fields]
+    if unknown:
+        raise ConfigError("%s.%s: unknown key (known: %s)" % (prefix, unknown[0], ", ".join(sorted(fields))))
+    values: Dict[str, Any] = {}
+    for name, value in raw.items():
+        key = "%s.%s" % (prefix, name)
+        tp = hints[name]
+        if dataclasses.is_dataclass(tp):
+            values[name] = _build_section(tp, key, value)
+            continue
+        value = _coerce(key, tp, value)
+        check = fields[name].metadata.get("check")
+        if check is not None:
+            problem = check(value)
+            if problem:
+                if tp is int and "positive" in problem:
+                    problem = "must be a positive integer, got %r" % (value,)
+                raise ConfigError("%s: %s" % (key, problem))
+        values[name] = value
+    return cls(**values)
+
+
+def config_from_dict(d: Mapping[str, Any]) -> Config:
+    """A validated :class:`Config` from nested mappings (``{"TRAIN": {"batch_size": 8}}``)."""
+    if not isinstance(d, Mapping):
+        raise ConfigError("config: must be a table of sections, got %r" % (type(d).__name__,))
+    sections: Dict[str, Any] = {}
+    for name, raw in d.items():
+        attr = SECTIONS.get(str(name).upper())
+        if attr is None:
+            raise ConfigError("%s: unknown section (known: %s)" % (name, ", ".join(SECTIONS)))
+        if attr in sections:
+            raise ConfigError("%s: section given twice" % (name,))
+        cls = typing.get_type_hints(Config)[attr]
+        sections[attr] = _build_section(cls, str(name).upper(), raw)
+    cfg = Config(**sections)
+    _check_whole(cfg)
+    return cfg
+
+
+def _check_whole(cfg: Config) -> None:
+    """Rules that join several keys."""
+    m = cfg.model
+    for key, size in (("MODEL.input_height", m.input_height), ("MODEL.input_width", m.input_width)):
+        if size % m.stride:
+            raise ConfigError("%s: must be a multiple of MODEL.stride (%d), got %d" % (key, m.stride, size))
+    d = cfg.data
+    if d.train_data in ("custom", "coco_and_custom"):
+        for key in ("your_images", "your_annotations"):
+            if not getattr(d, key):
+                raise ConfigError("DATA.%s: required when DATA.train_data is %r" % (key, d.train_data))
+    if cfg.train.lr_schedule.warmup_steps > cfg.train.steps:
+        raise ConfigError("TRAIN.lr_schedule.warmup_steps: %d is more than TRAIN.steps (%d)"
+                          % (cfg.train.lr_schedule.warmup_steps, cfg.train.steps))
+    _check_augment(cfg.augment.steps)
+
+
+def _check_augment(steps: List[Any]) -> None:
+    # The registry lives with the steps; importing it here keeps one list of names.
+    from . import augment
+
+    for i, step in enumerate(steps):
+        key = "AUGMENT.steps[%d]" % i
+        if not isinstance(step, Mapping):
+            raise ConfigError("%s: must be a table like {name = \"flip\"}, got %r" % (key, step))
+        try:
+            augment.check_step(step)
+        except ValueError as exc:
+            raise ConfigError("%s: %s" % (key, exc)) from None
+
+
+def parse_value(text: str) -> Any:
+    """A TOML literal (``16``, ``true``, ``"x"``, ``[1, 2]``), else the text itself."""
+    try:
+        return tomllib.loads("v = " + text)["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_override(d: Dict[str, Any], item: str) -> None:
+    """Apply one ``SECTION.key[.sub]=value`` to nested dict ``d`` in place."""
+    if "=" not in item:
+        raise ConfigError("%s: an override must look like SECTION.key=value" % (item,))
+    path, _, text = item.partition("=")
+    parts = [p.strip() for p in path.strip().split(".")]
+    if len(parts) < 2 or not all(parts):
+        raise ConfigError("%s: an override must look like SECTION.key=value" % (path.strip(),))
+    section = parts[0].upper()
+    if section not in SECTIONS:
+        raise ConfigError("%s: unknown section (known: %s)" % (parts[0], ", ".join(SECTIONS)))
+    node = d.setdefault(section, {})
+    # Find the section whatever case the file used.
+    for k in list(d):
+        if k != section and str(k).upper() == section:
+            node = d[k]
+    for p in parts[1:-1]:
+        nxt = node.setdefault(p, {})
+        if not isinstance(nxt, dict):
+            raise ConfigError("%s: is not a table" % ".".join([section] + parts[1:]))
+        node = nxt
+    node[parts[-1]] = parse_value(text.strip())
+
+
+def _read_file(path: Path) -> Dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError("%s: cannot read config file: %s" % (path, exc.strerror or exc)) from None
+    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        try:
+            import yaml  # optional: only YAML configs need it
+        except ImportError:
+            raise ConfigError("%s: reading YAML needs pyyaml (pip install pyyaml), or use TOML" % path) from None
+        try:
+            data = yaml.safe_load(raw.decode("utf-8")) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise ConfigError("%s: not valid YAML: %s" % (path, exc)) from None
+    else:
+        try:
+            data = tomllib.loads(raw.decode("utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError("%s: not valid TOML: %s" % (path, exc)) from None
+    if not isinstance(data, dict):
+        raise ConfigError("%s: must hold a table of sections" % path)
+    return data
+
+
+def load_config(path: Optional[os.PathLike | str] = None, overrides: Iterable[str] = ()) -> Config:
+    """Defaults, then the file (TOML, or YAML by suffix), then ``--set`` overrides, validated."""
+    d: Dict[str, Any] = _read_file(Path(path)) if path is not None else {}
+    for item in overrides:
+        apply_override(d, item)
+    try:
+        return config_from_dict(d)
+    except ConfigError as exc:
+        if path is not None and not str(exc).startswith(str(path)):
+            raise ConfigError("%s (in %s)" % (exc, path)) from None
+        raise
+
+
+def add_config_arguments(parser: Any) -> None:
+    """``--config FILE`` and repeatable ``--set SECTION.key=value`` for a subcommand."""
+    parser.add_argument("--config", metavar="FILE", help="TOML (or YAML) config; defaults when omitted")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.key=VALUE",
+                        help="override one key, e.g. --set TRAIN.batch_size=16 (repeatable)")
+
+
+def config_from_args(args: Any) -> Config:
+    return load_config(getattr(args, "config", None), getattr(args, "overrides", ()) or ())
+
+
+# -- writing ---------------------------------------------------------------------------
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if math.isnan(v) or math.isinf(v):
+            raise ConfigError("cannot write non-finite number %r" % (v,))
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)  # a JSON string is a TOML basic string
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, Mapping):
+        return "{" + ", ".join("%s = %s" % (_toml_key(k), _toml_value(x)) for k, x in v.items()) + "}"
+    raise ConfigError("cannot write %r as TOML" % (v,))
+
+
+def _toml_key(k: str) -> str:
+    return k if k.replace("_", "").replace("-", "").isalnum() else json.dumps(k)
+
+
+def _to_toml(d: Mapping[str, Mapping[str, Any]]) -> str:
+    lines: List[str] = ["# openpose-plus resolved training config"]
+    for section, body in d.items():
+        lines.append("")
+        lines.append("[%s]" % section)
+        tables = []
+        for k, v in body.items():
+            if isinstance(v, Mapping) and k != "group":
+                tables.append((k, v))
+            elif isinstance(v, list) and v and all(isinstance(x, Mapping) for x in v):
+                tables.append((k, v))
+            else:
+                lines.append("%s = %s" % (_toml_key(k), _toml_value(v)))
+        for k, v in tables:
+            if isinstance(v, Mapping):
+                lines.append("")
+                lines.append("[%s.%s]" % (section, k))
+                for kk, vv in v.items():
+                    lines.append("%s = %s" % (_toml_key(kk), _toml_value(vv)))
+            else:
+                for item in v:
+                    lines.append("")
+                    lines.append("[[%s.%s]]" % (section, k))
+                    for kk, vv in item.items():
+                        lines.append("%s = %s" % (_toml_key(kk), _toml_value(vv)))
+    return "\n".join(lines) + "\n"

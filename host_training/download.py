@@ -1,0 +1,412 @@
+"""Fetching COCO 2017: resumable, verified, never half-written.
+
+Each file of a manifest is downloaded to ``NAME.part`` beside its final name, resumed with an
+HTTP ``Range`` request when a ``.part`` is already there, and renamed to its final name only
+after its size and checksums match. A file that does not match is deleted and the download is
+an error that says so: nothing half-written or wrong is ever left under the final name.
+Archives are then extracted through a temporary folder, moved into place when complete.
+
+Checksums: COCO does not publish checksums on its site; the md5s below are the ones every
+major public download script (PaddleDetection, MMDetection tools, torchvision-style loaders)
+checks against, and the sizes are the servers' ``Content-Length``. We know no sha256 for these
+files, so the first complete, size- and md5-verified download records its sha256 in
+``.downloads.json`` in the destination, and every later verification of that file checks it
+(trust on first use).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, TextIO
+
+__all__ = ["Artifact", "COCO2017", "DownloadError", "ChecksumError", "Progress", "fetch", "extract",
+           "download_all", "load_manifest", "LEDGER"]
+
+LEDGER = ".downloads.json"
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One file to fetch: where from, what it must be, and where its archive unpacks."""
+
+    name: str
+    url: str
+    size: Optional[int] = None
+    md5: Optional[str] = None
+    sha256: Optional[str] = None
+    extract: bool = True
+
+    @property
+    def filename(self) -> str:
+        return self.url.rstrip("/").rsplit("/", 1)[-1]
+
+
+COCO2017: Sequence[Artifact] = (
+    Artifact("annotations", "http://images.cocodataset.org/annotations/annotations_trainval2017.zip",
+             252907541, md5="f4bbac642086de4f52a3fdda2de5fa2c"),
+    Artifact("val2017", "http://images.cocodataset.org/zips/val2017.zip",
+             815585330, md5="442b8da7639aecaf257c1dceb8ba8c80"),
+    Artifact("train2017", "http://images.cocodataset.org/zips/train2017.zip",
+             19336861798, md5="cced6f7f71b7629ddf16f17bbcfab6b2"),
+)
+
+
+class DownloadError(RuntimeError):
+    """A file could not be fetched or verified; the message names it."""
+
+
+class ChecksumError(DownloadError):
+    """A complete download is not the file the manifest describes (it has been deleted)."""
+
+
+# -- progress --------------------------------------------------------------------------------
+
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return ("%.0f %s" if unit == "B" else "%.1f %s") % (n, unit)
+        n /= 1000.0
+    return "%.1f TB" % n  # pragma: no cover
+
+
+class Progress(object):
+    """A small progress bar on stderr: ``label [#####.....] 45% 12/27 MB 3.1 MB/s ETA 0:05``.
+
+    On a terminal it redraws one line; elsewhere (logs, CI) it prints a line every tenth.
+    ``bytes_=False`` counts items (``12/27 it, 3.1 it/s``).
+    """
+
+    def __init__(self, label: str, total: Optional[float], start: float = 0, stream: Optional[TextIO] = None,
+                 bytes_: bool = True, enabled: bool = True, unit: str = "it") -> None:
+        self.label, self.total, self.done = label, total, float(start)
+        self.stream = stream if stream is not None else sys.stderr
+        self.bytes, self.enabled, self.unit = bytes_, enabled, unit
+        self._start_done = float(start)
+        self._t0 = time.monotonic()
+        self._last = 0.0
+        self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._next_decile = int(10 * start / total) + 1 if total else 1
+
+    def _fmt(self, n: float) -> str:
+        return _human(n) if self.bytes else "%d" % n
+
+    def update(self, n: float) -> None:
+        self.done += n
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if self._tty:
+            if now - self._last >= 0.1:
+                self._last = now
+                self.stream.write("\r" + self.line() + "\033[K")
+                self.stream.flush()
+        elif self.total:
+            if self.done >= self._next_decile * self.total / 10.0 and self.done < self.total:
+                self._next_decile = int(10 * self.done / self.total) + 1
+                self.stream.write(self.line() + "\n")
+                self.stream.flush()
+
+    def rate(self) -> float:
+        dt = max(time.monotonic() - self._t0, 1e-9)
+        return (self.done - self._start_done) / dt
+
+    def line(self) -> str:
+        rate = self.rate()
+        speed = (_human(rate) + "/s") if self.bytes else "%.1f %s/s" % (rate, self.unit)
+        if self.total:
+            frac = min(1.0, self.done / self.total)
+            bar = "#" * int(frac * 24) + "." * (24 - int(frac * 24))
+            left = (self.total - self.done) / rate if rate > 0 else 0.0
+            eta = "%d:%02d" % divmod(int(left), 60)
+            return "%s [%s] %3d%% %s/%s %s ETA %s" % (self.label, bar, int(frac * 100), self._fmt(self.done),
+                                                       self._fmt(self.total), speed, eta)
+        return "%s %s %s" % (self.label, self._fmt(self.done), speed)
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write(("\r" if self._tty else "") + self.line() + ("\033[K\n" if self._tty else "\n"))
+            self.stream.flush()
+
+
+# -- the ledger of verified files --------------------------------------------------------------
+
+def _read_ledger(dest: Path) -> Dict[str, Dict[str, object]]:
+    try:
+        with open(dest / LEDGER, "r", encoding="utf-8") as f:
+            data = json.load(f)
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_ledger(dest: Path, ledger: Dict[str, Dict[str, object]]) -> None:
+    tmp = dest / (LEDGER + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(ledger, f, indent=2, sort_keys=True)
+    os.replace(tmp, dest / LEDGER)
+
+
+# -- fetching -----------------------------------------------------------------------------------
+
+def _hash_file(path: Path, hashers: Iterable["hashlib._Hash"], progress: Optional[Progress] = None) -> None:
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(CHUNK)
+            if not chunk:
+                return
+            for h in hashers:
+                h.update(chunk)
+            if progress is not None:
+                progress.update(len(chunk))
+
+
+def _verify(art: Artifact, path: Path, size: int, md5: str, sha256: str, ledger: Dict[str, Dict[str, object]]) -> None:
+    """Raise ChecksumError unless ``path`` (already hashed) is the artifact."""
+    problems = []
+    if art.size is not None and size != art.size:
+        problems.append("size %d, expected %d" % (size, art.size))
+    if art.md5 and md5 != art.md5.lower():
+        problems.append("md5 %s, expected %s" % (md5, art.md5))
+    want_sha = (art.sha256 or str(ledger.get(art.filename, {}).get("sha256") or "")).lower()
+    if want_sha and sha256 != want_sha:
+        problems.append("sha256 %s, expected %s%s" % (sha256, want_sha, "" if art.sha256 else
+                                                        " (recorded at its first verified download)"))
+    if problems:
+        raise ChecksumError("%s: downloaded file does not match the manifest (%s); deleted it"
+                            % (path.name, "; ".join(problems)))
+
+
+def _open(url: str, offset: int, timeout: float):
+    req = urllib.request.Request(url, headers={"User-Agent": "openpose-plus-downloader"})
+    if offset:
+        req.add_header("Range", "bytes=%d-" % offset)
+    return urllib.request.urlopen(req, timeout=timeout)
+
+
+def fetch(art: Artifact, dest: os.PathLike | str, show_progress: bool = True, timeout: float = 60.0,
+          retries: int = 3, stream: Optional[TextIO] = None) -> Path:
+    """Download ``art`` into ``dest`` (resuming a ``.part``), verify it, and return its path.
+
+    A final file already present is verified too (cheaply, when the ledger says it was verified
+    at this size and modification time). Raises :class:`ChecksumError` (file deleted) or
+    :class:`DownloadError`.
+    """
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    final = dest / art.filename
+    part = dest / (art.filename + ".part")
+    ledger = _read_ledger(dest)
+
+    if final.exists():
+        st = final.stat()
+        entry = ledger.get(art.filename, {})
+        if entry.get("size") == st.st_size and entry.get("mtime_ns") == st.st_mtime_ns and \
+                (art.md5 is None or entry.get("md5") == art.md5.lower()):
+            return final
+        hashers = [hashlib.md5(), hashlib.sha256()]
+        prog = Progress("verify " + art.filename, st.st_size, stream=stream, enabled=show_progress)
+        _hash_file(final, hashers, prog)
+        prog.close()
+        try:
+            _verify(art, final, st.st_size, hashers[0].hexdigest(), hashers[1].hexdigest(), ledger)
+        except ChecksumError:
+            final.unlink()
+            raise
+        _record(dest, ledger, art, final, hashers[0].hexdigest(), hashers[1].hexdigest())
+        return final
+
+    md5, sha = hashlib.md5(), hashlib.sha256()
+    have = part.stat().st_size if part.exists() else 0
+    if art.size is not None and have > art.size:
+        part.unlink()  # longer than the file can be: not a prefix of it
+        have = 0
+    if have:
+        _hash_file(part, (md5, sha))
+    prog = Progress(art.filename, art.size, start=have, stream=stream, enabled=show_progress)
+    attempt = 0
+    while True:
+        if art.size is not None and have == art.size:
+            break
+        try:
+            resp = _open(art.url, have, timeout)
+        except urllib.error.HTTPError as exc:
+            if exc.code == 416 and have:  # nothing after our offset: the .part is already whole
+                break
+            raise DownloadError("%s: HTTP %d %s" % (art.url, exc.code, exc.reason)) from None
+        except (urllib.error.URLError, OSError) as exc:
+            attempt += 1
+            if attempt > retries:
+                kept = ("%d bytes kept in %s, run again to resume" % (have, part.name)) if have else "nothing written"
+                raise DownloadError("%s: cannot connect (%s); %s" % (art.url, getattr(exc, "reason", exc), kept)) from None
+            time.sleep(min(2.0 ** attempt, 10.0) * 0.1)
+            continue
+        with resp:
+            status = getattr(resp, "status", 200)
+            if have and status != 206:
+                # The server ignored the Range request: start again from the beginning.
+                have = 0
+                md5, sha = hashlib.md5(), hashlib.sha256()
+                prog = Progress(art.filename, art.size, stream=stream, enabled=show_progress)
+            try:
+                with open(part, "ab" if have else "wb") as f:
+                    while True:
+                        chunk = resp.read(CHUNK)
+                        if not chunk:
+                            break
+                        f.write(chunk)
+                        md5.update(chunk)
+                        sha.update(chunk)
+                        have += len(chunk)
+                        prog.update(len(chunk))
+                        if art.size is not None and have > art.size:
+                            break
+            except (OSError, urllib.error.URLError) as exc:
+                attempt += 1
+                if attempt > retries:
+                    raise DownloadError("%s: connection lost (%s); %d bytes kept in %s, run again to resume"
+                                        % (art.url, exc, have, part.name)) from None
+                continue
+        if art.size is None or have >= art.size:
+            break
+        # The server closed early: resume from where it stopped.
+        attempt += 1
+        if attempt > retries:
+            raise DownloadError("%s: connection closed at %d of %d bytes; kept in %s, run again to resume"
+                                % (art.url, have, art.size, part.name))
+    prog.close()
+    try:
+        _verify(art, part, have, md5.hexdigest(), sha.hexdigest(), ledger)
+    except ChecksumError:
+        part.unlink()
+        raise
+    os.replace(part, final)
+    _record(dest, ledger, art, final, md5.hexdigest(), sha.hexdigest())
+    return final
+
+
+def _record(dest: Path, ledger: Dict[str, Dict[str, object]], art: Artifact, path: Path, md5: str, sha: str) -> None:
+    st = path.stat()
+    ledger[art.filename] = {"url": art.url, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "md5": md5,
+                            "sha256": sha, "verified": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    _write_ledger(dest, ledger)
+
+
+# -- extraction --------------------------------------------------------------------------------
+
+def extract(archive: Path, dest: os.PathLike | str, show_progress: bool = True,
+            stream: Optional[TextIO] = None) -> List[Path]:
+    """Unpack a zip into ``dest`` through a temporary folder; its top-level entries are moved
+    into place only once every member is out (an interrupted extraction leaves nothing)."""
+    dest = Path(dest)
+    marker = dest / (".%s.extracted" % archive.name)
+    if marker.exists():
+        return []
+    tmp = dest / (".%s.extracting" % archive.name)
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            members = zf.infolist()
+            for m in members:
+                target = (tmp / m.filename).resolve()
+                if not str(target).startswith(str(tmp.resolve())):
+                    raise DownloadError("%s: member %r would unpack outside the destination" % (archive, m.filename))
+            prog = Progress("extract " + archive.name, len(members), stream=stream, bytes_=False,
+                            enabled=show_progress, unit="files")
+            for m in members:
+                zf.extract(m, tmp)
+                prog.update(1)
+            prog.close()
+    except zipfile.BadZipFile as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise DownloadError("%s: not a valid zip archive (%s)" % (archive, exc)) from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    moved = []
+    for entry in sorted(tmp.iterdir()):
+        target = dest / entry.name
+        if target.is_dir() and entry.is_dir():
+            # e.g. annotations/ from two archives: merge file by file.
+            for sub in entry.rglob("*"):
+                rel = sub.relative_to(entry)
+                if sub.is_dir():
+                    (target / rel).mkdir(parents=True, exist_ok=True)
+                else:
+                    (target / rel).parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(sub, target / rel)
+        else:
+            if target.exists():
+                shutil.rmtree(target) if target.is_dir() else target.unlink()
+            os.replace(entry, target)
+        moved.append(target)
+    shutil.rmtree(tmp, ignore_errors=True)
+    marker.write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ\n", time.gmtime()))
+    return moved
+
+
+# -- manifests and the whole job ----------------------------------------------------------------
+
+def load_manifest(path: os.PathLike | str) -> List[Artifact]:
+    """A JSON list of ``{"name", "url", "size", "md5", "sha256", "extract"}`` objects."""
+    try:
+        with open(path, "r", encoding="utf-8") as f:
+            raw = json.load(f)
+    except OSError as exc:
+        raise DownloadError("%s: cannot read manifest: %s" % (path, exc.strerror or exc)) from None
+    except ValueError as exc:
+        raise DownloadError("%s: manifest is not valid JSON: %s" % (path, exc)) from None
+    if not isinstance(raw, list):
+        raise DownloadError("%s: manifest must be a JSON list of files" % path)
+    out = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict) or not isinstance(item.get("url"), str) or not isinstance(item.get("name"), str):
+            raise DownloadError("%s: entry %d needs at least \"name\" and \"url\"" % (path, i))
+        unknown = set(item) - {f for f in Artifact.__dataclass_fields__}
+        if unknown:
+            raise DownloadError("%s: entry %d has unknown field(s) %s" % (path, i, ", ".join(sorted(unknown))))
+        if item.get("size") is None and not item.get("md5") and not item.get("sha256"):
+            raise DownloadError("%s: entry %d (%s) has no size or checksum to verify against" % (path, i, item["name"]))
+        out.append(Artifact(**item))
+    return out
+
+
+def manifest_json(artifacts: Sequence[Artifact]) -> str:
+    return json.dumps([asdict(a) for a in artifacts], indent=2)
+
+
+def download_all(artifacts: Sequence[Artifact], dest: os.PathLike | str, names: Optional[Sequence[str]] = None,
+                 extract_archives: bool = True, remove_archives: bool = False, show_progress: bool = True,
+                 log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> List[Path]:
+    """Fetch (and unpack) the chosen artifacts into ``dest``; stops at the first error."""
+    chosen = list(artifacts)
+    if names:
+        known = {a.name for a in artifacts}
+        bad = [n for n in names if n not in known]
+        if bad:
+            raise DownloadError("unknown set(s) %s (known: %s)" % (", ".join(bad), ", ".join(sorted(known))))
+        chosen = [a for a in artifacts if a.name in names]
+    dest = Path(dest)
+    paths = []
+    for art in chosen:
+        marker = dest / (".%s.extracted" % art.filename)
+        if remove_archives and marker.exists():
+            log("%s: already extracted" % art.name)
+            continue
+        path = fetch(art, dest, show_progress=show_progress)
+        log("%s: verified %s" % (art.name, path))
+        if extract_archives and art.extract and path.suffix == ".zip":
+            extract(path, dest, show_progress=show_progress)
+            if remove_archives:
+                path.unlink()
+        paths.append(path)
+    return paths
