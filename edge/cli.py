@@ -19,6 +19,7 @@ __all__ = ["main", "COMMANDS"]
 COMMANDS: Tuple[Tuple[str, str, str], ...] = (
     ("info", "openpose_plus.edge.info", "versions, and which backends and sources work here and why not"),
     ("bench", "openpose_plus.edge.bench", "benchmarks: group, data, backend, pipeline"),
+    ("demo", "openpose_plus.edge.demo", "the system at work on synthetic people (no camera, no GPU)"),
     ("synth-data", "openpose_plus.host_training.synth_cli", "write a synthetic COCO-format dataset"),
     ("download-coco", "openpose_plus.host_training.download_cli", "fetch COCO 2017 person keypoints"),
     ("train", "openpose_plus.host_training.train_cli", "train a network (one GPU, or many with Horovod)"),
