@@ -54,11 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _progress(total: int, label: str, quiet: bool):
-    if quiet:
-        return lambda done, total_=None: None
-    from openpose_plus.host_training.progress import Progress
+    from openpose_plus.edge.progress import Progress
 
-    bar = Progress(total, label=label, every=max(1, total // 20))
+    bar = Progress(total, label=label, every=max(1, total // 20), enabled=not quiet)
     return lambda done, total_=None: bar.update(done)
 
 

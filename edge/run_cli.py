@@ -9,42 +9,11 @@ import json
 import logging
 import signal
 import sys
-import time
-from typing import List, Optional
+from typing import List
 
-__all__ = ["add_arguments", "run", "Progress"]
+from .progress import Progress
 
-
-class Progress:
-    """One status line on stderr, rewritten about twice a second (no dependency needed)."""
-
-    def __init__(self, total: Optional[int] = None, stream=None, interval: float = 0.5, enabled: bool = True) -> None:
-        self.total = total
-        self.stream = stream or sys.stderr
-        self.interval = interval
-        self.enabled = enabled
-        self._last = 0.0
-        self._shown = False
-
-    def update(self, frames: int, fps: float, people: int, force: bool = False) -> None:
-        now = time.monotonic()
-        if not self.enabled or (not force and now - self._last < self.interval):
-            return
-        self._last = now
-        if self.total:
-            done = min(1.0, frames / self.total)
-            bar = "#" * int(done * 24)
-            text = "[%-24s] %d/%d frames" % (bar, frames, self.total)
-        else:
-            text = "%d frames" % frames
-        self.stream.write("\r%s  %.1f fps  %d people " % (text, fps, people))
-        self.stream.flush()
-        self._shown = True
-
-    def close(self) -> None:
-        if self._shown:
-            self.stream.write("\n")
-            self.stream.flush()
+__all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -105,9 +74,10 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print("openpose-plus run: %s" % exc, file=sys.stderr)
         return 2
-    progress = Progress(args.frames, enabled=not args.quiet and args.jsonl != "-")
+    progress = Progress(args.frames, unit="frames", interval=0.5, every=None if args.frames else 1000,
+                        enabled=not args.quiet and args.jsonl != "-")
     pipeline = Pipeline(estimator, source, sinks, mode=args.mode, max_frames=args.frames, drop_when_busy=False,
-                        on_frame=lambda r: progress.update(holder["p"].frames + 1, holder["p"].fps, len(r.poses.scores)))
+                        on_frame=lambda r: progress.update(holder["p"].frames + 1, people=len(r.poses.scores)))
     holder["p"] = pipeline
     # Ctrl-C / SIGTERM: stop capturing, finish the frames in flight, flush the sinks.
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -121,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         source.close()
         estimator.close()
-    progress.update(pipeline.frames, pipeline.fps, pipeline.last_people, force=True)
+    progress.update(pipeline.frames, people=pipeline.last_people)
     progress.close()
     print(json.dumps(pipeline.summary()), file=sys.stderr)
     if pipeline.error is not None:

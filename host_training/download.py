@@ -28,7 +28,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, TextIO
 
-__all__ = ["Artifact", "COCO2017", "DownloadError", "ChecksumError", "Progress", "fetch", "extract",
+from openpose_plus.edge.progress import Progress
+
+__all__ = ["Artifact", "COCO2017", "DownloadError", "ChecksumError", "fetch", "extract",
            "download_all", "load_manifest", "LEDGER"]
 
 LEDGER = ".downloads.json"
@@ -69,75 +71,6 @@ class ChecksumError(DownloadError):
     """A complete download is not the file the manifest describes (it has been deleted)."""
 
 
-# -- progress --------------------------------------------------------------------------------
-
-def _human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return ("%.0f %s" if unit == "B" else "%.1f %s") % (n, unit)
-        n /= 1000.0
-    return "%.1f TB" % n  # pragma: no cover
-
-
-class Progress(object):
-    """A small progress bar on stderr: ``label [#####.....] 45% 12/27 MB 3.1 MB/s ETA 0:05``.
-
-    On a terminal it redraws one line; elsewhere (logs, CI) it prints a line every tenth.
-    ``bytes_=False`` counts items (``12/27 it, 3.1 it/s``).
-    """
-
-    def __init__(self, label: str, total: Optional[float], start: float = 0, stream: Optional[TextIO] = None,
-                 bytes_: bool = True, enabled: bool = True, unit: str = "it") -> None:
-        self.label, self.total, self.done = label, total, float(start)
-        self.stream = stream if stream is not None else sys.stderr
-        self.bytes, self.enabled, self.unit = bytes_, enabled, unit
-        self._start_done = float(start)
-        self._t0 = time.monotonic()
-        self._last = 0.0
-        self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self._next_decile = int(10 * start / total) + 1 if total else 1
-
-    def _fmt(self, n: float) -> str:
-        return _human(n) if self.bytes else "%d" % n
-
-    def update(self, n: float) -> None:
-        self.done += n
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if self._tty:
-            if now - self._last >= 0.1:
-                self._last = now
-                self.stream.write("\r" + self.line() + "\033[K")
-                self.stream.flush()
-        elif self.total:
-            if self.done >= self._next_decile * self.total / 10.0 and self.done < self.total:
-                self._next_decile = int(10 * self.done / self.total) + 1
-                self.stream.write(self.line() + "\n")
-                self.stream.flush()
-
-    def rate(self) -> float:
-        dt = max(time.monotonic() - self._t0, 1e-9)
-        return (self.done - self._start_done) / dt
-
-    def line(self) -> str:
-        rate = self.rate()
-        speed = (_human(rate) + "/s") if self.bytes else "%.1f %s/s" % (rate, self.unit)
-        if self.total:
-            frac = min(1.0, self.done / self.total)
-            bar = "#" * int(frac * 24) + "." * (24 - int(frac * 24))
-            left = (self.total - self.done) / rate if rate > 0 else 0.0
-            eta = "%d:%02d" % divmod(int(left), 60)
-            return "%s [%s] %3d%% %s/%s %s ETA %s" % (self.label, bar, int(frac * 100), self._fmt(self.done),
-                                                       self._fmt(self.total), speed, eta)
-        return "%s %s %s" % (self.label, self._fmt(self.done), speed)
-
-    def close(self) -> None:
-        if self.enabled:
-            self.stream.write(("\r" if self._tty else "") + self.line() + ("\033[K\n" if self._tty else "\n"))
-            self.stream.flush()
-
-
 # -- the ledger of verified files --------------------------------------------------------------
 
 def _read_ledger(dest: Path) -> Dict[str, Dict[str, object]]:
@@ -167,7 +100,7 @@ def _hash_file(path: Path, hashers: Iterable["hashlib._Hash"], progress: Optiona
             for h in hashers:
                 h.update(chunk)
             if progress is not None:
-                progress.update(len(chunk))
+                progress.advance(len(chunk))
 
 
 def _verify(art: Artifact, path: Path, size: int, md5: str, sha256: str, ledger: Dict[str, Dict[str, object]]) -> None:
@@ -214,7 +147,7 @@ def fetch(art: Artifact, dest: os.PathLike | str, show_progress: bool = True, ti
                 (art.md5 is None or entry.get("md5") == art.md5.lower()):
             return final
         hashers = [hashlib.md5(), hashlib.sha256()]
-        prog = Progress("verify " + art.filename, st.st_size, stream=stream, enabled=show_progress)
+        prog = Progress(st.st_size, label="verify " + art.filename, unit="B", stream=stream, enabled=show_progress)
         _hash_file(final, hashers, prog)
         prog.close()
         try:
@@ -232,7 +165,7 @@ def fetch(art: Artifact, dest: os.PathLike | str, show_progress: bool = True, ti
         have = 0
     if have:
         _hash_file(part, (md5, sha))
-    prog = Progress(art.filename, art.size, start=have, stream=stream, enabled=show_progress)
+    prog = Progress(art.size, start=have, label=art.filename, unit="B", stream=stream, enabled=show_progress)
     attempt = 0
     while True:
         if art.size is not None and have == art.size:
@@ -256,7 +189,7 @@ def fetch(art: Artifact, dest: os.PathLike | str, show_progress: bool = True, ti
                 # The server ignored the Range request: start again from the beginning.
                 have = 0
                 md5, sha = hashlib.md5(), hashlib.sha256()
-                prog = Progress(art.filename, art.size, stream=stream, enabled=show_progress)
+                prog = Progress(art.size, label=art.filename, unit="B", stream=stream, enabled=show_progress)
             try:
                 with open(part, "ab" if have else "wb") as f:
                     while True:
@@ -267,7 +200,7 @@ def fetch(art: Artifact, dest: os.PathLike | str, show_progress: bool = True, ti
                         md5.update(chunk)
                         sha.update(chunk)
                         have += len(chunk)
-                        prog.update(len(chunk))
+                        prog.advance(len(chunk))
                         if art.size is not None and have > art.size:
                             break
             except (OSError, urllib.error.URLError) as exc:
@@ -320,11 +253,11 @@ def extract(archive: Path, dest: os.PathLike | str, show_progress: bool = True,
                 target = (tmp / m.filename).resolve()
                 if not str(target).startswith(str(tmp.resolve())):
                     raise DownloadError("%s: member %r would unpack outside the destination" % (archive, m.filename))
-            prog = Progress("extract " + archive.name, len(members), stream=stream, bytes_=False,
-                            enabled=show_progress, unit="files")
+            prog = Progress(len(members), label="extract " + archive.name, unit="files", stream=stream,
+                            enabled=show_progress)
             for m in members:
                 zf.extract(m, tmp)
-                prog.update(1)
+                prog.advance()
             prog.close()
     except zipfile.BadZipFile as exc:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -31,9 +31,8 @@ from openpose_plus.edge.geometry import Letterbox
 from openpose_plus.edge.grouping import Grouper, GroupParams
 from openpose_plus.edge.poses import Poses
 from openpose_plus.edge.preprocess import Preprocessor
+from openpose_plus.edge.progress import Progress
 from openpose_plus.edge.skeleton import COCO17_TO_COCO18, COCO18, Skeleton
-
-from .progress import Progress
 
 __all__ = ["MapFn", "EvalSettings", "EvalError", "METRICS", "load_coco", "to_coco_keypoints",
            "poses_to_results", "maps_to_results", "predict", "evaluate_predictions", "evaluate",
@@ -188,7 +187,7 @@ def predict(coco_gt, image_dir, map_fn: MapFn, settings: EvalSettings, max_image
         if draw_dir is None:
             raise EvalError("drawing %d pictures needs a folder to draw them in" % draw)
         Path(draw_dir).mkdir(parents=True, exist_ok=True)
-    progress = Progress(len(image_ids), label="image", every=max(1, len(image_ids) // 20)) if show_progress else None
+    progress = Progress(len(image_ids), label="image", every=max(1, len(image_ids) // 20), enabled=show_progress)
     for n, image_id in enumerate(image_ids):
         info = coco_gt.loadImgs(image_id)[0]
         path = os.path.join(str(image_dir), info["file_name"])
@@ -208,8 +207,8 @@ def predict(coco_gt, image_dir, map_fn: MapFn, settings: EvalSettings, max_image
             picture = draw_poses(image.copy(), poses, settings.skeleton)
             out = os.path.join(str(draw_dir), "%s.jpg" % Path(info["file_name"]).stem)
             cv2.imwrite(out, cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
-        if progress is not None:
-            progress.update(n + 1, people=len(results))
+        progress.update(n + 1, people=len(results))
+    progress.close()
     return results, done
 
 

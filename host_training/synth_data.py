@@ -28,10 +28,10 @@ from typing import Any, Dict, List, Optional, Tuple
 import cv2
 import numpy as np
 
+from openpose_plus.edge.progress import Progress
 from openpose_plus.edge.skeleton import COCO17_TO_COCO18
 
 from .coco import COCO17_PARTS
-from .download import Progress
 
 __all__ = ["SynthOptions", "COCO_PERSON_CATEGORY", "coco18_to_coco17", "render_sample", "write_split", "write_dataset"]
 
@@ -121,17 +121,17 @@ def write_split(out: os.PathLike | str, split: str, count: int, opts: SynthOptio
     ann_dir.mkdir(parents=True, exist_ok=True)
     jobs = [(opts, split, i, str(img_dir / ("%012d.jpg" % (i + 1)))) for i in range(count)]
     results: Dict[int, List[Dict[str, Any]]] = {}
-    prog = Progress("synth %s" % split, count, bytes_=False, enabled=show_progress, unit="img")
+    prog = Progress(count, label="synth %s" % split, unit="img", enabled=show_progress)
     if workers > 1 and count > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             for index, anns in pool.map(_render_and_write, jobs, chunksize=max(1, min(16, count // (4 * workers)))):
                 results[index] = anns
-                prog.update(1)
+                prog.advance()
     else:
         for job in jobs:
             index, anns = _render_and_write(job)
             results[index] = anns
-            prog.update(1)
+            prog.advance()
     prog.close()
     images, annotations = [], []
     ann_id = 1

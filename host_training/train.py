@@ -26,12 +26,13 @@ import numpy as np
 import tensorflow as tf
 import keras
 
+from openpose_plus.edge.progress import Progress
+
 from .checkpoints import CHECKPOINT_DIR, LOG_DIR, build_network, write_run_files
 from .config import Config, TrainConfig
 from .distribute import Distribution, make_distribution
 from .loss import pose_loss, weight_decay_loss
 from .pipeline import build_dataset, dataset_skeleton
-from .progress import Progress
 from .summaries import RunLog
 
 __all__ = ["TrainingError", "TrainResult", "learning_rate_at", "make_optimizer", "load_pretrained", "train"]
@@ -200,7 +201,8 @@ def train(cfg: Config, on_step: Optional[Callable[[int, Dict[str, np.ndarray], f
 
     result = TrainResult(str(out), start, start, model=model)
     batch_total = t.batch_size * dist.size
-    progress = Progress(t.steps, start=start, stream=stream or sys.stderr, every=t.log_every) if chief else None
+    progress = Progress(t.steps, start=start, label="step", every=t.log_every, stream=stream or sys.stderr,
+                        enabled=chief)
     it = iter(dataset)
     window_t, window_steps = time.monotonic(), 0
     warm_t = None  # time after the first step (which also traces the graph)

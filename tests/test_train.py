@@ -179,27 +179,3 @@ def test_train_cli_runs_from_a_config_file(tmp_path, capsys):
     assert "trained steps 0..3" in capsys.readouterr().out
     assert main(["train", "--config", str(path), "--set", "TRAIN.bogus=1"]) == 2
     assert "TRAIN.bogus: unknown key" in capsys.readouterr().err
-
-
-def test_progress_printer_lines_and_rate():
-    from openpose_plus.host_training.progress import Progress, format_duration
-
-    clock = iter([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).__next__
-    stream = io.StringIO()
-    p = Progress(4, stream=stream, every=2, clock=clock)
-    for i in range(1, 5):
-        p.update(i, loss=0.5 / i)
-    lines = stream.getvalue().splitlines()
-    assert len(lines) == 2  # every 2nd update into a non-terminal, and always the last
-    assert lines[0].startswith("step 2/4 [############------------]  50% loss 0.25")
-    assert lines[-1].startswith("step 4/4 [########################] 100% loss 0.125") and "eta 0:00" in lines[-1]
-    assert format_duration(3725) == "1:02:05" and format_duration(65) == "1:05"
-
-    class Tty(io.StringIO):
-        def isatty(self):
-            return True
-    tty = Tty()
-    q = Progress(3, stream=tty, clock=iter([0.0, 1.0, 2.0, 3.0, 4.0]).__next__)
-    for i in range(1, 4):
-        q.update(i, loss=1.0)
-    assert tty.getvalue().count("\r\x1b[K") == 3 and tty.getvalue().endswith("\n")
