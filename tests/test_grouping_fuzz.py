@@ -132,3 +132,70 @@ def test_assignment_is_a_matching_and_optimal_is_best(rows, cols, seed, density)
         totals[method] = sum(float(s) for _, _, s in pairs)
     assert totals[lib.OPP_ASSIGN_OPTIMAL] >= totals[lib.OPP_ASSIGN_GREEDY] - 1e-5
     assert abs(totals[lib.OPP_ASSIGN_OPTIMAL] - best_matching(matrix.astype(np.float64))) < 1e-4
+
+
+def reference_peaks(plane, params):
+    """Step 1 by its definition, cell by cell: a finite value above the threshold that is the
+    maximum of its window (earlier cells in row-major order win ties; non-finite cells do not
+    suppress), refined by the log-parabola; strongest first, ties in row-major order."""
+    h, w = plane.shape
+    r, found = params.nms_radius, []
+    for y in range(h):
+        for x in range(w):
+            v = plane[y, x]
+            if not (np.isfinite(v) and v > np.float32(params.peak_threshold)):
+                continue
+            beaten = False
+            for yy in range(max(0, y - r), min(h, y + r + 1)):
+                for xx in range(max(0, x - r), min(w, x + r + 1)):
+                    n = plane[yy, xx]
+                    earlier = (yy, xx) < (y, x)
+                    if (yy, xx) != (y, x) and np.isfinite(n) and (n >= v if earlier else n > v):
+                        beaten = True
+            if beaten:
+                continue
+
+            def offset(lo, mid, hi):
+                if lo > 0 and mid > 0 and hi > 0:
+                    lo, mid, hi = (float(np.log(np.float32(z))) for z in (lo, mid, hi))
+                den = float(lo) - 2.0 * float(mid) + float(hi)
+                return 0.0 if not den < 0 else min(0.5, max(-0.5, 0.5 * (float(lo) - float(hi)) / den))
+
+            px, py = float(x), float(y)
+            if 0 < x < w - 1 and np.isfinite(plane[y, x - 1]) and np.isfinite(plane[y, x + 1]):
+                px += offset(plane[y, x - 1], v, plane[y, x + 1])
+            if 0 < y < h - 1 and np.isfinite(plane[y - 1, x]) and np.isfinite(plane[y + 1, x]):
+                py += offset(plane[y - 1, x], v, plane[y + 1, x])
+            found.append((px, py, float(v)))
+    found.sort(key=lambda p: -p[2])  # stable: equal scores stay in row-major order
+    return found[:params.max_peaks]
+
+
+@FUZZ
+@given(h=st.integers(1, 40), w=st.integers(1, 70), seed=st.integers(0, 2 ** 32 - 1),
+       kind=st.sampled_from(["blobs", "noise", "plateaus"]), fraction=st.sampled_from([0.0, 0.02, 0.2]),
+       threshold=st.sampled_from([0.0, 0.15, 0.5]), radius=st.integers(0, 3), max_peaks=st.sampled_from([3, 64]))
+def test_find_peaks_matches_its_definition(h, w, seed, kind, fraction, threshold, radius, max_peaks):
+    """The pre-filters of step 1 (blocks across row ends, the nearest-neighbour tests) never
+    change its result, also next to NaN and +-Inf, on plateaus and in maps narrower than a block."""
+    rng = np.random.default_rng(seed)
+    if kind == "blobs":
+        yy, xx = np.mgrid[0:h, 0:w]
+        plane = np.zeros((h, w))
+        for _ in range(int(rng.integers(1, 8))):
+            cy, cx, s = rng.uniform(0, h), rng.uniform(0, w), rng.uniform(0.5, 2.0)
+            plane += rng.uniform(0.1, 1.2) * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * s * s))
+    elif kind == "plateaus":
+        plane = rng.integers(0, 4, (h, w)) * 0.25
+    else:
+        plane = rng.normal(0.1, 0.3, (h, w))
+    plane = plane.astype(np.float32)
+    hit = rng.random(plane.shape) < fraction
+    plane[hit] = rng.choice(SPECIALS, hit.sum())
+    skeleton = Skeleton("one", ("p",), (), ())
+    params = GroupParams(peak_threshold=threshold, nms_radius=radius, max_peaks=max_peaks)
+    got = Grouper(skeleton, h, w, params).find_peaks(plane[None].copy())[0]
+    want = reference_peaks(plane, params)
+    assert len(got) == len(want)
+    np.testing.assert_array_equal(got[:, 2], np.float32([p[2] for p in want]))
+    np.testing.assert_allclose(got[:, :2], np.float32([p[:2] for p in want]).reshape(-1, 2), atol=1e-4)
