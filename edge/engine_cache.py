@@ -12,9 +12,10 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from typing import Callable, Dict, Optional, Tuple
+
+from .atomic import write_atomic
 
 __all__ = ["CacheKey", "EngineCache", "default_cache_dir"]
 
@@ -112,16 +113,8 @@ class EngineCache:
         os.makedirs(self.directory, exist_ok=True)
         path, sidecar = self.paths(key)
         meta = {"key": key.as_dict(), "sha256": hashlib.sha256(engine).hexdigest(), "size": len(engine)}
-        for target, data in ((path, bytes(engine)), (sidecar, json.dumps(meta, indent=2).encode())):
-            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".partial-")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                os.replace(tmp, target)
-            except BaseException:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-                raise
+        write_atomic(path, engine)
+        write_atomic(sidecar, json.dumps(meta, indent=2))
         return path
 
     def invalidate(self, key: CacheKey, reason: str = "") -> None:

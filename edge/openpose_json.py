@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from typing import Dict, List
 
 import numpy as np
+
+from .atomic import write_atomic
 
 __all__ = ["OPENPOSE_JSON_VERSION", "to_openpose_json", "openpose_json_name", "write_openpose_json",
            "read_openpose_json"]
@@ -50,16 +51,7 @@ def openpose_json_name(index: int, prefix: str = "") -> str:
 def write_openpose_json(directory: str, index: int, poses, prefix: str = "") -> str:
     """Write one frame's file atomically (temp + rename: a crash never leaves half a file)."""
     path = os.path.join(directory, openpose_json_name(index, prefix))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".partial-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(to_openpose_json(poses), f, separators=(",", ":"))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return write_atomic(path, json.dumps(to_openpose_json(poses), separators=(",", ":")))
 
 
 def read_openpose_json(path: str, num_parts: int) -> np.ndarray:

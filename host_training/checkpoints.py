@@ -7,12 +7,12 @@ skeleton the heads were built for, so export and evaluation need no dataset),
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Optional, Tuple
 
 import tensorflow as tf
 
+from openpose_plus.edge.atomic import write_atomic
 from openpose_plus.edge.skeleton import Skeleton
 
 from .config import Config, load_config
@@ -41,11 +41,9 @@ def build_network(cfg: Config, skeleton: Skeleton):
 def write_run_files(run_dir, cfg: Config, skeleton: Skeleton) -> None:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    # Written to a temporary name and renamed, so a crash never leaves half a config.
-    for name, text in ((CONFIG_FILE, cfg.to_toml()), (SKELETON_FILE, json.dumps(skeleton.to_dict(), indent=1))):
-        tmp = run_dir / (name + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, run_dir / name)
+    # A crash never leaves half a config.
+    write_atomic(run_dir / CONFIG_FILE, cfg.to_toml())
+    write_atomic(run_dir / SKELETON_FILE, json.dumps(skeleton.to_dict(), indent=1))
 
 
 def latest_checkpoint(run_dir) -> Optional[str]:

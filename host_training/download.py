@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, TextIO
 
+from openpose_plus.edge.atomic import write_atomic
 from openpose_plus.edge.progress import Progress
 
 __all__ = ["Artifact", "COCO2017", "DownloadError", "ChecksumError", "fetch", "extract",
@@ -83,10 +84,7 @@ def _read_ledger(dest: Path) -> Dict[str, Dict[str, object]]:
 
 
 def _write_ledger(dest: Path, ledger: Dict[str, Dict[str, object]]) -> None:
-    tmp = dest / (LEDGER + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(ledger, f, indent=2, sort_keys=True)
-    os.replace(tmp, dest / LEDGER)
+    write_atomic(dest / LEDGER, json.dumps(ledger, indent=2, sort_keys=True))
 
 
 # -- fetching -----------------------------------------------------------------------------------

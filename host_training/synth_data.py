@@ -28,6 +28,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import cv2
 import numpy as np
 
+from openpose_plus.edge.atomic import write_atomic
 from openpose_plus.edge.progress import Progress
 from openpose_plus.edge.skeleton import COCO17_TO_COCO18
 
@@ -146,10 +147,7 @@ def write_split(out: os.PathLike | str, split: str, count: int, opts: SynthOptio
                     "seed": opts.seed, "split": split},
            "licenses": [], "images": images, "annotations": annotations, "categories": [COCO_PERSON_CATEGORY]}
     path = ann_dir / ("person_keypoints_%s2017.json" % split)
-    tmp = path.with_suffix(".json.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(doc, f)
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(doc))
     return path
 
 

@@ -25,7 +25,7 @@ def test_layout_is_coco_2017(dataset):
     assert len(list((dataset / "val2017").iterdir())) == 3
     for split in ("train", "val"):
         assert (dataset / "annotations" / ("person_keypoints_%s2017.json" % split)).exists()
-    assert not list((dataset / "annotations").glob("*.tmp"))
+    assert not list((dataset / "annotations").glob("*.tmp")) and not list((dataset / "annotations").glob(".partial-*"))
 
 
 def test_annotations_are_valid_coco_keypoints(dataset):
