@@ -34,8 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", choices=("fp16", "int8"), required=True)
     parser.add_argument("--method", choices=("entropy", "percentile", "minmax"), default="entropy",
                         help="INT8 activation range method (default entropy, as TensorRT's calibrator)")
-    parser.add_argument("--num-images", type=int, default=64, metavar="N",
-                        help="calibration images to use; fewer in --images is an error (default 64)")
+    parser.add_argument("--num-images", type=int, default=None, metavar="N",
+                        help="calibration images to use; fewer in --images is an error "
+                             "(default: the first 64, or all when there are fewer)")
     parser.add_argument("--max-ap-drop", type=float, default=1.0, metavar="POINTS",
                         help="AP points INT8 may lose against FP32 before layers fall back (default 1.0)")
     parser.add_argument("--max-fallback", type=int, default=16, metavar="N",
@@ -61,7 +62,7 @@ def _progress(total: int, label: str, quiet: bool):
 
 
 def calibrate_bundle(bundle_path: str, images_dir: str, precision: str, method: str = "entropy",
-                     num_images: int = 64, max_ap_drop: float = 1.0, max_fallback: int = 16,
+                     num_images: Optional[int] = None, max_ap_drop: float = 1.0, max_fallback: int = 16,
                      val=None, trt_version: str = "8.6.1", per_channel: bool = True,
                      work_dir: Optional[str] = None, quiet: bool = False, log=None,
                      form: str = "tensorrt") -> Dict[str, object]:

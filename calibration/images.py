@@ -19,18 +19,26 @@ __all__ = ["CalibrationError", "IMAGE_SUFFIXES", "list_images", "load_images", "
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 
 
+DEFAULT_IMAGES = 64  # what TensorRT's samples calibrate on; more rarely moves a range
+
+
 class CalibrationError(ValueError):
     """Calibration input that cannot be used; the message names the file or the setting."""
 
 
-def list_images(directory: str, num_images: int) -> List[str]:
-    """The first ``num_images`` image files of ``directory`` (sorted by name)."""
-    if num_images < 1:
+def list_images(directory: str, num_images: Optional[int]) -> List[str]:
+    """The first ``num_images`` image files of ``directory`` (sorted by name); ``None``: up to
+    ``DEFAULT_IMAGES`` of them, however many there are."""
+    if num_images is not None and num_images < 1:
         raise CalibrationError("--num-images must be at least 1, got %d" % num_images)
     if not os.path.isdir(directory):
         raise CalibrationError("calibration image folder %s does not exist" % directory)
     names = sorted(n for n in os.listdir(directory) if n.lower().endswith(IMAGE_SUFFIXES)
                    and os.path.isfile(os.path.join(directory, n)))
+    if num_images is None:
+        if not names:
+            raise CalibrationError("no calibration images in %s" % directory)
+        num_images = min(DEFAULT_IMAGES, len(names))
     if len(names) < num_images:
         raise CalibrationError("too few calibration images: %s has %d, --num-images asks for %d"
                                % (directory, len(names), num_images))

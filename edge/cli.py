@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import os
 import sys
 from typing import List, Optional, Tuple
 
@@ -59,6 +60,9 @@ def build_parser(selected: Optional[str]) -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    # Host commands import TensorFlow: keep its C++ INFO lines (grappler, oneDNN) off the
+    # terminal unless the user asks for them. Edge commands never import it.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     argv = list(sys.argv[1:] if argv is None else argv)
     selected = argv[0] if argv and _find(argv[0]) else None
     if selected is not None and not _available(_find(selected)[1]):  # type: ignore[index]

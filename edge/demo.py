@@ -1,11 +1,12 @@
 """``openpose-plus demo``: the system at work on a machine with no camera and no GPU.
 
-With a model bundle (``--bundle``, or the shipped ``models/demo`` once it exists) this is
-``openpose-plus run synthetic://`` with the usual outputs. Without one it shows everything
-after the network: moving synthetic people, their ground-truth heatmaps and PAFs at the
-network's stride standing in for the network's output, the C grouping core, the poses
-mapped back through the letterbox, OpenPose JSON per frame, an annotated video, a
-picture, and how close the poses are to the people that were drawn.
+With a model bundle (``--bundle``, else the shipped ``models/demo``) this is ``openpose-plus
+run synthetic://``: walking people rendered frame by frame, the network on the CPU backend,
+the C grouping core, OpenPose JSON per frame, an annotated video and a picture, then a
+summary: frames/s, milliseconds per stage, people per frame, and how close the poses are to
+the people the renderer drew. With ``--no-model`` (or no bundle at all) ground-truth
+heatmaps and PAFs at the network's stride stand in for the network, so everything after it
+can be seen alone.
 """
 from __future__ import annotations
 
@@ -35,26 +36,107 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=os.path.join("out", "demo"), help="output folder")
     parser.add_argument("--bundle", default=None, help="model bundle (default: %s when present)" % DEFAULT_BUNDLE)
+    parser.add_argument("--no-model", action="store_true", help="ground-truth maps instead of the network")
+    parser.add_argument("--backend", default="auto", choices=("auto", "tensorrt", "onnxruntime"))
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "int8"))
+
+
+class _Tally:
+    """The poses of a run against the people that were drawn: recovery, keypoint error, counts."""
+
+    def __init__(self, stride: int, letterbox) -> None:
+        from .pose_match import Recovery
+
+        # A true part counts as found within 1.5 map cells, in frame pixels.
+        self.radius = 1.5 * stride / letterbox.scale
+        self.found = Recovery(0, 0, 0)
+        self.errors: List[float] = []
+        self.people: List[int] = []
+
+    def add(self, keypoints: np.ndarray, truth: np.ndarray) -> None:
+        from .pose_match import recovery
+
+        self.people.append(len(keypoints))
+        self.found = self.found + recovery(keypoints, truth, radius=self.radius)
+        self.errors.extend(_keypoint_errors(keypoints, truth, self.radius))
+
+    def report(self, frames: int) -> None:
+        e = self.errors
+        print("people per frame  %.2f found, %.2f drawn with >= 3 visible parts" % (
+            float(np.mean(self.people)) if self.people else 0.0, self.found.true_people / max(1, frames)))
+        print("recovered         %.1f %% of people, %.3f returned per true person"
+              % (100 * self.found.rate, self.found.returned_per_true))
+        print("keypoint error    median %.2f px, 95th percentile %.2f px (frame pixels)" % (
+            float(np.median(e)) if e else float("nan"), float(np.percentile(e, 95)) if e else float("nan")))
+
+
+def _save_picture(path: str, image: np.ndarray, poses) -> None:
+    import cv2
+
+    cv2.imwrite(path, cv2.cvtColor(poses.draw(image.copy()), cv2.COLOR_RGB2BGR))
 
 
 def _with_bundle(args: argparse.Namespace, bundle: str) -> int:
-    from . import run_cli
+    """The real thing: ``synthetic://`` through the pipeline (network, C grouping, sinks)."""
+    from .backends import BackendError
+    from .bundle import BundleError
+    from .estimator import PoseEstimator
+    from .geometry import Letterbox
+    from .pipeline import Pipeline
+    from .progress import Progress
+    from .sinks import OpenPoseJsonSink, VideoSink
+    from .sources import SourceError, open_source
 
     width, height = args.size
     uri = "synthetic://%dx%d?people=%d&seed=%d&frames=%d" % (width, height, args.people, args.seed, args.frames)
-    parser = argparse.ArgumentParser()
-    run_cli.add_arguments(parser)
-    return run_cli.run(parser.parse_args([uri, "--bundle", bundle, "--frames", str(args.frames),
-                                          "--write-json", os.path.join(args.out, "json"),
-                                          "--output", os.path.join(args.out, "demo.mp4")]))
+    try:
+        estimator = PoseEstimator(bundle, backend=args.backend, precision=args.precision)
+        source = open_source(uri)
+    except (BundleError, BackendError, SourceError, OSError) as exc:
+        print("openpose-plus demo: %s" % exc)
+        return 1
+    b = estimator.bundle
+    source_meta = b.meta.get("extra", {}).get("source", {})  # type: ignore[union-attr]
+    print("model             %s: %s, input %dx%d, %s %s (%s)" % (
+        bundle, source_meta.get("model", "?"), b.input_width, b.input_height, estimator.backend.name,
+        estimator.backend.precision, estimator.reason))
+    tally = _Tally(b.stride, Letterbox.fit(width, height, b.input_width, b.input_height))
+    os.makedirs(args.out, exist_ok=True)
+    video = os.path.join(args.out, "demo.mp4")
+    sinks = [OpenPoseJsonSink(os.path.join(args.out, "json")), VideoSink(video, 30.0)]
+    progress = Progress(args.frames, label="demo", unit="frames", interval=0.5)
+    picture = os.path.join(args.out, "demo.png")
+
+    def on_frame(r) -> None:
+        tally.add(r.poses.keypoints, r.truth)
+        progress.update(len(tally.people), people=len(r.poses.scores))
+        if r.index == args.frames // 2:
+            _save_picture(picture, r.image, r.poses)
+
+    pipeline = Pipeline(estimator, source, sinks, max_frames=args.frames, drop_when_busy=False, on_frame=on_frame)
+    try:
+        pipeline.start_sinks()
+        pipeline.run()
+    finally:
+        source.close()
+        estimator.close()
+        progress.close()
+    if pipeline.error is not None:
+        print("openpose-plus demo: %s" % pipeline.error)
+        return 1
+    summary = pipeline.summary()
+    print("frames            %d (%dx%d, %d people walking), %.1f frames/s with %d inference workers"
+          % (pipeline.frames, width, height, args.people, summary["fps"], summary["workers"]))
+    print("ms per frame      " + ", ".join("%s %.2f" % kv for kv in summary["ms"].items()) + " (mean per stage)")
+    tally.report(pipeline.frames)
+    print("wrote             %s/json/*.json, %s, %s" % (args.out, video, picture))
+    return 0
 
 
 def _maps_only(args: argparse.Namespace) -> int:
-    import cv2
-
+    """No network: ground-truth maps at the network's stride stand in for its output."""
     from .geometry import Letterbox
     from .grouping import Grouper
-    from .pose_match import Recovery, recovery
     from .scene import MovingScene
     from .sinks import OpenPoseJsonSink, VideoSink
     from .sinks.base import Result, SinkWorker
@@ -68,12 +150,11 @@ def _maps_only(args: argparse.Namespace) -> int:
     grouper = Grouper(COCO18, map_size, map_size)
     os.makedirs(args.out, exist_ok=True)
     video = os.path.join(args.out, "demo.mp4")
+    picture = os.path.join(args.out, "demo.png")
     workers = [SinkWorker(OpenPoseJsonSink(os.path.join(args.out, "json")), block=True).start(),
                SinkWorker(VideoSink(video, 30.0), block=True).start()]
-    # A true part counts as found within 1.5 map cells, in frame pixels.
-    radius = 1.5 * STRIDE / box.scale
-    found, errors, render_ms, group_ms, people = Recovery(0, 0, 0), [], [], [], []  # type: ignore[var-annotated]
-    picture = None
+    tally = _Tally(STRIDE, box)
+    render_ms, group_ms = [], []  # type: ignore[var-annotated]
     print("no model bundle (%s): ground-truth maps stand in for the network" % DEFAULT_BUNDLE)
     for index in range(args.frames):
         image, truth = scene.frame(index)
@@ -84,25 +165,17 @@ def _maps_only(args: argparse.Namespace) -> int:
         t2 = time.perf_counter()
         render_ms.append((t1 - t0) * 1e3)
         group_ms.append((t2 - t1) * 1e3)
-        people.append(len(poses))
-        found = found + recovery(poses.keypoints, truth, radius=radius)
-        errors.extend(_keypoint_errors(poses.keypoints, truth, radius))
+        tally.add(poses.keypoints, truth)
         for w in workers:
             w.submit(Result(index, time.monotonic(), poses, image, COCO18, {"group": group_ms[-1]}))
         if index == args.frames // 2:
-            picture = poses.draw(image.copy())
+            _save_picture(picture, image, poses)
     for w in workers:
         w.close()
-    if picture is not None:
-        cv2.imwrite(os.path.join(args.out, "demo.png"), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
     print("frames            %d (%dx%d, %d people walking)" % (args.frames, width, height, args.people))
-    print("people per frame  %.2f found, %.2f drawn with >= 3 visible parts" % (
-        float(np.mean(people)), found.true_people / max(1, args.frames)))
-    print("recovered         %.1f %% of people, %.3f returned per true person" % (100 * found.rate, found.returned_per_true))
-    print("keypoint error    median %.2f px, 95th percentile %.2f px (frame pixels)" % (
-        float(np.median(errors)) if errors else float("nan"), float(np.percentile(errors, 95)) if errors else float("nan")))
+    tally.report(args.frames)
     print("time per frame    maps %.2f ms, grouping %.3f ms (median)" % (float(np.median(render_ms)), float(np.median(group_ms))))
-    print("wrote             %s/json/*.json, %s, %s/demo.png" % (args.out, video, args.out))
+    print("wrote             %s/json/*.json, %s, %s" % (args.out, video, picture))
     return 0
 
 
@@ -122,5 +195,5 @@ def run(args: argparse.Namespace) -> int:
     if args.frames <= 0 or args.people < 0:
         print("openpose-plus demo: --frames must be positive and --people not negative")
         return 2
-    bundle = args.bundle or (DEFAULT_BUNDLE if os.path.exists(DEFAULT_BUNDLE) else None)
+    bundle = None if args.no_model else args.bundle or (DEFAULT_BUNDLE if os.path.exists(DEFAULT_BUNDLE) else None)
     return _with_bundle(args, bundle) if bundle else _maps_only(args)

@@ -206,7 +206,8 @@ class Pipeline:
         frame = done.frame
         timings = {"capture": self.times.last["capture"], "preprocess": done.pre, "infer": done.inf,
                    "group": done.grp, "sinks": self.times.last["sinks"]}
-        result = Result(frame.index, frame.timestamp, done.poses, frame.image, self.estimator.bundle.skeleton, timings)
+        result = Result(frame.index, frame.timestamp, done.poses, frame.image, self.estimator.bundle.skeleton, timings,
+                        frame.truth)
         for worker in self.sinks:
             worker.submit(result)
         if self.on_frame is not None:

@@ -89,7 +89,6 @@ def _toml_str(s: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     tmp = None
     data = args.data
     if data is None:

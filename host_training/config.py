@@ -89,6 +89,10 @@ class DataConfig:
     cache_dir: str = _f("", doc="cache of parsed annotation indexes ('' = no cache)")
     synthetic_size: int = _f(1000, _positive, "synthetic: number of distinct rendered samples")
     synthetic_people: int = _f(4, _positive, "synthetic: at most this many people per image")
+    synthetic_height: List[float] = _f([0.12, 1.0], lambda v: None if (
+        isinstance(v, list) and len(v) == 2 and all(isinstance(x, (int, float)) for x in v) and 0 < v[0] <= v[1])
+        else "must be [min, max] with 0 < min <= max, got %r" % (v,),
+        "synthetic: person heights as fractions of the image height, drawn log-uniformly")
     synthetic_seed: int = _f(0, _non_negative, "synthetic: which figures are drawn")
     shuffle: bool = _f(True, doc="shuffle each epoch of the training shard")
     workers: int = _f(-1, lambda v: None if v >= -1 else "must be -1 (auto), 0 or more, got %r" % (v,),

@@ -99,8 +99,9 @@ class SyntheticSource(Source):
     is always the same picture (seeded by DATA.synthetic_seed and the id)."""
 
     def __init__(self, size: int, width: int, height: int, max_people: int, seed: int, id_offset: int = 0,
-                 name: str = "synthetic") -> None:
+                 name: str = "synthetic", person_height: Tuple[float, float] = (0.12, 1.0)) -> None:
         self.name = name
+        self.person_height = (float(person_height[0]) * height, float(person_height[1]) * height)
         self.skeleton = COCO18
         self.ids = np.arange(size, dtype=np.int64) + id_offset
         self.width, self.height, self.max_people, self.seed = width, height, max_people, seed
@@ -110,7 +111,7 @@ class SyntheticSource(Source):
 
         rng = np.random.default_rng([self.seed, int(self.ids[index])])
         n = int(rng.integers(1, self.max_people + 1))
-        image, kp = render_scene(rng, self.width, self.height, n)
+        image, kp = render_scene(rng, self.width, self.height, n, person_height=self.person_height)
         return image, kp, None
 
 
@@ -142,10 +143,11 @@ def make_sources(cfg: Config, split: str = "train") -> List[Source]:
         if split == "val" and not d.val_annotations:
             return [SyntheticSource(max(1, min(d.synthetic_size, 200)), cfg.model.input_width,
                                     cfg.model.input_height, d.synthetic_people, d.synthetic_seed + 1,
-                                    id_offset=SYNTHETIC_VAL_ID_OFFSET, name="synthetic-val")]
+                                    id_offset=SYNTHETIC_VAL_ID_OFFSET, name="synthetic-val",
+                                    person_height=tuple(d.synthetic_height))]
         if split == "train":
             return [SyntheticSource(d.synthetic_size, cfg.model.input_width, cfg.model.input_height,
-                                    d.synthetic_people, d.synthetic_seed)]
+                                    d.synthetic_people, d.synthetic_seed, person_height=tuple(d.synthetic_height))]
     if split == "val":
         if d.val_annotations:
             return [_keypoint_source(cfg, d.val_annotations, d.val_images or os.path.dirname(d.val_annotations),

@@ -30,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=_size, default=(640, 480), help="image size WxH (default 640x480)")
     parser.add_argument("--people", type=int, nargs=2, default=(1, 5), metavar=("MIN", "MAX"),
                         help="people per image (default 1 5)")
+    parser.add_argument("--height", type=float, nargs=2, default=(0.12, 1.0), metavar=("MIN", "MAX"),
+                        help="person heights as fractions of the image height (default 0.12 1.0)")
     parser.add_argument("--quality", type=int, default=92, help="JPEG quality (default 92)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel processes")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -45,11 +47,15 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= lo <= hi:
         print("synth-data: --people needs 0 <= MIN <= MAX, got %d %d" % (lo, hi), file=sys.stderr)
         return 2
+    if not 0 < args.height[0] <= args.height[1]:
+        print("synth-data: --height needs 0 < MIN <= MAX, got %g %g" % tuple(args.height), file=sys.stderr)
+        return 2
     if not 1 <= args.quality <= 100 or args.seed < 0:
         print("synth-data: --quality must be 1..100 and --seed zero or more", file=sys.stderr)
         return 2
     opts = SynthOptions(width=args.size[0], height=args.size[1], min_people=lo, max_people=hi,
-                        quality=args.quality, seed=args.seed)
+                        quality=args.quality, seed=args.seed,
+                        min_height=args.height[0], max_height=args.height[1])
     paths = write_dataset(args.out, args.images, args.val, opts, workers=max(1, args.workers),
                           show_progress=not args.quiet)
     for split, path in paths.items():

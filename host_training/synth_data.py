@@ -52,6 +52,10 @@ class SynthOptions:
     max_people: int = 5
     quality: int = 92
     seed: int = 0
+    # Person heights as fractions of the frame height, drawn log-uniformly (render_scene's
+    # default range: far-away people and people cut by the border both occur).
+    min_height: float = 0.12
+    max_height: float = 1.0
 
 
 def coco18_to_coco17(kp18: np.ndarray) -> np.ndarray:
@@ -82,7 +86,8 @@ def render_sample(opts: SynthOptions, split: str, index: int) -> Tuple[np.ndarra
 
     rng = np.random.default_rng([opts.seed, _SPLIT_SALT[split], index])
     n = int(rng.integers(opts.min_people, opts.max_people + 1))
-    image, kp18, owner = render_scene(rng, opts.width, opts.height, n, return_owner=True)
+    image, kp18, owner = render_scene(rng, opts.width, opts.height, n, return_owner=True,
+                                      person_height=(opts.min_height * opts.height, opts.max_height * opts.height))
     kp17 = coco18_to_coco17(kp18)
     anns = []
     for p in range(kp17.shape[0]):

@@ -27,7 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from .config import ConfigError, config_from_args
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # INFO for this project's loggers only: TensorFlow's and absl's chatter stays out.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("openpose_plus").setLevel(logging.INFO)
     try:
         cfg = config_from_args(args)
         extra = (["TRAIN.resume=true"] if args.resume else []) + \

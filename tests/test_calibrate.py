@@ -395,3 +395,21 @@ def test_prepared_graph_is_plain_onnx_with_batch_norms_folded(tmp_path):
     a = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     b = ort.InferenceSession(out, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     assert np.abs(a - b).max() < 1e-4
+
+
+def test_without_num_images_a_small_folder_is_used_whole_and_an_empty_one_is_refused(tmp_path):
+    from openpose_plus.calibration.images import DEFAULT_IMAGES, list_images
+
+    img_dir = tmp_path / "calib"
+    img_dir.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(img_dir / ("%d.png" % i)), np.full((20, 20, 3), 40 * i, np.uint8))
+    assert [os.path.basename(p) for p in list_images(str(img_dir), None)] == ["0.png", "1.png", "2.png"]
+    assert len(list_images(str(img_dir), 2)) == 2
+    for i in range(3, DEFAULT_IMAGES + 5):
+        cv2.imwrite(str(img_dir / ("%03d.png" % i)), np.zeros((4, 4, 3), np.uint8))
+    assert len(list_images(str(img_dir), None)) == DEFAULT_IMAGES
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(CalibrationError, match="no calibration images"):
+        list_images(str(empty), None)

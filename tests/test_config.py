@@ -88,6 +88,8 @@ def test_override_sets_lists_of_tables():
      "AUGMENT.steps[0]: random_scale: needs 0 < min_scale <= max_scale"),
     ('AUGMENT.steps=[{name = "crop_pad", center = "left"}]', "AUGMENT.steps[0]: crop_pad: center must be"),
     ('AUGMENT.steps=["flip"]', "AUGMENT.steps[0]: must be a table"),
+    ("DATA.synthetic_height=[0.9, 0.4]", "DATA.synthetic_height: must be [min, max] with 0 < min <= max"),
+    ("DATA.synthetic_height=[0.5]", "DATA.synthetic_height: must be [min, max]"),
     ("TRAIN.batch_size", "must look like SECTION.key=value"),
     ("batch_size=3", "must look like SECTION.key=value"),
 ])

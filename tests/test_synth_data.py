@@ -102,7 +102,21 @@ def test_render_sample_splits_differ_and_neck_is_dropped():
     assert (kp17[0, COCO17_PARTS.index("left_wrist")] == kp18[0, 7]).all()
 
 
+def test_person_heights_stay_in_the_asked_range():
+    opts = SynthOptions(width=200, height=150, min_people=1, max_people=1, seed=4, min_height=0.5, max_height=0.6)
+    tops = []
+    for i in range(12):
+        _, anns = render_sample(opts, "train", i)
+        kp = np.asarray(anns[0]["keypoints"], np.float32).reshape(17, 3)
+        ys = kp[kp[:, 2] > 0, 1]
+        tops.append(float(ys.max() - ys.min()))
+    # Keypoints span most of a figure (nose or eyes to ankles); the frame may cut some.
+    assert max(tops) <= 0.6 * 150 and np.median(tops) >= 0.5 * 150 * 0.7
+
+
 def test_cli_refuses_bad_arguments(tmp_path, capsys):
+    assert main(["synth-data", str(tmp_path), "--images", "1", "--height", "0.6", "0.3"]) == 2
+    assert "--height needs 0 < MIN <= MAX" in capsys.readouterr().err
     assert main(["synth-data", str(tmp_path), "--images", "0"]) == 2
     assert "--images must be positive" in capsys.readouterr().err
     assert main(["synth-data", str(tmp_path), "--images", "1", "--people", "3", "1"]) == 2

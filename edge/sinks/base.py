@@ -23,12 +23,14 @@ log = logging.getLogger("openpose_plus.sinks")
 
 
 class Result:
-    """One processed frame: poses in image pixels, the image (RGB), timings in ms."""
+    """One processed frame: poses in image pixels, the image (RGB), timings in ms, and (from
+    ``synthetic://`` only) the true keypoints the frame was drawn from."""
 
-    __slots__ = ("index", "timestamp", "poses", "image", "timings", "skeleton")
+    __slots__ = ("index", "timestamp", "poses", "image", "timings", "skeleton", "truth")
 
     def __init__(self, index: int, timestamp: float, poses, image: Optional[np.ndarray], skeleton,
-                 timings: Optional[Dict[str, float]] = None) -> None:
+                 timings: Optional[Dict[str, float]] = None, truth: Optional[np.ndarray] = None) -> None:
+        self.truth = truth
         self.index = index
         self.timestamp = timestamp
         self.poses = poses
