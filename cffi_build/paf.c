@@ -27,8 +27,15 @@
 #define IS_FINITE(v) ((v) >= -FLT_MAX && (v) <= FLT_MAX)
 
 /* Build a limb's off-support map when pairs * (max_fails + 1) * SUPPORT_PAYOFF
- * >= map cells: a lookup saves about this many times what a cell costs to map
- * (16: at 46x54, 10 people cost 5 % fewer instructions than with 8, 20 the same). */
+ * >= map cells: a lookup saves about this many times what a cell costs to map;
+ * but not when more than 1/SUPPORT_FRAC of the cells of every SUPPORT_STEP-th
+ * row are support (noise), which leaves too little to reject. */
+#ifndef SUPPORT_STEP
+#define SUPPORT_STEP 16
+#endif
+#ifndef SUPPORT_FRAC
+#define SUPPORT_FRAC 4
+#endif
 #ifndef SUPPORT_PAYOFF
 #define SUPPORT_PAYOFF 16
 #endif
@@ -151,6 +158,7 @@ typedef struct candidate {
 
 typedef struct assign_ws {
     candidate *cands;       /* greedy: every candidate pair */
+    uint64_t *keys;         /* greedy: their rank_key()s */
     unsigned char *used_a, *used_b;
     int *rows, *cols;       /* optimal: peaks that have a candidate at all */
     double *u, *v, *minv;   /* Hungarian potentials */
@@ -161,6 +169,7 @@ typedef struct assign_ws {
 static void carve_assign(carver *c, int m, assign_ws *w)
 {
     w->cands = carve(c, (size_t)m * m, sizeof(candidate));
+    w->keys = carve(c, (size_t)m * m, sizeof(uint64_t));
     w->used_a = carve(c, (size_t)m, 1);
     w->used_b = carve(c, (size_t)m, 1);
     w->rows = carve(c, (size_t)m, sizeof(int));
@@ -201,16 +210,21 @@ static void carve_assemble(carver *c, int k, int m, int max_people, assemble_ws 
 typedef struct group_ws {
     opp_peak *peaks;
     int *counts;
-    float *scores;
+    float *scores;          /* a limb's score matrix (optimal assignment only) */
+    candidate *cands;       /* a limb's candidates */
+    float *t;               /* inner sample positions (see inner_samples) */
     opp_connection *connections;
     int *connection_counts;
 } group_ws;
 
-static void carve_group(carver *c, const opp_skeleton *s, int m, group_ws *w)
+static void carve_group(carver *c, const opp_skeleton *s, const opp_params *p, group_ws *w)
 {
+    const int m = p->max_peaks;
     w->peaks = carve(c, (size_t)s->num_parts * m, sizeof(opp_peak));
     w->counts = carve(c, (size_t)s->num_parts, sizeof(int));
     w->scores = carve(c, (size_t)m * m, sizeof(float));
+    w->cands = carve(c, (size_t)m * m, sizeof(candidate));
+    w->t = carve(c, (size_t)p->paf_samples, sizeof(float));
     w->connections = carve(c, (size_t)s->num_limbs * m, sizeof(opp_connection));
     w->connection_counts = carve(c, (size_t)s->num_limbs, sizeof(int));
 }
@@ -243,7 +257,7 @@ int opp_workspace_size(const opp_skeleton *skeleton, const opp_params *params, i
     if (!size) return OPP_ERR_NULL_POINTER;
     if ((rc = check_skeleton(skeleton)) || (rc = check_params(params)) || (rc = check_size(height, width)))
         return rc;
-    carve_group(&c, skeleton, params->max_peaks, &g);
+    carve_group(&c, skeleton, params, &g);
     /* The steps run one after another, so they share the scratch after it. */
     scratch = score_ws_size(height, width, params);
     if ((more = assign_ws_size(params->max_peaks)) > scratch) scratch = more;
@@ -332,92 +346,151 @@ static int keep_peak(opp_peak *list, int *n, int cap, opp_peak pk)
     return kept_all;
 }
 
-/* Keeps (x, y), of value v, if it is a peak. Kept out of row_peaks' loop
- * (not inlined where the compiler allows), which it would slow down. */
+/* Whether a diagonal neighbour (x + dx, y + dy) of (x, y), of value v, beats
+ * it under the window's rule (the row above wins ties). */
+static int diagonal_beats(const float *map, int height, int width, int x, int y, float v)
+{
+    const float *row = map + (size_t)y * width;
+    const int left = x > 0, right = x < width - 1;
+    if (y > 0) {
+        const float *up = row - width;
+        if (left && up[x - 1] >= v && up[x - 1] <= FLT_MAX) return 1;
+        if (right && up[x + 1] >= v && up[x + 1] <= FLT_MAX) return 1;
+    }
+    if (y < height - 1) {
+        const float *down = row + width;
+        if (left && down[x - 1] > v && down[x - 1] <= FLT_MAX) return 1;
+        if (right && down[x + 1] > v && down[x + 1] <= FLT_MAX) return 1;
+    }
+    return 0;
+}
+
+/* Keeps (x, y), of value v, if it is a peak; the scan has checked its four
+ * nearest neighbours, so radius 1 leaves the four diagonal ones. Kept out of
+ * the scan's loop (not inlined where the compiler allows), which it would
+ * slow down. */
 NOINLINE static int try_peak(const float *map, int height, int width, int x, int y, float v,
                              const opp_params *p, opp_peak *list, int *n)
 {
-    if (!(v <= FLT_MAX) || !is_window_max(map, height, width, x, y, p->nms_radius, v)) return OPP_OK;
+    if (!(v <= FLT_MAX)) return OPP_OK;
+    if (p->nms_radius == 1 ? diagonal_beats(map, height, width, x, y, v)
+                           : !is_window_max(map, height, width, x, y, p->nms_radius, v))
+        return OPP_OK;
     return keep_peak(list, n, p->max_peaks, refine(map, height, width, x, y, v)) ? OPP_OK
                                                                                  : OPP_WARN_PEAKS_TRUNCATED;
 }
 
-/* Peaks among cells [x0, x1) of row y, added to list (strongest first, *n of
- * them). Most cells of a blob lose to one of their four nearest neighbours
- * under the window's rule, so those are checked before the whole window. */
-static int row_peaks(const float *map, int height, int width, int y, int x0, int x1,
-                     const opp_params *p, opp_peak *list, int *n)
+/* Whether flat cell i, of value v > thr, is a peak: added to list (strongest
+ * first, *n of them) if so. *y and *row_start say where the row of the last
+ * cell looked at began, and move on (cells come in increasing order). Most
+ * cells of a blob lose to one of their four nearest neighbours under the
+ * window's rule, so those are checked before the whole window. *skip is set
+ * when the next cell of the row loses to this one. */
+static inline int test_cell(const float *map, int height, int width, size_t i, float v, int *y,
+                            size_t *row_start, const opp_params *p, opp_peak *list, int *n, int *skip)
 {
-    const float *row = map + (size_t)y * width;
+    const float *row;
+    int x;
+    while (i >= *row_start + width) {
+        *row_start += width;
+        ++*y;
+    }
+    row = map + *row_start;
+    x = (int)(i - *row_start);
+    *skip = 0;
+    if (p->nms_radius > 0) {
+        if ((x > 0 && row[x - 1] >= v && row[x - 1] <= FLT_MAX) ||
+            (x < width - 1 && row[x + 1] > v && row[x + 1] <= FLT_MAX))
+            return OPP_OK;
+        *skip = v <= FLT_MAX && x < width - 1;
+        if ((*y > 0 && row[x - width] >= v && row[x - width] <= FLT_MAX) ||
+            (*y < height - 1 && row[x + width] > v && row[x + width] <= FLT_MAX))
+            return OPP_OK;
+    }
+    return try_peak(map, height, width, x, *y, v, p, list, n);
+}
+
+/* Peaks among the flat cells [lo, hi) of map, which may span rows. */
+static int scan_cells(const float *map, int height, int width, size_t lo, size_t hi,
+                      int *y, size_t *row_start, const opp_params *p, opp_peak *list, int *n)
+{
     const float thr = p->peak_threshold;
-    const int r = p->nms_radius;
-    int x, status = OPP_OK;
-    for (x = x0; x < x1; ++x) {
-        const float v = row[x];
-        int next = 0;
+    size_t i;
+    int status = OPP_OK, skip;
+    for (i = lo; i < hi; ++i) {
+        const float v = map[i];
         if (!(v > thr)) continue;
-        if (r > 0) {
-            if ((x > 0 && row[x - 1] >= v && row[x - 1] <= FLT_MAX) ||
-                (x < width - 1 && row[x + 1] > v && row[x + 1] <= FLT_MAX))
-                continue;
-            next = v <= FLT_MAX; /* then x + 1 loses to x: skip it */
-            if ((y > 0 && row[x - width] >= v && row[x - width] <= FLT_MAX) ||
-                (y < height - 1 && row[x + width] > v && row[x + width] <= FLT_MAX)) {
-                x += next;
-                continue;
-            }
-        }
-        status |= try_peak(map, height, width, x, y, v, p, list, n);
-        x += next;
+        status |= test_cell(map, height, width, i, v, y, row_start, p, list, n, &skip);
+        i += skip;
     }
     return status;
 }
 
-/* Cells per block of find_peaks' pre-filter, in four groups (32: 2-4 % fewer
- * instructions than 16 at 46x54, 1-20 people). */
-#ifndef PEAK_BLOCK
+/* Cells per block of find_peaks' pre-filter: one bit each in a uint32_t. */
 #define PEAK_BLOCK 32
+
+#if defined(__GNUC__) || defined(__clang__)
+#define CTZ32(m) __builtin_ctz(m)
+#else
+static int CTZ32(uint32_t m)
+{
+    int n = 0;
+    for (; !(m & 1); m >>= 1) ++n;
+    return n;
+}
 #endif
-#define PEAK_GROUP (PEAK_BLOCK / 4)
 
-/* Max of a group's cells and thr, without a branch per cell; starting from
- * the threshold keeps NaN out (it fails every compare). */
-static float group_max(const float *c, float thr)
+/* The bits of cell - thr, whose sign bit is clear when cell > thr (with
+ * subnormals, unequal floats never differ by 0); also when a cell equals
+ * thr or is a NaN, which the exact test rejects: this is only a pre-filter.
+ * Integer operations on it vectorise where a float max does not. */
+static inline uint32_t excess_bits(float cell, float thr)
 {
-    float m = thr;
+    const float d = cell - thr;
+    uint32_t u;
+    memcpy(&u, &d, sizeof u);
+    return u;
+}
+
+/* Whether any of n cells may be above thr: some sign bit clear. */
+static inline int any_above(const float *c, int n, float thr)
+{
+    uint32_t acc = 0xffffffffu;
     int i;
-    for (i = 0; i < PEAK_GROUP; ++i) m = c[i] > m ? c[i] : m;
-    return m;
+    for (i = 0; i < n; ++i) acc &= excess_bits(c[i], thr);
+    return !(acc >> 31);
 }
 
-/* Which groups of a block have a cell above the threshold, as bits
- * (+Inf counts: this is only a pre-filter). */
-static unsigned busy_groups(const float *cells, float thr)
+static const uint32_t block_bit[PEAK_BLOCK] = {
+    1u << 0, 1u << 1, 1u << 2, 1u << 3, 1u << 4, 1u << 5, 1u << 6, 1u << 7,
+    1u << 8, 1u << 9, 1u << 10, 1u << 11, 1u << 12, 1u << 13, 1u << 14, 1u << 15,
+    1u << 16, 1u << 17, 1u << 18, 1u << 19, 1u << 20, 1u << 21, 1u << 22, 1u << 23,
+    1u << 24, 1u << 25, 1u << 26, 1u << 27, 1u << 28, 1u << 29, 1u << 30, 1u << 31};
+
+/* Which of the PEAK_BLOCK cells may be above thr, as bits (constant bit
+ * weights, not shifts by the index: they vectorise). */
+static inline uint32_t above_bits(const float *c, float thr)
 {
-    const float m0 = group_max(cells, thr), m1 = group_max(cells + PEAK_GROUP, thr);
-    const float m2 = group_max(cells + 2 * PEAK_GROUP, thr), m3 = group_max(cells + 3 * PEAK_GROUP, thr);
-    const float m01 = m1 > m0 ? m1 : m0, m23 = m3 > m2 ? m3 : m2;
-    if (!((m23 > m01 ? m23 : m01) > thr)) return 0; /* most blocks */
-    return (unsigned)(m0 > thr) | (unsigned)(m1 > thr) << 1 |
-           (unsigned)(m2 > thr) << 2 | (unsigned)(m3 > thr) << 3;
+    uint32_t bits = 0;
+    int i;
+    for (i = 0; i < PEAK_BLOCK; ++i) bits |= block_bit[i] & ((excess_bits(c[i], thr) >> 31) - 1u);
+    return bits;
 }
 
-/* Peaks among the flat cells [lo, hi) of map, which may span rows; *y and
- * *row_start say where the row of the last call began, and move on. */
-static int span_peaks(const float *map, int height, int width, size_t lo, size_t hi,
-                      int *y, size_t *row_start, const opp_params *p, opp_peak *list, int *n)
+/* Peaks among the PEAK_BLOCK cells from flat cell i (see test_cell). */
+static inline int block_peaks(const float *map, int height, int width, size_t i, int *y, size_t *row_start,
+                              const opp_params *p, opp_peak *list, int *n)
 {
+    const float thr = p->peak_threshold;
+    uint32_t bits;
     int status = OPP_OK;
-    while (lo < hi) {
-        size_t end;
-        while (lo >= *row_start + width) {
-            *row_start += width;
-            ++*y;
-        }
-        end = hi < *row_start + width ? hi : *row_start + width;
-        status |= row_peaks(map, height, width, *y, (int)(lo - *row_start), (int)(end - *row_start),
-                            p, list, n);
-        lo = end;
+    for (bits = above_bits(map + i, thr); bits; bits &= bits - 1) {
+        const int b = CTZ32(bits);
+        const float v = map[i + b];
+        int skip;
+        if (!(v > thr)) continue;
+        status |= test_cell(map, height, width, i + b, v, y, row_start, p, list, n, &skip);
+        if (skip) bits &= ~(2u << b); /* 0 for b = 31: the next block checks that cell */
     }
     return status;
 }
@@ -426,25 +499,34 @@ static int find_peaks(const float *heatmaps, int height, int width, int num_part
                       const opp_params *p, opp_peak *peaks, int *counts)
 {
     const size_t plane = (size_t)height * width;
+    const float thr = p->peak_threshold;
     int k, status = OPP_OK;
     for (k = 0; k < num_parts; ++k) {
         const float *map = heatmaps + k * plane;
         opp_peak *list = peaks + (size_t)k * p->max_peaks;
         size_t i, row_start = 0;
         int n = 0, y = 0;
-        /* The plane is cut into flat blocks, across row ends, and blocks with
-         * no cell above the threshold are skipped (most are, even with 20
-         * people at 46x54: about 1 cell in 10 is above it). */
-        for (i = 0; i + PEAK_BLOCK <= plane; i += PEAK_BLOCK) {
-            const unsigned bits = busy_groups(map + i, p->peak_threshold);
-            size_t lo = i, hi = i + PEAK_BLOCK;
-            unsigned b;
-            if (!bits) continue;
-            for (b = bits; !(b & 1); b >>= 1) lo += PEAK_GROUP; /* from the first busy group */
-            for (b = bits; !(b & 8); b <<= 1) hi -= PEAK_GROUP; /* to the last */
-            status |= span_peaks(map, height, width, lo, hi, &y, &row_start, p, list, &n);
+        /* The plane is cut into flat blocks, across row ends; blocks with no
+         * cell above the threshold are skipped (most are, even with 20 people
+         * at 46x54: about 1 cell in 10 is above it), and in the others only
+         * the cells above it are visited. */
+        for (i = 0; i + 2 * PEAK_BLOCK <= plane; i += 2 * PEAK_BLOCK) {
+            uint32_t a0 = 0xffffffffu, a1 = 0xffffffffu; /* two blocks: one branch when both are empty */
+            int q;
+            for (q = 0; q < PEAK_BLOCK; ++q) {
+                a0 &= excess_bits(map[i + q], thr);
+                a1 &= excess_bits(map[i + PEAK_BLOCK + q], thr);
+            }
+            if ((a0 & a1) >> 31) continue;
+            if (!(a0 >> 31)) status |= block_peaks(map, height, width, i, &y, &row_start, p, list, &n);
+            if (!(a1 >> 31)) status |= block_peaks(map, height, width, i + PEAK_BLOCK, &y, &row_start, p, list, &n);
         }
-        status |= span_peaks(map, height, width, i, plane, &y, &row_start, p, list, &n);
+        if (i + PEAK_BLOCK <= plane) {
+            if (any_above(map + i, PEAK_BLOCK, thr))
+                status |= block_peaks(map, height, width, i, &y, &row_start, p, list, &n);
+            i += PEAK_BLOCK;
+        }
+        status |= scan_cells(map, height, width, i, plane, &y, &row_start, p, list, &n);
         counts[k] = n;
     }
     return status;
@@ -474,7 +556,7 @@ typedef struct limb_field {
     int samples, max_fails;
     int inner;            /* samples strictly between the two peaks: samples - 2 */
     const float *t;       /* their positions along the limb, middle first */
-    const unsigned char *off; /* NULL, or where a sample surely fails (see mark_off) */
+    const unsigned char *off; /* NULL, or where a sample surely fails (see build_off) */
 } limb_field;
 
 /* Inner sample m of the segment from a along (dx, dy): its point and its
@@ -505,38 +587,47 @@ static inline void sample_paf(const limb_field *f, float x, float y, float *vx, 
  * (|dot(P, u)| <= |P|), so a pair is rejected by byte lookups, without its
  * square root or any interpolation. The margin keeps the test conservative
  * under rounding; NaN cells are off (a NaN corner fails the sample anyway),
- * Inf cells are not. This pass marks the cells themselves and returns how
- * many are off; dilate_support then spreads the support to the corners. */
-static size_t mark_off(const limb_field *f, size_t n, unsigned char *restrict off)
+ * Inf cells are not. Only the flat cells [lo, hi) are written: whole rows,
+ * one more below the last looked-up row (or the map's last). The spread to
+ * the corners runs in place: cell i reads only cells after it. */
+static void build_off(const limb_field *f, size_t lo, size_t hi, unsigned char *restrict off)
 {
     const float c = f->threshold * f->threshold * (1.0f - 1e-4f);
     const float *restrict fx = f->fx, *restrict fy = f->fy;
+    const size_t width = (size_t)f->width;
     size_t i;
-    unsigned count = 0;
-    for (i = 0; i < n; ++i) {
-        const unsigned o = !(fx[i] * fx[i] + fy[i] * fy[i] > c);
-        off[i] = (unsigned char)o;
-        count += o;
+    for (i = lo; i < hi; ++i) off[i] = (unsigned char)!(fx[i] * fx[i] + fy[i] * fy[i] > c);
+    /* A row's last cell also takes the next row's first: that only adds support. */
+    for (i = lo; i + width + 1 < hi; ++i) off[i] &= off[i + 1] & off[i + width] & off[i + width + 1];
+    if (i + width < hi) { /* last column of the row above the last */
+        off[i] &= off[i + 1] & off[i + width];
+        ++i;
     }
-    return count;
+    for (; i + 1 < hi; ++i) off[i] &= off[i + 1]; /* the last row (only looked up if the map's last) */
 }
 
-/* Spreads support to the 2x2 block of corners: right neighbour, then the row
- * below. Flat passes over the plane, without per-row remainders: the last
- * cell of a row also takes the first cells of the next rows, which only adds
- * support. */
-static void dilate_support(size_t n, size_t width, unsigned char *restrict off)
+/* Whether more than 1/SUPPORT_FRAC of the cells of every SUPPORT_STEP-th row
+ * of [y0, y1] are support: then lookups would reject too little to pay for
+ * the map (a sample of the rows is enough to tell noise from limbs). */
+static int mostly_support(const limb_field *f, int y0, int y1)
 {
-    size_t i;
-    for (i = 0; i + 1 < n; ++i) off[i] &= off[i + 1];
-    for (i = 0; i + width < n; ++i) off[i] &= off[i + width];
+    const float c = f->threshold * f->threshold * (1.0f - 1e-4f);
+    const int width = f->width;
+    int y, x, cells = 0, on = 0;
+    for (y = y0 + SUPPORT_STEP / 2 < y1 ? y0 + SUPPORT_STEP / 2 : y0; y <= y1; y += SUPPORT_STEP) {
+        const float *fx = f->fx + (size_t)y * width, *fy = f->fy + (size_t)y * width;
+        for (x = 0; x < width; ++x) on += fx[x] * fx[x] + fy[x] * fy[x] > c;
+        cells += width;
+    }
+    return on * SUPPORT_FRAC > cells;
 }
 
 /* Line integral from a to b, or 0 if (a, b) is not a candidate. (pax, pay)
  * and (pbx, pby) are the PAF vectors at the two peaks, interpolated once per
  * peak: the first and last samples cost a dot product each. Samples are
  * compared unnormalised, dot(P, b - a) > threshold * |b - a|, to keep
- * divisions out of the loop; a non-finite sample fails and adds 0. */
+ * divisions out of the loop; a non-finite sample fails and adds 0. Returns
+ * as soon as too many fail: for pairs that likely do. */
 static float limb_score(const limb_field *f, opp_peak a, opp_peak b,
                         float pax, float pay, float pbx, float pby)
 {
@@ -574,72 +665,120 @@ static void paf_at_peaks(const limb_field *f, const opp_peak *peaks, int n, floa
     for (i = 0; i < n; ++i) sample_paf(f, peaks[i].x, peaks[i].y, &vx[i], &vy[i]);
 }
 
-/* Inner samples whose support lookups score_row batches. */
+/* Inner samples whose lookups score_row makes for every pair, branch-free. */
 #define HEAD_SAMPLES 3
 
 /* Scratch of opp_score_limb. */
 typedef struct score_ws {
-    float *t;
+    float *t;                     /* inner sample positions (opp_score_limb's) */
     float *pax, *pay, *pbx, *pby; /* PAF at each peak of the limb's two parts */
     float *bx, *by;               /* part B's peaks, as plain arrays (they vectorise) */
     int *fails;                   /* per B peak: samples known to fail */
-    int *cells;                   /* [HEAD_SAMPLES][max_peaks]: cells of the first inner samples */
-    unsigned char *off;           /* off-support map (see mark_off) */
+    int *cells;                   /* [HEAD_SAMPLES][max_peaks + 3]: cells of the first inner samples */
+    int *keep;                    /* B peaks not rejected by that */
+    unsigned char *off;           /* off-support map (see build_off) */
+    candidate *cands;             /* opp_score_limb's candidates, before the matrix */
 } score_ws;
 
 static void carve_score(carver *c, int height, int width, const opp_params *p, score_ws *w)
 {
-    const size_t m = (size_t)p->max_peaks;
+    const size_t m = (size_t)p->max_peaks, m4 = m + 3; /* B's arrays: padded to a multiple of 4 */
     w->t = carve(c, (size_t)p->paf_samples, sizeof(float));
     w->pax = carve(c, m, sizeof(float));
     w->pay = carve(c, m, sizeof(float));
-    w->pbx = carve(c, m, sizeof(float));
-    w->pby = carve(c, m, sizeof(float));
-    w->bx = carve(c, m, sizeof(float));
-    w->by = carve(c, m, sizeof(float));
-    w->fails = carve(c, m, sizeof(int));
-    w->cells = carve(c, m * HEAD_SAMPLES, sizeof(int));
+    w->pbx = carve(c, m4, sizeof(float));
+    w->pby = carve(c, m4, sizeof(float));
+    w->bx = carve(c, m4, sizeof(float));
+    w->by = carve(c, m4, sizeof(float));
+    w->fails = carve(c, m4, sizeof(int));
+    w->cells = carve(c, m4 * HEAD_SAMPLES, sizeof(int));
+    w->keep = carve(c, m, sizeof(int));
     w->off = carve(c, (size_t)height * width, 1);
+    w->cands = carve(c, m * m, sizeof(candidate));
 }
 
-/* Scores of peak a (PAF (pax, pay)) against every peak of part B, using the
- * off-support map. First a pass over B that vectorises: the two ends count
- * as failed when they point backwards (dot <= 0: the threshold is positive
- * whenever there is a map), and the cells of the first HEAD_SAMPLES inner
- * samples, from the same float expressions as sample_point. Then each pair
- * adds up its lookups, without a branch each (most wrong pairs fail them
- * all); only pairs not yet rejected go on to the remaining lookups and the
- * exact score. */
-static void score_row(const limb_field *f, const score_ws *w, opp_peak a, float pax, float pay,
-                      const opp_peak *b, int nb, int stride, float *out)
+/* score_row's pass over 4 * n4 peaks of part B (restrict parameters: it
+ * vectorises without run-time alias checks). */
+static void head_cells(int n4, float xa, float ya, float pax, float pay, const float *restrict t,
+                       const float *restrict bx, const float *restrict by, const float *restrict pbx,
+                       const float *restrict pby, int width, int *restrict fails, int *restrict c0,
+                       int *restrict c1, int *restrict c2)
+{
+    const float t0 = t[0], t1 = t[1], t2 = t[2];
+    const size_t n = (size_t)n4 * 4;
+    size_t j;
+    for (j = 0; j < n; ++j) {
+        const float dx = bx[j] - xa, dy = by[j] - ya;
+        fails[j] = !(pax * dx + pay * dy > 0.0f) + !(pbx[j] * dx + pby[j] * dy > 0.0f);
+        c0[j] = (int)(ya + t0 * dy) * width + (int)(xa + t0 * dx);
+        c1[j] = (int)(ya + t1 * dy) * width + (int)(xa + t1 * dx);
+        c2[j] = (int)(ya + t2 * dy) * width + (int)(xa + t2 * dx);
+    }
+}
+
+/* Candidates of peak a (index ia, PAF (pax, pay)) with every peak of part B,
+ * appended to out; returns how many. A pass over B that vectorises (B's
+ * arrays are padded to a multiple of 4) counts the ends that point backwards
+ * (dot <= 0: they fail, as the threshold is positive whenever there is a map)
+ * and finds the cells of the first HEAD_SAMPLES inner samples, from the same
+ * float expressions as sample_point; a branch-free pass adds up their
+ * lookups and keeps the pairs not yet rejected (few: most wrong pairs fail
+ * these), which go on to the other lookups and the exact score. */
+static int score_row(const limb_field *f, const score_ws *w, int ia, opp_peak a, float pax, float pay,
+                     const opp_peak *b, int nb, int stride, candidate *out)
 {
     const unsigned char *off = f->off;
-    const float *restrict bx = w->bx, *restrict by = w->by, *restrict pbx = w->pbx, *restrict pby = w->pby;
-    int *restrict fails = w->fails, *restrict c0 = w->cells;
-    int *restrict c1 = c0 + stride, *restrict c2 = c1 + stride;
-    const float t0 = f->t[0], t1 = f->t[1], t2 = f->t[2];
-    const int width = f->width;
-    int j;
+    const float *bx = w->bx, *by = w->by, *pbx = w->pbx, *pby = w->pby;
+    int *fails = w->fails, *keep = w->keep;
+    const int *c0 = w->cells, *c1 = c0 + stride, *c2 = c1 + stride;
+    const int width = f->width, max_fails = f->max_fails;
+    int j, q, nk = 0, n = 0;
+    head_cells((nb + 3) / 4, a.x, a.y, pax, pay, f->t, bx, by, pbx, pby, width, fails, w->cells,
+               w->cells + stride, w->cells + 2 * stride);
     for (j = 0; j < nb; ++j) {
-        const float dx = bx[j] - a.x, dy = by[j] - a.y;
-        fails[j] = !(pax * dx + pay * dy > 0.0f) + !(pbx[j] * dx + pby[j] * dy > 0.0f);
-        c0[j] = (int)(a.y + t0 * dy) * width + (int)(a.x + t0 * dx);
-        c1[j] = (int)(a.y + t1 * dy) * width + (int)(a.x + t1 * dx);
-        c2[j] = (int)(a.y + t2 * dy) * width + (int)(a.x + t2 * dx);
+        const int k = fails[j] + off[c0[j]] + off[c1[j]] + off[c2[j]];
+        fails[j] = k;
+        keep[nk] = j;
+        nk += k <= max_fails;
     }
-    for (j = 0; j < nb; ++j) {
-        int n = fails[j] + off[c0[j]] + off[c1[j]] + off[c2[j]], m;
-        for (m = HEAD_SAMPLES; n <= f->max_fails && m < f->inner; ++m) {
-            const float x = a.x + f->t[m] * (bx[j] - a.x), y = a.y + f->t[m] * (by[j] - a.y);
-            n += off[(size_t)(int)y * width + (size_t)(int)x];
+    for (q = 0; q < nk; ++q) {
+        const int jb = keep[q];
+        const float dx = bx[jb] - a.x, dy = by[jb] - a.y;
+        int k = fails[jb], m;
+        float s;
+        for (m = HEAD_SAMPLES; k <= max_fails && m < f->inner; ++m) {
+            const float x = a.x + f->t[m] * dx, y = a.y + f->t[m] * dy;
+            k += off[(size_t)(int)y * width + (size_t)(int)x];
         }
-        out[j] = n > f->max_fails ? 0.0f : limb_score(f, a, b[j], pax, pay, pbx[j], pby[j]);
+        if (k > max_fails) continue;
+        s = limb_score(f, a, b[jb], pax, pay, pbx[jb], pby[jb]);
+        if (s > 0.0f) {
+            out[n].score = s;
+            out[n].a = ia;
+            out[n].b = jb;
+            ++n;
+        }
+    }
+    return n;
+}
+
+/* Positions of the n - 2 inner samples along a limb, middle first, then
+ * outwards (mid, mid + 1, mid - 1, ...): the middle of a wrong pair is the
+ * likeliest to lie off any limb. */
+static void inner_samples(int n, float *t)
+{
+    int k;
+    for (k = 0; k < n - 2; ++k) {
+        int at = (n - 1) / 2 + (k & 1 ? (k + 1) / 2 : -(k / 2));
+        t[k] = (float)at / (float)(n - 1);
     }
 }
 
-static void score_limb(const float *pafs, int height, int width, const opp_skeleton *s,
-                       const opp_params *p, int limb, const opp_peak *peaks, const int *counts,
-                       float *scores, void *workspace)
+/* Every candidate pair of a limb (score > 0), in order of (a, b); returns how
+ * many were written to out. */
+static int score_limb(const float *pafs, int height, int width, const opp_skeleton *s,
+                      const opp_params *p, int limb, const opp_peak *peaks, const int *counts,
+                      const float *t, candidate *out, void *workspace)
 {
     const size_t plane = (size_t)height * width;
     const int m = p->max_peaks, n = p->paf_samples;
@@ -652,17 +791,11 @@ static void score_limb(const float *pafs, int height, int width, const opp_skele
     carver c;
     score_ws w;
     limb_field f;
-    int i, j, k;
+    int i, j, found = 0;
+    if (!na || !nb) return 0;
     c.base = (uintptr_t)workspace;
     c.used = 0;
     carve_score(&c, height, width, p, &w);
-    /* Inner samples 1..n-2, middle first, then outwards (mid, mid + 1,
-     * mid - 1, ...): the middle of a wrong pair is the likeliest to lie off
-     * any limb. */
-    for (k = 0; k < n - 2; ++k) {
-        int at = (n - 1) / 2 + (k & 1 ? (k + 1) / 2 : -(k / 2));
-        w.t[k] = (float)at / (float)(n - 1);
-    }
     f.fx = pafs + s->limb_pafs[2 * limb] * plane;
     f.fy = pafs + s->limb_pafs[2 * limb + 1] * plane;
     f.width = width;
@@ -673,32 +806,60 @@ static void score_limb(const float *pafs, int height, int width, const opp_skele
     f.samples = n;
     f.inner = n - 2;
     f.max_fails = n - need;
-    f.t = w.t;
+    f.t = t;
     f.off = NULL;
     paf_at_peaks(&f, a, na, w.pax, w.pay);
     paf_at_peaks(&f, b, nb, w.pbx, w.pby);
-    /* The map costs a few passes over the limb's channels and saves a few
-     * interpolations per pair: worth it for many pairs, and only if little
-     * is support (noise above the threshold everywhere leaves nothing to
-     * reject). It can prove a rejection only if max_fails < inner samples and
-     * the threshold is positive (with a margin above float underflow);
-     * score_row batches HEAD_SAMPLES lookups, so it needs as many inner samples. */
-    if (f.max_fails < f.inner && f.inner >= HEAD_SAMPLES && f.threshold >= 1e-6f &&
-        (double)na * nb * (f.max_fails + 1) * SUPPORT_PAYOFF >= (double)plane &&
-        plane - mark_off(&f, plane, w.off) <= plane / 8) { /* before dilation, which spreads it 2-4 fold */
-        dilate_support(plane, (size_t)width, w.off);
-        f.off = w.off;
-        for (j = 0; j < nb; ++j) {
-            w.bx[j] = b[j].x;
-            w.by[j] = b[j].y;
+    /* The map costs a few passes over the rows that the two parts' peaks span
+     * (lookups go no further, give or take a row of rounding) and saves a few
+     * interpolations per pair: worth it for many pairs, and only if little is
+     * support (noise above the threshold everywhere leaves nothing to reject).
+     * It can prove a rejection only if max_fails < inner samples and the
+     * threshold is positive (with a margin above float underflow). */
+    if (f.max_fails < f.inner && f.inner >= HEAD_SAMPLES && f.threshold >= 1e-6f) {
+        float lo_y = a[0].y, hi_y = a[0].y;
+        int y0, y1;
+        for (i = 1; i < na; ++i) {
+            lo_y = a[i].y < lo_y ? a[i].y : lo_y;
+            hi_y = a[i].y > hi_y ? a[i].y : hi_y;
         }
-        for (i = 0; i < na; ++i)
-            score_row(&f, &w, a[i], w.pax[i], w.pay[i], b, nb, m, scores + (size_t)i * m);
-        return;
+        for (j = 0; j < nb; ++j) {
+            lo_y = b[j].y < lo_y ? b[j].y : lo_y;
+            hi_y = b[j].y > hi_y ? b[j].y : hi_y;
+        }
+        y0 = (int)lo_y - 1 < 0 ? 0 : (int)lo_y - 1;
+        y1 = (int)hi_y + 1 > height - 1 ? height - 1 : (int)hi_y + 1;
+        if ((double)na * nb * (f.max_fails + 1) * SUPPORT_PAYOFF >= (double)(y1 - y0 + 1) * width &&
+            !mostly_support(&f, y0, y1)) {
+            const size_t lo = (size_t)y0 * width, hi = y1 + 2 < height ? (size_t)(y1 + 2) * width : plane;
+            build_off(&f, lo, hi, w.off);
+            f.off = w.off;
+            for (j = 0; j < nb; ++j) {
+                w.bx[j] = b[j].x;
+                w.by[j] = b[j].y;
+            }
+            for (; j < ((nb + 3) & ~3); ++j) { /* padding: a copy of the last, never looked up */
+                w.bx[j] = w.bx[nb - 1];
+                w.by[j] = w.by[nb - 1];
+                w.pbx[j] = w.pbx[nb - 1];
+                w.pby[j] = w.pby[nb - 1];
+            }
+            for (i = 0; i < na; ++i)
+                found += score_row(&f, &w, i, a[i], w.pax[i], w.pay[i], b, nb, m + 3, out + found);
+            return found;
+        }
     }
     for (i = 0; i < na; ++i)
-        for (j = 0; j < nb; ++j)
-            scores[(size_t)i * m + j] = limb_score(&f, a[i], b[j], w.pax[i], w.pay[i], w.pbx[j], w.pby[j]);
+        for (j = 0; j < nb; ++j) {
+            const float sc = limb_score(&f, a[i], b[j], w.pax[i], w.pay[i], w.pbx[j], w.pby[j]);
+            if (sc > 0.0f) {
+                out[found].score = sc;
+                out[found].a = i;
+                out[found].b = j;
+                ++found;
+            }
+        }
+    return found;
 }
 
 /* Peaks handed in by a caller must lie inside the map: the sampler relies on it. */
@@ -723,12 +884,23 @@ static size_t score_ws_size(int height, int width, const opp_params *p)
     return carved_size(&c);
 }
 
+/* Candidates -> the na x nb corner of a score matrix (row stride `stride`). */
+static void scatter_scores(const candidate *cands, int n, int na, int nb, float *scores, int stride)
+{
+    int i, j;
+    for (i = 0; i < na; ++i)
+        for (j = 0; j < nb; ++j) scores[(size_t)i * stride + j] = 0.0f;
+    for (i = 0; i < n; ++i) scores[(size_t)cands[i].a * stride + cands[i].b] = cands[i].score;
+}
+
 int opp_score_limb(const float *pafs, int paf_channels, int height, int width,
                    const opp_skeleton *skeleton, const opp_params *params, int limb,
                    const opp_peak *peaks, const int *counts, float *scores,
                    void *workspace, size_t workspace_size)
 {
-    int rc;
+    int rc, n;
+    carver c;
+    score_ws w;
     if (!pafs || !peaks || !counts || !scores || !workspace) return OPP_ERR_NULL_POINTER;
     if ((rc = check_skeleton(skeleton)) || (rc = check_params(params)) || (rc = check_size(height, width)))
         return rc;
@@ -738,7 +910,13 @@ int opp_score_limb(const float *pafs, int paf_channels, int height, int width,
     if ((rc = check_counts(counts, skeleton->num_parts, params->max_peaks)) ||
         (rc = check_peaks(peaks, counts, skeleton->num_parts, params->max_peaks, height, width)))
         return rc;
-    score_limb(pafs, height, width, skeleton, params, limb, peaks, counts, scores, workspace);
+    c.base = (uintptr_t)workspace;
+    c.used = 0;
+    carve_score(&c, height, width, params, &w);
+    inner_samples(params->paf_samples, w.t);
+    n = score_limb(pafs, height, width, skeleton, params, limb, peaks, counts, w.t, w.cands, workspace);
+    scatter_scores(w.cands, n, counts[skeleton->limb_parts[2 * limb]], counts[skeleton->limb_parts[2 * limb + 1]],
+                   scores, params->max_peaks);
     return OPP_OK;
 }
 
@@ -750,58 +928,86 @@ int opp_score_limb(const float *pafs, int paf_channels, int height, int width,
  * returned per true person. With figures placed anywhere, over each other and
  * the border, both recover 80-91 % and differ by at most 0.1 %; of 340 scenes
  * of two overlapping figures, optimal got one ankle right that greedy lost.
- * Optimal costs 3 % (1 person) to 10 % (20 people) more instructions, so
- * greedy is the default. */
+ * Optimal costs 7 % (1 person) to 25 % (20 people) more instructions (greedy
+ * takes score_limb's candidates as they are; optimal needs them as a matrix),
+ * so greedy is the default. */
 
-/* Strict order of the greedy pass: higher score first, then lower indices,
- * so equal scores resolve the same way on every platform. */
-static int ranks_before(const candidate *x, const candidate *y)
+/* The greedy pass takes candidates in a strict order: higher score first,
+ * then lower indices, so equal scores resolve the same way on every
+ * platform. A candidate's key sorts in that order, descending, as one
+ * integer: the score's bits (scores are > 0, whose bits order as the
+ * floats do), then the complements of a and b (both < 2^16). */
+static uint64_t rank_key(const candidate *c)
 {
-    if (x->score != y->score) return x->score > y->score;
-    return x->a != y->a ? x->a < y->a : x->b < y->b;
+    uint32_t bits;
+    memcpy(&bits, &c->score, sizeof bits);
+    return (uint64_t)bits << 32 | (uint64_t)(0xffffu - (uint32_t)c->a) << 16 | (0xffffu - (uint32_t)c->b);
 }
 
-/* Heapsort (no allocation, O(n log n) even for a flood of candidates). */
-static void sift_down(candidate *c, int root, int n)
+/* Heapsort, descending (no allocation, O(n log n) even for a flood of candidates). */
+static void sift_down(uint64_t *k, int root, int n)
 {
     for (;;) {
         int child = 2 * root + 1;
-        candidate t;
+        uint64_t t;
         if (child >= n) return;
-        if (child + 1 < n && ranks_before(&c[child], &c[child + 1])) ++child;
-        if (!ranks_before(&c[root], &c[child])) return;
-        t = c[root];
-        c[root] = c[child];
-        c[child] = t;
+        if (child + 1 < n && k[child + 1] < k[child]) ++child;
+        if (!(k[child] < k[root])) return;
+        t = k[root];
+        k[root] = k[child];
+        k[child] = t;
         root = child;
     }
 }
 
-static void sort_candidates(candidate *c, int n)
+static void sort_keys(uint64_t *k, int n)
 {
     int i;
     if (n <= 32) { /* a limb's usual few (about one per person): insertion is cheaper */
         for (i = 1; i < n; ++i) {
-            const candidate t = c[i];
-            int k = i;
-            for (; k > 0 && ranks_before(&t, &c[k - 1]); --k) c[k] = c[k - 1];
-            c[k] = t;
+            const uint64_t t = k[i];
+            int j = i;
+            for (; j > 0 && k[j - 1] < t; --j) k[j] = k[j - 1];
+            k[j] = t;
         }
         return;
     }
-    for (i = n / 2 - 1; i >= 0; --i) sift_down(c, i, n);
+    /* min-heap on the keys, then each minimum to the end: descending */
+    for (i = n / 2 - 1; i >= 0; --i) sift_down(k, i, n);
     for (i = n - 1; i > 0; --i) {
-        candidate t = c[0];
-        c[0] = c[i];
-        c[i] = t;
-        sift_down(c, 0, i);
+        uint64_t t = k[0];
+        k[0] = k[i];
+        k[i] = t;
+        sift_down(k, 0, i);
     }
+}
+
+/* Greedy matching of n candidates. */
+static int greedy_from(const candidate *cands, int n, int na, int nb, opp_connection *out, const assign_ws *w)
+{
+    int i, j, k = 0;
+    for (i = 0; i < n; ++i) w->keys[i] = rank_key(&cands[i]);
+    sort_keys(w->keys, n);
+    for (i = 0; i < na; ++i) w->used_a[i] = 0;
+    for (j = 0; j < nb; ++j) w->used_b[j] = 0;
+    for (i = 0; i < n; ++i) {
+        const uint64_t key = w->keys[i];
+        const int a = 0xffff - (int)(key >> 16 & 0xffff), b = 0xffff - (int)(key & 0xffff);
+        const uint32_t bits = (uint32_t)(key >> 32);
+        if (w->used_a[a] || w->used_b[b]) continue;
+        w->used_a[a] = w->used_b[b] = 1;
+        out[k].a = a;
+        out[k].b = b;
+        memcpy(&out[k].score, &bits, sizeof bits);
+        ++k;
+    }
+    return k;
 }
 
 static int assign_greedy(const float *scores, int stride, int na, int nb, opp_connection *out,
                          const assign_ws *w)
 {
-    int i, j, n = 0, k = 0;
+    int i, j, n = 0;
     for (i = 0; i < na; ++i)
         for (j = 0; j < nb; ++j) {
             float s = scores[(size_t)i * stride + j];
@@ -812,19 +1018,7 @@ static int assign_greedy(const float *scores, int stride, int na, int nb, opp_co
                 ++n;
             }
         }
-    sort_candidates(w->cands, n);
-    for (i = 0; i < na; ++i) w->used_a[i] = 0;
-    for (j = 0; j < nb; ++j) w->used_b[j] = 0;
-    for (i = 0; i < n; ++i) {
-        const candidate *c = &w->cands[i];
-        if (w->used_a[c->a] || w->used_b[c->b]) continue;
-        w->used_a[c->a] = w->used_b[c->b] = 1;
-        out[k].a = c->a;
-        out[k].b = c->b;
-        out[k].score = c->score;
-        ++k;
-    }
-    return k;
+    return greedy_from(w->cands, n, na, nb, out, w);
 }
 
 /* Maximum-weight matching as a min-cost assignment with cost = -score, where
@@ -930,6 +1124,23 @@ static int assign_limb(const opp_params *p, const float *scores, int na, int nb,
     carve_assign(&c, p->max_peaks, &w);
     return p->assignment == OPP_ASSIGN_OPTIMAL ? assign_optimal(scores, p->max_peaks, na, nb, out, &w)
                                                : assign_greedy(scores, p->max_peaks, na, nb, out, &w);
+}
+
+/* opp_group's step 3, from score_limb's candidates: greedy takes them as they
+ * are; optimal needs them as a matrix (`scores`). */
+static int assign_cands(const opp_params *p, candidate *cands, int n, int na, int nb, float *scores,
+                        opp_connection *out, void *workspace)
+{
+    carver c;
+    assign_ws w;
+    if (p->assignment == OPP_ASSIGN_OPTIMAL) {
+        scatter_scores(cands, n, na, nb, scores, p->max_peaks);
+        return assign_limb(p, scores, na, nb, out, workspace);
+    }
+    c.base = (uintptr_t)workspace;
+    c.used = 0;
+    carve_assign(&c, p->max_peaks, &w);
+    return greedy_from(cands, n, na, nb, out, &w);
 }
 
 int opp_assign_limb(const opp_params *params, const float *scores, int count_a, int count_b,
@@ -1123,15 +1334,17 @@ int opp_group(const float *heatmaps, int heatmap_channels,
 
     c.base = (uintptr_t)workspace;
     c.used = 0;
-    carve_group(&c, skeleton, params->max_peaks, &g);
+    carve_group(&c, skeleton, params, &g);
     scratch = carve(&c, 0, 1); /* the rest serves each step in turn */
 
     status = find_peaks(heatmaps, height, width, skeleton->num_parts, params, g.peaks, g.counts);
+    inner_samples(params->paf_samples, g.t);
     for (l = 0; l < skeleton->num_limbs; ++l) {
         const int na = g.counts[skeleton->limb_parts[2 * l]], nb = g.counts[skeleton->limb_parts[2 * l + 1]];
-        score_limb(pafs, height, width, skeleton, params, l, g.peaks, g.counts, g.scores, scratch);
-        g.connection_counts[l] = assign_limb(params, g.scores, na, nb,
-                                             g.connections + (size_t)l * params->max_peaks, scratch);
+        const int n = score_limb(pafs, height, width, skeleton, params, l, g.peaks, g.counts, g.t, g.cands,
+                                 scratch);
+        g.connection_counts[l] = assign_cands(params, g.cands, n, na, nb, g.scores,
+                                              g.connections + (size_t)l * params->max_peaks, scratch);
     }
     return status | assemble(skeleton, params, g.peaks, g.counts, g.connections, g.connection_counts,
                              scratch, keypoints, person_scores, num_people);
