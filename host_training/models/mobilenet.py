@@ -21,6 +21,10 @@ __all__ = ["build_mobilenet"]
 _INIT = "he_normal"
 # Keras counts a depthwise kernel's fan-in as 9 * channels, but each output sees 9 inputs.
 _DW_INIT = keras.initializers.RandomNormal(stddev=(2.0 / 9.0) ** 0.5)
+# The map heads start small (OpenPose's Gaussian 0.01): with He here the first maps are in
+# the hundreds, the first loss ~100x that of all-zero maps, and Adam's first steps go to
+# undoing that instead of finding people.
+_HEAD_INIT = keras.initializers.RandomNormal(stddev=0.01)
 
 
 def _conv_bn(x, filters: int, kernel: int, name: str, strides: int = 1, dilation: int = 1,
@@ -84,7 +88,7 @@ def build_mobilenet(skeleton: Skeleton, input_height: int, input_width: int, sta
     heads = {}
     for kind, n_out in (("heatmaps", n_heat), ("pafs", n_paf)):
         y = layers.Conv2D(scaled(512, width), 1, activation="relu", kernel_initializer=_INIT, name="initial_%s_1" % kind)(trunk)
-        heads[kind] = layers.Conv2D(n_out, 1, name="initial_%s_2" % kind)(y)
+        heads[kind] = layers.Conv2D(n_out, 1, kernel_initializer=_HEAD_INIT, name="initial_%s_2" % kind)(y)
     outputs = list(stage_outputs(heads["heatmaps"], heads["pafs"], 1))
     for stage in range(2, stages + 1):
         x = layers.Concatenate(name="concat_stage%d" % stage)([features, heads["heatmaps"], heads["pafs"]])
@@ -92,6 +96,7 @@ def build_mobilenet(skeleton: Skeleton, input_height: int, input_width: int, sta
             x = _refinement_block(x, channels, "refine%d_block%d" % (stage, b))
         for kind, n_out in (("heatmaps", n_heat), ("pafs", n_paf)):
             y = layers.Conv2D(channels, 1, activation="relu", kernel_initializer=_INIT, name="refine%d_%s_1" % (stage, kind))(x)
-            heads[kind] = layers.Conv2D(n_out, 1, name="refine%d_%s_2" % (stage, kind))(y)
+            heads[kind] = layers.Conv2D(n_out, 1, kernel_initializer=_HEAD_INIT,
+                                         name="refine%d_%s_2" % (stage, kind))(y)
         outputs.extend(stage_outputs(heads["heatmaps"], heads["pafs"], stage))
     return keras.Model(image, outputs, name=name)
