@@ -62,7 +62,7 @@ demo: setup
 	$(OPP) demo
 
 # models/demo from scratch, as shipped: a held-out synthetic set (and calibration images),
-# training on the CPU (models/demo.toml; about 90 minutes on 2 cores), export, then INT8
+# training on the CPU (models/demo.toml; about 50 minutes on 2 cores), export, then INT8
 # calibration, which scores FP32, FP16 and INT8 on the held-out set (report.json/.txt).
 DEMO_DATA   := out/demo-data
 DEMO_BUNDLE := models/demo
