@@ -20,6 +20,8 @@ from .skeleton import COCO18, Skeleton
 __all__ = ["GroupParams", "Grouper", "group", "native_version"]
 
 _ASSIGNMENTS = {"greedy": lib.OPP_ASSIGN_GREEDY, "optimal": lib.OPP_ASSIGN_OPTIMAL}
+_F32 = np.dtype(np.float32)
+_PEAKS_TRUNCATED, _PEOPLE_TRUNCATED = lib.OPP_WARN_PEAKS_TRUNCATED, lib.OPP_WARN_PEOPLE_TRUNCATED
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -127,6 +129,10 @@ class Grouper:
         size = ffi.new("size_t *")
         _check(lib.opp_workspace_size(self._skeleton, self._params, self.height, self.width, size))
         self._workspace = np.empty(size[0], np.uint8)
+        self._workspace_bytes = int(size[0])
+        k, hw = skeleton.num_parts, (self.height, self.width)
+        self._heatmap_shapes = ((k,) + hw, (k + 1,) + hw)
+        self._paf_shapes = ((skeleton.num_pafs,) + hw,)
         self._keypoints = np.empty((params.max_people, skeleton.num_parts, 3), np.float32)
         self._scores = np.empty(params.max_people, np.float32)
         self._peaks = np.empty((skeleton.num_parts, params.max_peaks, 3), np.float32)
@@ -160,11 +166,21 @@ class Grouper:
             raise ValueError("%s must be C-contiguous and aligned (np.ascontiguousarray makes a copy "
                              "that is)" % name)
 
+    def _usable(self, maps, shapes: Tuple[Tuple[int, int, int], ...]) -> bool:
+        """The common case of :meth:`_check_maps` in one expression (it costs a frame
+        about as much as the C code at one person); anything else goes the long way."""
+        if type(maps) is not np.ndarray or maps.dtype != _F32 or maps.shape not in shapes:
+            return False
+        flags = maps.flags
+        return flags.c_contiguous and flags.aligned
+
     def group(self, heatmaps: np.ndarray, pafs: np.ndarray) -> Poses:
         """People from ``(K or K+1, H, W)`` heatmaps and ``(2L, H, W)`` PAFs, read in place."""
-        k = self.skeleton.num_parts
-        self._check_maps("heatmaps", heatmaps, (k, k + 1))
-        self._check_maps("pafs", pafs, (self.skeleton.num_pafs,))
+        if not self._usable(heatmaps, self._heatmap_shapes):
+            k = self.skeleton.num_parts
+            self._check_maps("heatmaps", heatmaps, (k, k + 1))
+        if not self._usable(pafs, self._paf_shapes):
+            self._check_maps("pafs", pafs, (self.skeleton.num_pafs,))
         # from_buffer points at the arrays' own memory (and holds them for the call).
         return self._group(ffi.from_buffer("float[]", heatmaps), heatmaps.shape[0],
                            ffi.from_buffer("float[]", pafs), pafs.shape[0])
@@ -182,13 +198,14 @@ class Grouper:
                            ffi.cast("const float *", paf_ptr), paf_channels)
 
     def _group(self, heatmaps, heatmap_channels: int, pafs, paf_channels: int) -> Poses:
-        rc = _check(lib.opp_group(heatmaps, heatmap_channels, pafs, paf_channels, self.height, self.width,
-                                  self._skeleton, self._params, self._ws_ptr, self._workspace.nbytes,
-                                  self._kp_ptr, self._scores_ptr, self._count))
+        rc = lib.opp_group(heatmaps, heatmap_channels, pafs, paf_channels, self.height, self.width,
+                           self._skeleton, self._params, self._ws_ptr, self._workspace_bytes,
+                           self._kp_ptr, self._scores_ptr, self._count)
+        if rc < 0:
+            _check(rc)
         n = self._count[0]
-        return Poses(self._keypoints[:n].copy(), self._scores[:n].copy(), self.skeleton,
-                     peaks_truncated=bool(rc & lib.OPP_WARN_PEAKS_TRUNCATED),
-                     people_truncated=bool(rc & lib.OPP_WARN_PEOPLE_TRUNCATED))
+        return Poses._unchecked(self._keypoints[:n].copy(), self._scores[:n].copy(), self.skeleton,
+                                bool(rc & _PEAKS_TRUNCATED), bool(rc & _PEOPLE_TRUNCATED))
 
     def find_peaks(self, heatmaps: np.ndarray) -> List[np.ndarray]:
         """Step 1 alone (to inspect or time it): per part a ``(n, 3)`` array ``x, y, score``,
@@ -198,7 +215,9 @@ class Grouper:
         _check(lib.opp_find_peaks(ffi.from_buffer("float[]", heatmaps), heatmaps.shape[0],
                                   self.height, self.width, self._skeleton, self._params,
                                   self._peaks_ptr, self._peak_counts_ptr))
-        return [self._peaks[part, :n].copy() for part, n in enumerate(self._peak_counts)]
+        counts = self._peak_counts.tolist()
+        peaks = self._peaks[:, :max(counts, default=0)].copy()  # one copy; the parts are views of it
+        return [peaks[part, :n] for part, n in enumerate(counts)]
 
 
 def group(heatmaps: np.ndarray, pafs: np.ndarray, skeleton: Skeleton = COCO18,

@@ -36,6 +36,16 @@ class Poses:
         object.__setattr__(self, "keypoints", kp)
         object.__setattr__(self, "scores", scores)
 
+    @classmethod
+    def _unchecked(cls, keypoints: np.ndarray, scores: np.ndarray, skeleton: Skeleton,
+                   peaks_truncated: bool, people_truncated: bool) -> "Poses":
+        """For the grouper's own arrays, already float32 and of the right shapes: the
+        checks of ``__post_init__`` would be a third of the Python cost of a frame."""
+        self = object.__new__(cls)
+        self.__dict__.update(keypoints=keypoints, scores=scores, skeleton=skeleton,
+                             peaks_truncated=peaks_truncated, people_truncated=people_truncated)
+        return self
+
     def __len__(self) -> int:
         return len(self.keypoints)
 

@@ -343,3 +343,19 @@ def test_runs_against_the_requested_core():
     if not path:
         pytest.skip("OPP_PAF_MODULE not set: the installed extension is under test")
     assert sys.modules["openpose_plus.edge._paf"].__file__ == path
+
+
+def test_array_subclasses_take_the_checked_path_and_group_the_same(tmp_path):
+    """``group`` checks plain float32 arrays in one expression; anything else (here a
+    memmap of saved maps) goes through the full checks, and must give the same people."""
+    rng = np.random.default_rng(12)
+    heat, paf = render(random_scene(rng, 3, 54, 46), COCO18, 46, 54)
+    grouper = Grouper(COCO18, 46, 54)
+    saved = np.memmap(tmp_path / "heat.f32", np.float32, "w+", shape=heat.shape)
+    saved[:] = heat
+    assert type(saved) is not np.ndarray
+    plain, mapped = grouper.group(heat, paf), grouper.group(saved, paf)
+    assert len(plain) == 3
+    np.testing.assert_array_equal(mapped.keypoints, plain.keypoints)
+    np.testing.assert_array_equal(mapped.scores, plain.scores)
+    assert plain.keypoints.dtype == np.float32 and plain.scores.dtype == np.float32
