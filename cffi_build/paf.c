@@ -557,6 +557,7 @@ typedef struct limb_field {
     int inner;            /* samples strictly between the two peaks: samples - 2 */
     const float *t;       /* their positions along the limb, middle first */
     const unsigned char *off; /* NULL, or where a sample surely fails (see build_off) */
+    int float_cells;      /* at most 2^24 cells: indices are exact in float (see flat_cell) */
 } limb_field;
 
 /* Inner sample m of the segment from a along (dx, dy): its point and its
@@ -697,22 +698,33 @@ static void carve_score(carver *c, int height, int width, const opp_params *p, s
     w->cands = carve(c, m * m, sizeof(candidate));
 }
 
-/* score_row's pass over 4 * n4 peaks of part B (restrict parameters: it
- * vectorises without run-time alias checks). */
-static void head_cells(int n4, float xa, float ya, float pax, float pay, const float *restrict t,
-                       const float *restrict bx, const float *restrict by, const float *restrict pbx,
-                       const float *restrict pby, int width, int *restrict fails, int *restrict c0,
-                       int *restrict c1, int *restrict c2)
+/* The flat index of the cell of (x, y), truncated as sample_point does. Row
+ * times width is taken in float when the map has at most 2^24 cells (exact
+ * there): baseline x86-64 (SSE2) has no 4-wide 32-bit integer multiply, and
+ * emulating one costs more than the conversions. */
+static inline int flat_cell(float x, float y, int width, float fwidth, int in_float)
 {
-    const float t0 = t[0], t1 = t[1], t2 = t[2];
+    return in_float ? (int)((float)(int)y * fwidth) + (int)x : (int)y * width + (int)x;
+}
+
+/* score_row's pass over 4 * n4 peaks of part B (restrict parameters: it
+ * vectorises without run-time alias checks). Inlined with in_float a
+ * constant, so each of score_row's two calls is one branch-free loop. */
+static inline void head_cells(int n4, float xa, float ya, float pax, float pay, const float *restrict t,
+                              const float *restrict bx, const float *restrict by,
+                              const float *restrict pbx, const float *restrict pby, int width,
+                              int in_float, int *restrict fails, int *restrict c0, int *restrict c1,
+                              int *restrict c2)
+{
+    const float t0 = t[0], t1 = t[1], t2 = t[2], fwidth = (float)width;
     const size_t n = (size_t)n4 * 4;
     size_t j;
     for (j = 0; j < n; ++j) {
         const float dx = bx[j] - xa, dy = by[j] - ya;
         fails[j] = !(pax * dx + pay * dy > 0.0f) + !(pbx[j] * dx + pby[j] * dy > 0.0f);
-        c0[j] = (int)(ya + t0 * dy) * width + (int)(xa + t0 * dx);
-        c1[j] = (int)(ya + t1 * dy) * width + (int)(xa + t1 * dx);
-        c2[j] = (int)(ya + t2 * dy) * width + (int)(xa + t2 * dx);
+        c0[j] = flat_cell(xa + t0 * dx, ya + t0 * dy, width, fwidth, in_float);
+        c1[j] = flat_cell(xa + t1 * dx, ya + t1 * dy, width, fwidth, in_float);
+        c2[j] = flat_cell(xa + t2 * dx, ya + t2 * dy, width, fwidth, in_float);
     }
 }
 
@@ -733,8 +745,12 @@ static int score_row(const limb_field *f, const score_ws *w, int ia, opp_peak a,
     const int *c0 = w->cells, *c1 = c0 + stride, *c2 = c1 + stride;
     const int width = f->width, max_fails = f->max_fails;
     int j, q, nk = 0, n = 0;
-    head_cells((nb + 3) / 4, a.x, a.y, pax, pay, f->t, bx, by, pbx, pby, width, fails, w->cells,
-               w->cells + stride, w->cells + 2 * stride);
+    if (f->float_cells)
+        head_cells((nb + 3) / 4, a.x, a.y, pax, pay, f->t, bx, by, pbx, pby, width, 1, fails, w->cells,
+                   w->cells + stride, w->cells + 2 * stride);
+    else
+        head_cells((nb + 3) / 4, a.x, a.y, pax, pay, f->t, bx, by, pbx, pby, width, 0, fails, w->cells,
+                   w->cells + stride, w->cells + 2 * stride);
     for (j = 0; j < nb; ++j) {
         const int k = fails[j] + off[c0[j]] + off[c1[j]] + off[c2[j]];
         fails[j] = k;
@@ -808,6 +824,7 @@ static int score_limb(const float *pafs, int height, int width, const opp_skelet
     f.max_fails = n - need;
     f.t = t;
     f.off = NULL;
+    f.float_cells = plane <= (size_t)1 << 24;
     paf_at_peaks(&f, a, na, w.pax, w.pay);
     paf_at_peaks(&f, b, nb, w.pbx, w.pby);
     /* The map costs a few passes over the rows that the two parts' peaks span
