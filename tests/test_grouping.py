@@ -359,3 +359,31 @@ def test_array_subclasses_take_the_checked_path_and_group_the_same(tmp_path):
     np.testing.assert_array_equal(mapped.keypoints, plain.keypoints)
     np.testing.assert_array_equal(mapped.scores, plain.scores)
     assert plain.keypoints.dtype == np.float32 and plain.scores.dtype == np.float32
+
+
+def test_maps_over_2_24_cells_group_like_small_ones():
+    """Above 2^24 cells the C core indexes the map in integers (below it, in float,
+    which is faster and exact there): a wide 1030x16384 map must give the same people
+    as the 12-row strip they were drawn in. 48 limbs in a few rows make the core take
+    its off-support lookups, the path that differs."""
+    pair = Skeleton("pair", ("a", "b"), ((0, 1),))
+    width, strip_h, big_h, row = 16384, 12, 1030, 500
+    assert big_h * width > 2 ** 24 > strip_h * width
+    people = np.zeros((48, 2, 3), np.float32)
+    people[:, :, 0] = (100 + 300 * np.arange(48))[:, None] + np.float32([0.0, 1.5])
+    people[:, :, 1] = [4.2, 6.7]
+    people[:, :, 2] = 2
+    heat, paf = render(people, pair, strip_h, width)
+    params = GroupParams(min_parts=2, max_limb_length=10.0, max_peaks=64, max_people=64)
+    small = Grouper(pair, strip_h, width, params).group(heat, paf)
+    big_heat = np.zeros((heat.shape[0], big_h, width), np.float32)
+    big_paf = np.zeros((paf.shape[0], big_h, width), np.float32)
+    big_heat[:, row:row + strip_h], big_paf[:, row:row + strip_h] = heat, paf
+    big = Grouper(pair, big_h, width, params).group(big_heat, big_paf)
+    assert len(small) == len(big) == 48
+    order_s, order_b = np.argsort(small.keypoints[:, 0, 0]), np.argsort(big.keypoints[:, 0, 0])
+    shifted = big.keypoints[order_b].copy()
+    shifted[:, :, 1] -= row
+    np.testing.assert_allclose(shifted, small.keypoints[order_s], atol=1e-3)
+    np.testing.assert_allclose(small.keypoints[order_s, :, :2], people[:, :, :2], atol=0.05)
+    np.testing.assert_allclose(big.scores[order_b], small.scores[order_s], atol=1e-4)
