@@ -3,7 +3,8 @@
 Scenes of 1-20 COCO-18 figures are rendered to ground-truth maps at the network's
 map resolution (46x54 is a 368x432 input at stride 8), optionally with smooth noise,
 and grouped on one thread. Times are medians per frame as called from Python (the cffi
-call included): peaks alone, then the whole of ``Grouper.group``.
+call included): peaks alone (step 1 into the grouper's buffers), then the whole of
+``Grouper.group``.
 """
 from __future__ import annotations
 
@@ -71,7 +72,7 @@ def measure(grouper: Grouper, frames: Sequence, repeat: int) -> Dict[str, object
     peaks, total = [], []
     clean, noisy = Recovery(0, 0, 0), Recovery(0, 0, 0)
     for truth, heat, paf, nheat, npaf in frames:
-        peaks.append(_median_ms(lambda: grouper.find_peaks(heat), repeat))
+        peaks.append(_median_ms(lambda: grouper._find_peaks_in_place(heat), repeat))
         total.append(_median_ms(lambda: grouper.group(heat, paf), repeat))
         clean = clean + recovery(grouper.group(heat, paf).keypoints, truth)
         noisy = noisy + recovery(grouper.group(nheat, npaf).keypoints, truth)
