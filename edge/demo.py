@@ -22,6 +22,7 @@ INPUT_SIZE = 368   # the network input the maps stand for (square, as in the Ope
 STRIDE = 8
 SIGMA = 1.0        # map px: a trained network's peaks are about this wide
 LIMB_WIDTH = 1.0
+DEMO_HEIGHT = (0.4, 0.95)  # models/demo.toml's DATA.synthetic_height
 
 
 def _size(text: str):
@@ -34,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--people", type=int, default=4)
     parser.add_argument("--size", type=_size, default=(640, 480), help="frame size WxH")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--height", type=float, nargs=2, default=DEMO_HEIGHT, metavar=("MIN", "MAX"),
+                        help="people's heights as fractions of the frame height (default %g %g: what the "
+                             "shipped model was trained on, models/demo.toml)" % DEMO_HEIGHT)
     parser.add_argument("--out", default=os.path.join("out", "demo"), help="output folder")
     parser.add_argument("--bundle", default=None, help="model bundle (default: %s when present)" % DEFAULT_BUNDLE)
     parser.add_argument("--no-model", action="store_true", help="ground-truth maps instead of the network")
@@ -88,7 +92,8 @@ def _with_bundle(args: argparse.Namespace, bundle: str) -> int:
     from .sources import SourceError, open_source
 
     width, height = args.size
-    uri = "synthetic://%dx%d?people=%d&seed=%d&frames=%d" % (width, height, args.people, args.seed, args.frames)
+    uri = "synthetic://%dx%d?people=%d&seed=%d&frames=%d&height=%g-%g" % (
+        width, height, args.people, args.seed, args.frames, args.height[0], args.height[1])
     try:
         estimator = PoseEstimator(bundle, backend=args.backend, precision=args.precision)
         source = open_source(uri)
@@ -125,8 +130,9 @@ def _with_bundle(args: argparse.Namespace, bundle: str) -> int:
         print("openpose-plus demo: %s" % pipeline.error)
         return 1
     summary = pipeline.summary()
-    print("frames            %d (%dx%d, %d people walking), %.1f frames/s with %d inference workers"
-          % (pipeline.frames, width, height, args.people, summary["fps"], summary["workers"]))
+    print("frames            %d (%dx%d, %d people walking, %g-%g of the frame height), %.1f frames/s "
+          "with %d inference workers" % (pipeline.frames, width, height, args.people, args.height[0],
+                                          args.height[1], summary["fps"], summary["workers"]))
     print("ms per frame      " + ", ".join("%s %.2f" % kv for kv in summary["ms"].items()) + " (mean per stage)")
     tally.report(pipeline.frames)
     print("wrote             %s/json/*.json, %s, %s" % (args.out, video, picture))
@@ -144,7 +150,8 @@ def _maps_only(args: argparse.Namespace) -> int:
     from .targets import render_targets
 
     width, height = args.size
-    scene = MovingScene(width, height, args.people, seed=args.seed)
+    scene = MovingScene(width, height, args.people, seed=args.seed,
+                        person_height=(args.height[0] * height, args.height[1] * height))
     box = Letterbox.fit(width, height, INPUT_SIZE, INPUT_SIZE)
     map_size = INPUT_SIZE // STRIDE
     grouper = Grouper(COCO18, map_size, map_size)
@@ -172,7 +179,8 @@ def _maps_only(args: argparse.Namespace) -> int:
             _save_picture(picture, image, poses)
     for w in workers:
         w.close()
-    print("frames            %d (%dx%d, %d people walking)" % (args.frames, width, height, args.people))
+    print("frames            %d (%dx%d, %d people walking, %g-%g of the frame height)"
+          % (args.frames, width, height, args.people, args.height[0], args.height[1]))
     tally.report(args.frames)
     print("time per frame    maps %.2f ms, grouping %.3f ms (median)" % (float(np.median(render_ms)), float(np.median(group_ms))))
     print("wrote             %s/json/*.json, %s, %s" % (args.out, video, picture))
@@ -194,6 +202,9 @@ def _keypoint_errors(predicted: np.ndarray, truth: np.ndarray, radius: float) ->
 def run(args: argparse.Namespace) -> int:
     if args.frames <= 0 or args.people < 0:
         print("openpose-plus demo: --frames must be positive and --people not negative")
+        return 2
+    if not 0 < args.height[0] <= args.height[1] < float("inf"):
+        print("openpose-plus demo: --height needs 0 < MIN <= MAX, got %g %g" % tuple(args.height))
         return 2
     bundle = None if args.no_model else args.bundle or (DEFAULT_BUNDLE if os.path.exists(DEFAULT_BUNDLE) else None)
     return _with_bundle(args, bundle) if bundle else _maps_only(args)

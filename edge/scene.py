@@ -389,8 +389,9 @@ def _at(origin: np.ndarray, length: float, angle: float) -> np.ndarray:
 class _Walker(object):
     """One animated person: fixed proportions and look, a path, and gait/wave rhythms."""
 
-    def __init__(self, rng: np.random.Generator, frame_w: int, frame_h: int, skeleton: Skeleton) -> None:
-        self.height = float(frame_h * math.exp(rng.uniform(math.log(0.25), math.log(0.8))))
+    def __init__(self, rng: np.random.Generator, frame_w: int, frame_h: int, skeleton: Skeleton,
+                 heights: Tuple[float, float]) -> None:
+        self.height = float(math.exp(rng.uniform(math.log(heights[0]), math.log(heights[1]))))
         self.style = _Style(rng)
         self.x0 = float(rng.uniform(0, frame_w))
         self.speed = float(rng.uniform(15, 60) * (1 if rng.random() < 0.5 else -1)) * self.height / frame_h
@@ -472,15 +473,21 @@ class _Walker(object):
 class MovingScene(object):
     """People walking across a fixed background, some waving: a camera that needs no camera.
 
+    ``person_height`` is as :func:`render_scene`'s, in pixels (a fixed height or a
+    ``(lo, hi)`` range sampled log-uniformly); by default 25 % to 80 % of the frame height.
+
     ``frame(index)`` is a pure function of ``(seed, index)``: the same index always gives
     the same picture, frames in order move smoothly (``fps`` frames per second of motion),
     and any index can be asked for first.
     """
 
     def __init__(self, width: int, height: int, num_people: int, seed: int = 0,
-                 skeleton: Skeleton = COCO18, fps: float = 30.0) -> None:
+                 skeleton: Skeleton = COCO18, fps: float = 30.0,
+                 person_height: HeightSpec = None) -> None:
         _need_cv2()
         self.width, self.height = _check_size(width, height)
+        heights = (0.25 * self.height, 0.8 * self.height) if person_height is None \
+            else _height_range(person_height, self.height)
         if int(num_people) != num_people or num_people < 0:
             raise ValueError("num_people must be a non-negative integer, got %r" % (num_people,))
         if fps <= 0:
@@ -492,7 +499,7 @@ class MovingScene(object):
         rng = np.random.default_rng(self.seed)
         self.background = render_background(rng, self.width, self.height)
         self.background.setflags(write=False)
-        walkers = [_Walker(rng, self.width, self.height, skeleton) for _ in range(self.num_people)]
+        walkers = [_Walker(rng, self.width, self.height, skeleton, heights) for _ in range(self.num_people)]
         walkers.sort(key=lambda w: w.height)  # far (small) first
         self._walkers = walkers
 

@@ -1,8 +1,10 @@
 """Frame sources named by URI, as jetson-utils' ``videoSource`` names them.
 
 ``csi://0``, ``v4l2:///dev/video0`` or ``/dev/video0``, ``rtsp://host/path``, a video file,
-a folder of images (or one image), and ``synthetic://[WxH][?people=N&seed=S&fps=F&frames=N&rate=R]``,
-which renders people walking (:mod:`.scene`) so everything runs with no camera.
+a folder of images (or one image), and
+``synthetic://[WxH][?people=N&seed=S&fps=F&frames=N&rate=R&height=MIN-MAX]``, which renders
+people walking (:mod:`.scene`; ``height``: their heights as fractions of the frame's, by
+default 0.25-0.8) so everything runs with no camera.
 
 Through ``jetson_utils.videoSource`` when it is installed (its ``cudaImage`` is mapped
 memory, so the frame is already where the GPU reads), else OpenCV. Every source yields
@@ -105,6 +107,22 @@ def _int_opt(options: Dict[str, str], key: str, default: Optional[int], uri: str
         raise SourceError("source %s: option %s=%r is not an integer" % (uri, key, options[key])) from None
 
 
+def _range_opt(options: Dict[str, str], key: str, uri: str) -> Optional[Tuple[float, float]]:
+    """``MIN-MAX`` (or one number) -> ``(min, max)``, ``0 < min <= max``; None when absent."""
+    if key not in options:
+        return None
+    text = options[key]
+    try:
+        parts = [float(v) for v in text.split("-")]
+    except ValueError:
+        parts = []
+    if len(parts) == 1:
+        parts = parts * 2
+    if len(parts) != 2 or not 0 < parts[0] <= parts[1] < float("inf"):
+        raise SourceError("source %s: option %s=%r is not MIN-MAX with 0 < MIN <= MAX" % (uri, key, text))
+    return parts[0], parts[1]
+
+
 def _float_opt(options: Dict[str, str], key: str, default: Optional[float], uri: str) -> Optional[float]:
     if key not in options:
         return default
@@ -190,7 +208,7 @@ class SyntheticSource(Source):
             w, h = (int(v) for v in size.lower().split("x"))
         except ValueError:
             raise SourceError("source %s: size %r is not WIDTHxHEIGHT" % (uri, size)) from None
-        known = {"people", "seed", "fps", "frames", "rate"}
+        known = {"people", "seed", "fps", "frames", "rate", "height"}
         unknown = sorted(set(options) - known)
         if unknown:
             raise SourceError("source %s: unknown option(s) %s (known: %s)" % (uri, ", ".join(unknown), ", ".join(sorted(known))))
@@ -200,6 +218,7 @@ class SyntheticSource(Source):
         self.fps = _float_opt(options, "fps", 30.0, uri)
         self.frames = _int_opt(options, "frames", None, uri)
         self.rate = _float_opt(options, "rate", None, uri)  # pace like a camera (frames/s)
+        self.person_height = _range_opt(options, "height", uri)  # fractions of the frame height
         self.scene = None
         self._next_time = 0.0
 
@@ -207,7 +226,10 @@ class SyntheticSource(Source):
         from .scene import MovingScene
 
         try:
-            self.scene = MovingScene(self.width, self.height, self.people, seed=self.seed, fps=self.fps)
+            heights = None if self.person_height is None else \
+                (self.person_height[0] * self.height, self.person_height[1] * self.height)
+            self.scene = MovingScene(self.width, self.height, self.people, seed=self.seed, fps=self.fps,
+                                     person_height=heights)
         except ValueError as exc:
             raise SourceError("source %s: %s" % (self.uri, exc)) from None
         self.index = 0

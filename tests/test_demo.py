@@ -47,3 +47,8 @@ def test_with_a_bundle_the_pipeline_runs_and_reports_stages_and_accuracy(tmp_pat
 def test_a_bad_bundle_is_refused_with_the_reason(tmp_path, capsys):
     rc = main(["demo", "--bundle", str(tmp_path / "missing"), "--frames", "2", "--out", str(tmp_path / "o")])
     assert rc == 1 and "missing" in capsys.readouterr().out
+
+
+def test_a_bad_height_range_is_refused(tmp_path, capsys):
+    rc = main(["demo", "--no-model", "--height", "0.9", "0.3", "--frames", "2", "--out", str(tmp_path / "o")])
+    assert rc == 2 and "--height" in capsys.readouterr().out

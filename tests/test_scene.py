@@ -68,6 +68,15 @@ def test_person_height_is_respected():
         assert 60 < np.ptp(ys) < 110
 
 
+def test_moving_scene_person_height_range():
+    scene = MovingScene(320, 240, 6, seed=4, person_height=(0.5 * 240, 0.6 * 240))
+    assert all(0.5 * 240 <= w.height <= 0.6 * 240 for w in scene._walkers)
+    default = MovingScene(320, 240, 6, seed=4)
+    assert all(0.25 * 240 <= w.height <= 0.8 * 240 for w in default._walkers)
+    with pytest.raises(ValueError, match="person_height"):
+        MovingScene(320, 240, 1, person_height=(100.0, 50.0))
+
+
 def test_zero_people_and_custom_skeleton():
     img, kp = render_scene(np.random.default_rng(0), 64, 48, 0)
     assert img.shape == (48, 64, 3) and kp.shape == (0, 18, 3)

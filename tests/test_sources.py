@@ -33,7 +33,9 @@ def test_uris(uri, kind, location):
 def test_bad_uris_are_named():
     for uri, msg in [("", "empty"), ("ftp://host/x", "unknown source"), ("synthetic://?people", "no value"),
                      ("synthetic://axb", "WIDTHxHEIGHT"), ("synthetic://?peeple=2", "unknown option"),
-                     ("synthetic://?people=two", "not an integer")]:
+                     ("synthetic://?people=two", "not an integer"),
+                     ("synthetic://?height=0.9-0.4", "MIN-MAX"), ("synthetic://?height=tall", "MIN-MAX"),
+                     ("synthetic://?height=0-0.5", "MIN-MAX"), ("synthetic://?height=0.2-0.3-0.4", "MIN-MAX")]:
         with pytest.raises(SourceError, match=msg):
             make_source(uri)
 
@@ -47,6 +49,17 @@ def test_synthetic_frames_move_are_deterministic_and_end():
     assert not np.array_equal(frames[0][2], frames[3][2])  # people walk
     with open_source("synthetic://160x120?people=2&seed=3&frames=4") as again:
         np.testing.assert_array_equal(again.read().image, frames[0][1])
+
+
+def test_synthetic_height_sets_how_tall_the_walkers_are():
+    def tallest(uri):
+        with open_source(uri) as src:
+            truth = src.read().truth
+        spans = [np.ptp(p[p[:, 2] > 0, 1]) for p in truth if (p[:, 2] > 0).sum() > 10]
+        return max(spans) / 240
+
+    assert tallest("synthetic://320x240?people=3&seed=2&frames=1&height=0.2") < 0.25
+    assert tallest("synthetic://320x240?people=3&seed=2&frames=1&height=0.7-0.9") > 0.55
 
 
 def test_synthetic_rate_paces_like_a_camera():
