@@ -68,8 +68,10 @@ class _Tally:
         e = self.errors
         print("people per frame  %.2f found, %.2f drawn with >= 3 visible parts" % (
             float(np.mean(self.people)) if self.people else 0.0, self.found.true_people / max(1, frames)))
-        print("recovered         %.1f %% of people, %.3f returned per true person"
-              % (100 * self.found.rate, self.found.returned_per_true))
+        print("recovered         %.1f %% of people (>= 75 %% of their parts within %.0f px), %.3f returned per "
+              "true person" % (100 * self.found.rate, self.radius, self.found.returned_per_true))
+        print("parts found       %.1f %% of the drawn people's labelled parts within %.0f px (PCK)"
+              % (100 * self.found.pck, self.radius))
         print("keypoint error    median %.2f px, 95th percentile %.2f px (frame pixels)" % (
             float(np.median(e)) if e else float("nan"), float(np.percentile(e, 95)) if e else float("nan")))
 
