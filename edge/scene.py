@@ -232,22 +232,23 @@ def _draw_generic(labels: np.ndarray, kp: np.ndarray, skeleton: Skeleton, height
         cv2.circle(labels, _fx(kp[p]), max(_ONE, int(0.6 * t * _ONE)), _SKIN, -1, cv2.LINE_8, _SHIFT)
 
 
-def _texture(style: _Style, h: int, w: int, x0: int, y0: int) -> np.ndarray:
-    """Per-pixel brightness factor of the clothes over a crop (1 = plain)."""
+def _texture(style: _Style, h: int, w: int, x0: int, y0: int, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """Brightness factor of the clothes (1 = plain) at the crop pixels ``(ys, xs)`` of an
+    ``h x w`` crop at ``(x0, y0)``: only the pixels the clothes cover are computed."""
     if style.texture == 0:
-        return np.ones((h, w), np.float32)
-    ys, xs = np.mgrid[y0:y0 + h, x0:x0 + w].astype(np.float32)
+        return np.ones(len(ys), np.float32)
+    fy, fx = (ys + y0).astype(np.float32), (xs + x0).astype(np.float32)
     if style.texture == 1:
-        u = xs * math.cos(style.tex_angle) + ys * math.sin(style.tex_angle)
+        u = fx * math.cos(style.tex_angle) + fy * math.sin(style.tex_angle)
         pat = np.sin(2 * math.pi * u / style.tex_period)
     elif style.texture == 2:
         # Seeded from the style so a person keeps its pattern from frame to frame.
         g = np.random.default_rng(int(style.tex_period * 1000))
         small = g.uniform(-1, 1, size=(max(1, h // 3), max(1, w // 3))).astype(np.float32)
-        pat = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+        pat = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)[ys, xs]
     else:
         p = max(2, int(style.tex_period))
-        pat = ((((xs // p) + (ys // p)) % 2) * 2 - 1).astype(np.float32)
+        pat = ((((fx // p) + (fy // p)) % 2) * 2 - 1).astype(np.float32)
     return 1.0 + style.tex_amp * pat
 
 
@@ -274,16 +275,18 @@ def _paint_person(img: np.ndarray, owner: np.ndarray, order: int, kp: np.ndarray
         _draw_coco18(labels, local, height, style)
     else:
         _draw_generic(labels, local, skeleton, height, style)
+    # Colours only where the person is (a third of the crop, or less): the frame rate of
+    # synthetic:// is mostly this.
     mask = labels > 0
-    if not mask.any():
+    lab = labels[mask]
+    if not len(lab):
         return
-    colour = style.palette[labels]  # (h, w, 3)
-    cloth = (labels == _TOP) | (labels == _BOTTOM)
+    colour = style.palette[lab]  # (n, 3) float32, in the row-major order of mask
+    cloth = (lab == _TOP) | (lab == _BOTTOM)
     if style.texture and cloth.any():
-        tex = _texture(style, labels.shape[0], labels.shape[1], x0, y0)
-        colour = np.where(cloth[..., None], colour * tex[..., None], colour)
-    crop = img[y0:y1, x0:x1]
-    crop[mask] = np.clip(colour[mask], 0, 255).astype(np.uint8)
+        ys, xs = np.nonzero((labels == _TOP) | (labels == _BOTTOM))  # the same pixels, same order
+        colour[cloth] *= _texture(style, labels.shape[0], labels.shape[1], x0, y0, ys, xs)[:, None]
+    img[y0:y1, x0:x1][mask] = np.clip(colour, 0, 255).astype(np.uint8)
     owner[y0:y1, x0:x1][mask] = order
 
 
