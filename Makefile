@@ -16,7 +16,7 @@ HOROVOD_ENV := HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHO
 PYTEST_ARGS ?=
 OPP    := $(VENV)/bin/openpose-plus
 
-.PHONY: setup test test-fast sanitize bench demo demo-model clean info install-service install-mpi
+.PHONY: setup test test-fast sanitize fuzz bench demo demo-model clean info install-service install-mpi
 
 # The C core as a library for C/C++ programs: pack, install-pack, uninstall-pack, clean-pack.
 include cffi_build/pack.mk
@@ -49,6 +49,11 @@ test-fast: setup
 # The grouping tests again, against the C core built with AddressSanitizer + UBSan.
 sanitize: setup
 	PYTHON=$(PY) bash cffi_build/sanitize.sh
+
+# The fuzz tests of the grouping core, long (FUZZ_EXAMPLES a test), under the sanitizers.
+FUZZ_EXAMPLES ?= 20000
+fuzz: setup
+	OPP_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) PYTHON=$(PY) bash cffi_build/sanitize.sh -k fuzz --hypothesis-show-statistics
 
 # Grouping speed, then (with the shipped model) the device pipeline's stages and throughput.
 bench: setup

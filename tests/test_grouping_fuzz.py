@@ -1,5 +1,6 @@
 """Random maps, params and skeletons: the core never crashes and its output is always sane."""
 import itertools
+import os
 from collections import Counter
 
 import numpy as np
@@ -11,7 +12,9 @@ from openpose_plus.edge._paf import ffi, lib
 from openpose_plus.edge.synthetic import random_scene
 from openpose_plus.edge.targets import render_targets
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# 150 examples a test in make test; make fuzz raises it (OPP_FUZZ_EXAMPLES) for a long run.
+FUZZ = settings(max_examples=int(os.environ.get("OPP_FUZZ_EXAMPLES", "150")), deadline=None,
+                suppress_health_check=[HealthCheck.too_slow])
 SPECIALS = np.array([np.nan, np.inf, -np.inf, 3e38, -3e38, 1e-45, -1.0], np.float32)
 
 
@@ -199,3 +202,136 @@ def test_find_peaks_matches_its_definition(h, w, seed, kind, fraction, threshold
     assert len(got) == len(want)
     np.testing.assert_array_equal(got[:, 2], np.float32([p[2] for p in want]))
     np.testing.assert_allclose(got[:, :2], np.float32([p[:2] for p in want]).reshape(-1, 2), atol=1e-4)
+
+
+class _Core:
+    """C views of a skeleton and params, and a workspace sized for them (for the step entry points)."""
+
+    def __init__(self, skeleton, p, height, width):
+        self.limb_parts = ffi.new("int[]", [q for limb in skeleton.limbs for q in limb] or [0])
+        self.limb_pafs = ffi.new("int[]", [c for pair in skeleton.paf_channels for c in pair] or [0])
+        self.sk = ffi.new("opp_skeleton *", {"num_parts": skeleton.num_parts, "num_limbs": skeleton.num_limbs,
+                                             "limb_parts": self.limb_parts, "limb_pafs": self.limb_pafs})
+        self.p = ffi.new("opp_params *", {
+            "peak_threshold": p.peak_threshold, "nms_radius": p.nms_radius, "max_peaks": p.max_peaks,
+            "paf_samples": p.paf_samples, "paf_sample_threshold": p.paf_sample_threshold,
+            "min_sample_fraction": p.min_sample_fraction, "max_limb_length": p.max_limb_length,
+            "assignment": lib.OPP_ASSIGN_OPTIMAL if p.assignment == "optimal" else lib.OPP_ASSIGN_GREEDY,
+            "min_parts": p.min_parts, "min_person_score": p.min_person_score, "max_people": p.max_people})
+        size = ffi.new("size_t *")
+        assert lib.opp_workspace_size(self.sk, self.p, height, width, size) == 0
+        self.ws_size = size[0]
+        self.ws = ffi.new("char[]", self.ws_size)
+
+
+def _random_peaks(rng, k, m, height, width, bad):
+    """Per part up to m peaks inside the map (x, y, score); with ``bad``, maybe a few outside
+    it, NaN, or a count out of range."""
+    peaks = ffi.new("opp_peak[]", k * m)
+    counts = ffi.new("int[]", k)
+    for part in range(k):
+        counts[part] = int(rng.integers(0, m + 1))
+        for i in range(counts[part]):
+            peaks[part * m + i] = {"x": float(rng.uniform(0, width - 1)), "y": float(rng.uniform(0, height - 1)),
+                                   "score": float(rng.uniform(0, 1))}
+    if bad and k:
+        part = int(rng.integers(0, k))
+        what = rng.integers(0, 3)
+        if what == 0:
+            counts[part] = int(rng.choice([-1, m + 1]))
+        elif counts[part]:
+            peaks[part * m] = {"x": float(rng.choice([np.nan, -0.01, width - 1 + 0.01, np.inf])), "y": 0.0,
+                               "score": 1.0}
+    return peaks, counts
+
+
+@FUZZ
+@given(data=st.data())
+def test_score_limb_takes_any_peaks_and_writes_only_its_block(data):
+    """opp_score_limb with peaks a caller made up (some invalid), on maps full of NaN, Inf
+    and huge values: an error code for bad arguments, else finite, non-negative scores
+    in the counts[A] x counts[B] block of the matrix and nothing written outside it."""
+    skeleton = data.draw(skeletons().filter(lambda s: s.num_limbs > 0))
+    p = data.draw(params)
+    heat, paf = data.draw(maps(skeleton))
+    h, w = paf.shape[1:]
+    rng = np.random.default_rng(data.draw(st.integers(0, 2 ** 32 - 1)))
+    bad = data.draw(st.booleans())
+    core = _Core(skeleton, p, h, w)
+    m = p.max_peaks
+    peaks, counts = _random_peaks(rng, skeleton.num_parts, m, h, w, bad)
+    limb = data.draw(st.integers(-1, skeleton.num_limbs))
+    matrix = np.full(m * m, -7.0, np.float32)
+    rc = lib.opp_score_limb(ffi.from_buffer("float[]", paf), paf.shape[0], h, w, core.sk, core.p, limb,
+                            peaks, counts, ffi.from_buffer("float[]", matrix), core.ws, core.ws_size)
+    valid_counts = all(0 <= counts[i] <= m for i in range(skeleton.num_parts))
+    inside = valid_counts and all(
+        0 <= peaks[k * m + i].x <= w - 1 and 0 <= peaks[k * m + i].y <= h - 1
+        for k in range(skeleton.num_parts) for i in range(counts[k]))
+    if not (0 <= limb < skeleton.num_limbs and inside):
+        assert rc == lib.OPP_ERR_ARGUMENT
+        assert (matrix == -7.0).all()
+        return
+    assert rc == lib.OPP_OK
+    a, b = skeleton.limbs[limb]
+    block = matrix.reshape(m, m)[:counts[a], :counts[b]]
+    assert np.isfinite(block).all() and (block >= 0).all()
+    outside = matrix.reshape(m, m).copy()
+    outside[:counts[a], :counts[b]] = -7.0
+    assert (outside == -7.0).all()
+
+
+@FUZZ
+@given(data=st.data())
+def test_assemble_takes_any_connections_and_returns_real_peaks(data):
+    """opp_assemble with connections a caller made up: repeated peaks, conflicting limbs,
+    peaks with NaN or infinite scores. An error code for indices out of range; otherwise
+    at most max_people people, each part one of that part's peaks, no peak in two people."""
+    skeleton = data.draw(skeletons())
+    p = data.draw(params)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2 ** 32 - 1)))
+    h, w = data.draw(st.integers(1, 40)), data.draw(st.integers(1, 40))
+    core = _Core(skeleton, p, h, w)
+    k, m, nl = skeleton.num_parts, p.max_peaks, skeleton.num_limbs
+    peaks, counts = _random_peaks(rng, k, m, h, w, bad=False)
+    for part in range(k):
+        for i in range(counts[part]):
+            if rng.random() < 0.05:
+                peaks[part * m + i].score = float(rng.choice([np.nan, np.inf, -np.inf, 3e38]))
+    conns = ffi.new("opp_connection[]", max(1, nl) * m)
+    conn_counts = ffi.new("int[]", max(1, nl))
+    bad = data.draw(st.booleans())
+    for l, (a, b) in enumerate(skeleton.limbs):
+        if counts[a] and counts[b]:
+            conn_counts[l] = int(rng.integers(0, m + 1))
+        for i in range(conn_counts[l]):
+            conns[l * m + i] = {"a": int(rng.integers(0, counts[a])), "b": int(rng.integers(0, counts[b])),
+                                "score": float(rng.uniform(-1, 2))}
+    if bad and nl:
+        l = int(rng.integers(0, nl))
+        conn_counts[l] = max(conn_counts[l], 1)
+        conns[l * m] = {"a": int(rng.choice([-1, m])), "b": 0, "score": 0.5}
+    kp = np.full((p.max_people, k, 3), -7.0, np.float32)
+    scores = np.full(p.max_people, -7.0, np.float32)
+    n = ffi.new("int *")
+    rc = lib.opp_assemble(core.sk, core.p, peaks, counts, conns, conn_counts, core.ws, core.ws_size,
+                          ffi.from_buffer("float[]", kp), ffi.from_buffer("float[]", scores), n)
+    if bad and nl:
+        assert rc == lib.OPP_ERR_ARGUMENT
+        return
+    assert rc in (lib.OPP_OK, lib.OPP_WARN_PEOPLE_TRUNCATED)
+    assert 0 <= n[0] <= p.max_people
+    assert not np.isnan(scores[:n[0]]).any(), "a NaN peak score must not make a NaN person"
+    used = set()
+    for person in kp[:n[0]]:
+        parts = np.flatnonzero(person[:, 2] != 0)
+        assert len(parts) >= min(p.min_parts, 1)
+        for part in parts:
+            # Peaks may share a position (a 1-pixel map): any unused one of them will do.
+            matches = [i for i in range(counts[part]) if (peaks[part * m + i].x, peaks[part * m + i].y)
+                       == (person[part, 0], person[part, 1])]
+            assert matches, "part %d of a person is not one of its peaks" % part
+            free = [i for i in matches if (part, i) not in used]
+            assert free, "a peak in two people"
+            used.add((part, free[0]))
+    assert (kp[n[0]:] == -7.0).all() and (scores[n[0]:] == -7.0).all()
