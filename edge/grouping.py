@@ -129,7 +129,6 @@ class Grouper:
         size = ffi.new("size_t *")
         _check(lib.opp_workspace_size(self._skeleton, self._params, self.height, self.width, size))
         self._workspace = np.empty(size[0], np.uint8)
-        self._workspace_bytes = int(size[0])
         k, hw = skeleton.num_parts, (self.height, self.width)
         self._heatmap_shapes = ((k,) + hw, (k + 1,) + hw)
         self._paf_shapes = ((skeleton.num_pafs,) + hw,)
@@ -148,8 +147,15 @@ class Grouper:
     def workspace_bytes(self) -> int:
         return self._workspace.nbytes
 
-    def _check_maps(self, name: str, maps: np.ndarray, channels: Tuple[int, ...]) -> None:
-        """Refuses anything the C code must not read as ``(C, H, W)`` native float32."""
+    def _check_maps(self, name: str, maps: np.ndarray, shapes: Tuple[Tuple[int, int, int], ...]) -> None:
+        """Refuses anything the C code must not read as ``(C, H, W)`` native float32 of one
+        of ``shapes``. A plain array that fits passes in one expression (the full checks
+        of both maps cost a few microseconds a frame); anything else is checked step by
+        step, for the message."""
+        if type(maps) is np.ndarray and maps.dtype == _F32 and maps.shape in shapes:
+            flags = maps.flags
+            if flags.c_contiguous and flags.aligned:
+                return
         if not isinstance(maps, np.ndarray):
             raise ValueError("%s must be a numpy array, got %s" % (name, type(maps).__name__))
         if maps.dtype != np.float32:
@@ -159,6 +165,7 @@ class Grouper:
         if maps.shape[1:] != (self.height, self.width):
             raise ValueError("%s are %dx%d, this grouper is for %dx%d maps"
                              % (name, maps.shape[1], maps.shape[2], self.height, self.width))
+        channels = [shape[0] for shape in shapes]
         if maps.shape[0] not in channels:
             raise ValueError("%s have %d channels, skeleton %r needs %s"
                              % (name, maps.shape[0], self.skeleton.name, " or ".join(map(str, channels))))
@@ -166,21 +173,10 @@ class Grouper:
             raise ValueError("%s must be C-contiguous and aligned (np.ascontiguousarray makes a copy "
                              "that is)" % name)
 
-    def _usable(self, maps, shapes: Tuple[Tuple[int, int, int], ...]) -> bool:
-        """The common case of :meth:`_check_maps` in one expression (the full checks of
-        both maps cost a few microseconds a frame); anything else goes the long way."""
-        if type(maps) is not np.ndarray or maps.dtype != _F32 or maps.shape not in shapes:
-            return False
-        flags = maps.flags
-        return flags.c_contiguous and flags.aligned
-
     def group(self, heatmaps: np.ndarray, pafs: np.ndarray) -> Poses:
         """People from ``(K or K+1, H, W)`` heatmaps and ``(2L, H, W)`` PAFs, read in place."""
-        if not self._usable(heatmaps, self._heatmap_shapes):
-            k = self.skeleton.num_parts
-            self._check_maps("heatmaps", heatmaps, (k, k + 1))
-        if not self._usable(pafs, self._paf_shapes):
-            self._check_maps("pafs", pafs, (self.skeleton.num_pafs,))
+        self._check_maps("heatmaps", heatmaps, self._heatmap_shapes)
+        self._check_maps("pafs", pafs, self._paf_shapes)
         # from_buffer points at the arrays' own memory (and holds them for the call).
         return self._group(ffi.from_buffer("float[]", heatmaps), heatmaps.shape[0],
                            ffi.from_buffer("float[]", pafs), pafs.shape[0])
@@ -199,7 +195,7 @@ class Grouper:
 
     def _group(self, heatmaps, heatmap_channels: int, pafs, paf_channels: int) -> Poses:
         rc = lib.opp_group(heatmaps, heatmap_channels, pafs, paf_channels, self.height, self.width,
-                           self._skeleton, self._params, self._ws_ptr, self._workspace_bytes,
+                           self._skeleton, self._params, self._ws_ptr, self._workspace.nbytes,
                            self._kp_ptr, self._scores_ptr, self._count)
         if rc < 0:
             _check(rc)
@@ -218,9 +214,7 @@ class Grouper:
     def _find_peaks_in_place(self, heatmaps: np.ndarray) -> None:
         """Step 1 into this grouper's peak buffers. What ``bench group`` times: making the
         per-part arrays of :meth:`find_peaks` costs more than finding the peaks."""
-        if not self._usable(heatmaps, self._heatmap_shapes):
-            k = self.skeleton.num_parts
-            self._check_maps("heatmaps", heatmaps, (k, k + 1))
+        self._check_maps("heatmaps", heatmaps, self._heatmap_shapes)
         _check(lib.opp_find_peaks(ffi.from_buffer("float[]", heatmaps), heatmaps.shape[0],
                                   self.height, self.width, self._skeleton, self._params,
                                   self._peaks_ptr, self._peak_counts_ptr))

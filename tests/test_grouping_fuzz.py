@@ -204,26 +204,6 @@ def test_find_peaks_matches_its_definition(h, w, seed, kind, fraction, threshold
     np.testing.assert_allclose(got[:, :2], np.float32([p[:2] for p in want]).reshape(-1, 2), atol=1e-4)
 
 
-class _Core:
-    """C views of a skeleton and params, and a workspace sized for them (for the step entry points)."""
-
-    def __init__(self, skeleton, p, height, width):
-        self.limb_parts = ffi.new("int[]", [q for limb in skeleton.limbs for q in limb] or [0])
-        self.limb_pafs = ffi.new("int[]", [c for pair in skeleton.paf_channels for c in pair] or [0])
-        self.sk = ffi.new("opp_skeleton *", {"num_parts": skeleton.num_parts, "num_limbs": skeleton.num_limbs,
-                                             "limb_parts": self.limb_parts, "limb_pafs": self.limb_pafs})
-        self.p = ffi.new("opp_params *", {
-            "peak_threshold": p.peak_threshold, "nms_radius": p.nms_radius, "max_peaks": p.max_peaks,
-            "paf_samples": p.paf_samples, "paf_sample_threshold": p.paf_sample_threshold,
-            "min_sample_fraction": p.min_sample_fraction, "max_limb_length": p.max_limb_length,
-            "assignment": lib.OPP_ASSIGN_OPTIMAL if p.assignment == "optimal" else lib.OPP_ASSIGN_GREEDY,
-            "min_parts": p.min_parts, "min_person_score": p.min_person_score, "max_people": p.max_people})
-        size = ffi.new("size_t *")
-        assert lib.opp_workspace_size(self.sk, self.p, height, width, size) == 0
-        self.ws_size = size[0]
-        self.ws = ffi.new("char[]", self.ws_size)
-
-
 def _random_peaks(rng, k, m, height, width, bad):
     """Per part up to m peaks inside the map (x, y, score); with ``bad``, maybe a few outside
     it, NaN, or a count out of range."""
@@ -257,13 +237,14 @@ def test_score_limb_takes_any_peaks_and_writes_only_its_block(data):
     h, w = paf.shape[1:]
     rng = np.random.default_rng(data.draw(st.integers(0, 2 ** 32 - 1)))
     bad = data.draw(st.booleans())
-    core = _Core(skeleton, p, h, w)
+    core = Grouper(skeleton, h, w, p)  # its C skeleton, params and workspace serve the step too
     m = p.max_peaks
     peaks, counts = _random_peaks(rng, skeleton.num_parts, m, h, w, bad)
     limb = data.draw(st.integers(-1, skeleton.num_limbs))
     matrix = np.full(m * m, -7.0, np.float32)
-    rc = lib.opp_score_limb(ffi.from_buffer("float[]", paf), paf.shape[0], h, w, core.sk, core.p, limb,
-                            peaks, counts, ffi.from_buffer("float[]", matrix), core.ws, core.ws_size)
+    rc = lib.opp_score_limb(ffi.from_buffer("float[]", paf), paf.shape[0], h, w, core._skeleton, core._params,
+                            limb, peaks, counts, ffi.from_buffer("float[]", matrix), core._ws_ptr,
+                            core.workspace_bytes)
     valid_counts = all(0 <= counts[i] <= m for i in range(skeleton.num_parts))
     inside = valid_counts and all(
         0 <= peaks[k * m + i].x <= w - 1 and 0 <= peaks[k * m + i].y <= h - 1
@@ -291,7 +272,7 @@ def test_assemble_takes_any_connections_and_returns_real_peaks(data):
     p = data.draw(params)
     rng = np.random.default_rng(data.draw(st.integers(0, 2 ** 32 - 1)))
     h, w = data.draw(st.integers(1, 40)), data.draw(st.integers(1, 40))
-    core = _Core(skeleton, p, h, w)
+    core = Grouper(skeleton, h, w, p)
     k, m, nl = skeleton.num_parts, p.max_peaks, skeleton.num_limbs
     peaks, counts = _random_peaks(rng, k, m, h, w, bad=False)
     for part in range(k):
@@ -314,8 +295,8 @@ def test_assemble_takes_any_connections_and_returns_real_peaks(data):
     kp = np.full((p.max_people, k, 3), -7.0, np.float32)
     scores = np.full(p.max_people, -7.0, np.float32)
     n = ffi.new("int *")
-    rc = lib.opp_assemble(core.sk, core.p, peaks, counts, conns, conn_counts, core.ws, core.ws_size,
-                          ffi.from_buffer("float[]", kp), ffi.from_buffer("float[]", scores), n)
+    rc = lib.opp_assemble(core._skeleton, core._params, peaks, counts, conns, conn_counts, core._ws_ptr,
+                          core.workspace_bytes, ffi.from_buffer("float[]", kp), ffi.from_buffer("float[]", scores), n)
     if bad and nl:
         assert rc == lib.OPP_ERR_ARGUMENT
         return
