@@ -325,6 +325,43 @@ def test_nan_regions_are_no_evidence_in_c_as_in_python(pack, tmp_path):
     assert_prints_group_people(pack, path, heat, paf, COCO18, "greedy")
 
 
+# ------------------------------------------------------------------ a Jetson's build: aarch64 under qemu
+
+CROSS = "aarch64-linux-gnu-"
+_cross_missing = [tool for tool in (CROSS + "gcc", CROSS + "ar", "qemu-aarch64") if not shutil.which(tool)]
+
+
+@pytest.mark.skipif(bool(_cross_missing), reason="needs an aarch64 cross compiler and qemu-user (Debian: "
+                    "gcc-aarch64-linux-gnu qemu-user; .ci/run installs them): %s not found"
+                    % ", ".join(_cross_missing))
+def test_a_jetson_build_prints_the_same_people_bit_for_bit(pack, tmp_path):
+    """The pack cross-compiled for aarch64, a Jetson's CPU (plain C there: the SIMD clones are
+    x86-64 only), with the C example linked statically to it and run under qemu, prints byte for
+    byte what the x86-64 build prints, on every scene and both assignments."""
+    arm_dir = tmp_path / "arm"
+    pack.make("pack", PACK_DIR=str(arm_dir), CC=CROSS + "gcc", AR=CROSS + "ar")
+    shared = arm_dir / "lib" / "libopenpose_plus_paf.so"
+    assert "AArch64" in run(["readelf", "-h", str(shared)]).stdout
+    binary = tmp_path / "group_file_aarch64"
+    run([CROSS + "gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2", "-static",
+         "-I", str(arm_dir / "include"), str(EXAMPLES / "group_file.c"),
+         str(arm_dir / "lib" / "libopenpose_plus_paf.a"), "-lm", "-o", str(binary)])
+    scenes = [render_scene(7, *scene[1:]) + (scene[1],) for scene in SCENES]
+    heat, paf = render_scene(3, COCO18, 3, 46, 54, 0.0, True)
+    heat[:, :10, :10] = np.nan
+    paf[:, 20:30, :] = np.inf
+    scenes.append((heat, paf, COCO18))
+    for i, (heat, paf, skeleton) in enumerate(scenes):
+        path = tmp_path / ("scene-%d.oppm" % i)
+        write_maps(path, heat, paf, skeleton)
+        for flags in ([], ["--optimal"]):
+            native = pack.group_file(pack.binaries["c", "static"], *flags, path)
+            arm = subprocess.run(["qemu-aarch64", str(binary), *flags, str(path)], capture_output=True,
+                                 text=True, timeout=120)
+            assert native.returncode == 0 and arm.returncode == 0, (native.stderr, arm.stderr)
+            assert arm.stdout == native.stdout, (i, flags)
+
+
 # ------------------------------------------------------------------ bad input: a clear error, no crash
 
 def test_bad_map_files_are_refused_with_the_reason(pack, tmp_path):
