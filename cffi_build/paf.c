@@ -28,7 +28,7 @@
  * with GCC: for AVX2, picked at load time where the CPU has it, and for the
  * baseline (SSE2). Same source, same float operations (no FMA), so the same
  * results bit for bit; on this kind of machine 15 % fewer instructions and
- * 7-12 % less time at 10-20 people. -DOPP_NO_SIMD_CLONES builds one version. */
+ * 6-12 % less time at 10-20 people. -DOPP_NO_SIMD_CLONES builds one version. */
 #if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__) && \
     !defined(OPP_NO_SIMD_CLONES)
 #define SIMD_CLONES __attribute__((target_clones("avx2", "default")))

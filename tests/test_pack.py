@@ -316,10 +316,16 @@ def test_examples_print_the_people_group_finds(pack, tmp_path, scene, assignment
                                expect_people=people if not noise and skeleton is COCO18 else None)
 
 
-def test_nan_regions_are_no_evidence_in_c_as_in_python(pack, tmp_path):
+def nan_scene():
+    """Three people, with a NaN corner in every heatmap and an Inf band across every PAF."""
     heat, paf = render_scene(3, COCO18, 3, 46, 54, 0.0, True)
     heat[:, :10, :10] = np.nan
     paf[:, 20:30, :] = np.inf
+    return heat, paf
+
+
+def test_nan_regions_are_no_evidence_in_c_as_in_python(pack, tmp_path):
+    heat, paf = nan_scene()
     path = tmp_path / "nan.oppm"
     write_maps(path, heat, paf, COCO18)
     assert_prints_group_people(pack, path, heat, paf, COCO18, "greedy")
@@ -347,10 +353,7 @@ def test_a_jetson_build_prints_the_same_people_bit_for_bit(pack, tmp_path):
          "-I", str(arm_dir / "include"), str(EXAMPLES / "group_file.c"),
          str(arm_dir / "lib" / "libopenpose_plus_paf.a"), "-lm", "-o", str(binary)])
     scenes = [render_scene(7, *scene[1:]) + (scene[1],) for scene in SCENES]
-    heat, paf = render_scene(3, COCO18, 3, 46, 54, 0.0, True)
-    heat[:, :10, :10] = np.nan
-    paf[:, 20:30, :] = np.inf
-    scenes.append((heat, paf, COCO18))
+    scenes.append(nan_scene() + (COCO18,))
     for i, (heat, paf, skeleton) in enumerate(scenes):
         path = tmp_path / ("scene-%d.oppm" % i)
         write_maps(path, heat, paf, skeleton)

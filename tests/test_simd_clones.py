@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from openpose_plus.edge import _paf
+from openpose_plus.edge import _paf, grouping
+from openpose_plus.edge.grouping import GroupParams, Grouper
 from openpose_plus.edge.skeleton import COCO18
 from openpose_plus.edge.synthetic import random_scene, smooth_noise
 from openpose_plus.edge.targets import render_targets
@@ -48,59 +49,51 @@ def _cpu_has_avx2() -> bool:
 
 
 class Core:
-    """One build of the core, driven through its own ffi: grouping and per-limb scores."""
+    """A Grouper's C skeleton, params and buffers, driven through one build of the core: its
+    grouping, its peaks and every limb's score matrix. (The Grouper's cdata belong to the
+    installed module's ffi; each build takes their addresses through its own.)"""
 
-    def __init__(self, module, params: dict, height: int, width: int):
+    def __init__(self, module, params: GroupParams, height: int, width: int):
         self.ffi, self.lib = module.ffi, module.lib
-        self.h, self.w = height, width
-        skeleton = COCO18
-        self.limb_parts = self.ffi.new("int[]", [p for limb in skeleton.limbs for p in limb])
-        self.limb_pafs = self.ffi.new("int[]", [c for pair in skeleton.paf_channels for c in pair])
-        self.skeleton = self.ffi.new("opp_skeleton *", {
-            "num_parts": skeleton.num_parts, "num_limbs": skeleton.num_limbs,
-            "limb_parts": self.limb_parts, "limb_pafs": self.limb_pafs})
-        self.params = self.ffi.new("opp_params *")
-        self.lib.opp_default_params(self.params)
-        for name, value in params.items():
-            setattr(self.params, name, value)
-        size = self.ffi.new("size_t *")
-        assert self.lib.opp_workspace_size(self.skeleton, self.params, height, width, size) == 0
-        self.workspace = np.zeros(size[0], np.uint8)
-        m = self.params.max_peaks
-        self.keypoints = np.zeros((self.params.max_people, skeleton.num_parts, 3), np.float32)
-        self.scores = np.zeros(self.params.max_people, np.float32)
-        self.peaks = np.zeros((skeleton.num_parts, m, 3), np.float32)
-        self.counts = np.zeros(skeleton.num_parts, np.intc)
+        self.g = Grouper(COCO18, height, width, params)
+        self.skeleton = self._cast("opp_skeleton *", self.g._skeleton)
+        self.params = self._cast("opp_params *", self.g._params)
+        self.workspace = self._ptr("void *", self.g._workspace)
+        m = params.max_peaks
         self.matrix = np.zeros((m, m), np.float32)
+
+    def _cast(self, kind: str, cdata):
+        return self.ffi.cast(kind, int(grouping.ffi.cast("uintptr_t", cdata)))
 
     def _ptr(self, kind: str, array: np.ndarray):
         return self.ffi.cast(kind, array.ctypes.data)
 
     def run(self, heat: np.ndarray, paf: np.ndarray):
-        n = self.ffi.new("int *")
-        f = self._ptr("float *", heat), self._ptr("float *", paf)
-        ws = self._ptr("void *", self.workspace)
-        rc = self.lib.opp_group(f[0], heat.shape[0], f[1], paf.shape[0], self.h, self.w, self.skeleton,
-                                self.params, ws, self.workspace.nbytes, self._ptr("float *", self.keypoints),
-                                self._ptr("float *", self.scores), n)
-        out = [rc, n[0], self.keypoints[:n[0]].tobytes(), self.scores[:n[0]].tobytes()]
-        assert self.lib.opp_find_peaks(f[0], heat.shape[0], self.h, self.w, self.skeleton, self.params,
-                                       self._ptr("opp_peak *", self.peaks), self._ptr("int *", self.counts)) >= 0
-        out.append(self.peaks.tobytes())
+        g, n = self.g, self.ffi.new("int *")
+        hp, pp = self._ptr("float *", heat), self._ptr("float *", paf)
+        size = g._workspace.nbytes
+        rc = self.lib.opp_group(hp, heat.shape[0], pp, paf.shape[0], g.height, g.width, self.skeleton, self.params,
+                                self.workspace, size, self._ptr("float *", g._keypoints),
+                                self._ptr("float *", g._scores), n)
+        out = [rc, n[0], g._keypoints[:n[0]].tobytes(), g._scores[:n[0]].tobytes()]
+        peaks, counts = self._ptr("opp_peak *", g._peaks), self._ptr("int *", g._peak_counts)
+        assert self.lib.opp_find_peaks(hp, heat.shape[0], g.height, g.width, self.skeleton, self.params,
+                                       peaks, counts) >= 0
+        out += [g._peaks[part, :count].tobytes() for part, count in enumerate(g._peak_counts)]
         for limb, (a, b) in enumerate(COCO18.limbs):
             self.matrix[...] = 0.0
-            assert self.lib.opp_score_limb(f[1], paf.shape[0], self.h, self.w, self.skeleton, self.params, limb,
-                                           self._ptr("opp_peak *", self.peaks), self._ptr("int *", self.counts),
-                                           self._ptr("float *", self.matrix), ws, self.workspace.nbytes) == 0
-            out.append(self.matrix[:self.counts[a], :self.counts[b]].tobytes())
+            assert self.lib.opp_score_limb(pp, paf.shape[0], g.height, g.width, self.skeleton, self.params, limb,
+                                           peaks, counts, self._ptr("float *", self.matrix), self.workspace,
+                                           size) == 0
+            out.append(self.matrix[:g._peak_counts[a], :g._peak_counts[b]].tobytes())
         return out
 
 
 PARAMS = [
-    {},                                                           # the defaults
-    {"assignment": 1},                                            # optimal
-    {"paf_samples": 21, "min_sample_fraction": 0.6, "peak_threshold": 0.05},  # longer sample runs
-    {"paf_samples": 5, "nms_radius": 2, "min_parts": 1, "max_peaks": 8},      # short runs, truncation
+    GroupParams(),
+    GroupParams(assignment="optimal"),
+    GroupParams(paf_samples=21, min_sample_fraction=0.6, peak_threshold=0.05),  # longer sample runs
+    GroupParams(paf_samples=5, nms_radius=2, min_parts=1, max_peaks=8),         # short runs, truncation
 ]
 
 
