@@ -2,7 +2,7 @@
 
 Every variant (FP32, FP16, INT8 ONNX) runs in onnxruntime over the same held-out
 COCO-format images, letterboxed and grouped exactly as on the device (the evaluation of
-:mod:`openpose_plus.host_training.evaluate`, which is TensorFlow-free: edge preprocessing,
+:mod:`openpose_plus.evaluation.coco`, which is TensorFlow-free: edge preprocessing,
 the edge's C grouping core, pycocotools' COCOeval). The maps of each variant are compared
 with FP32's on the same images: max and mean absolute difference of heatmaps and PAFs.
 """
@@ -79,7 +79,7 @@ def _error_dict(heat: OutputError, paf: OutputError) -> Dict[str, float]:
 
 
 def _settings(bundle):
-    from openpose_plus.host_training.evaluate import EvalSettings
+    from openpose_plus.evaluation.coco import EvalSettings
 
     return EvalSettings(bundle.input_width, bundle.input_height, bundle.stride, bundle.skeleton,
                         pad_value=bundle.pad_value)
@@ -87,7 +87,7 @@ def _settings(bundle):
 
 def ap_of(bundle, model_path: str, val: ValSet, coco_gt=None, show_progress: bool = False) -> Dict[str, float]:
     """COCO keypoint AP/AR of one ONNX model on ``val`` (the bundle gives size, stride, skeleton)."""
-    from openpose_plus.host_training.evaluate import evaluate_predictions, load_coco, predict
+    from openpose_plus.evaluation.coco import evaluate_predictions, load_coco, predict
 
     coco_gt = coco_gt or load_coco(val.annotations)
     fn = ort_map_fn(model_path, bundle.input_name, (bundle.heatmaps_name, bundle.pafs_name))
@@ -117,7 +117,7 @@ def measure(bundle, variants: Dict[str, str], val: Optional[ValSet] = None,
             report[prec] = output_error(reference, fn, inputs)  # type: ignore[arg-type]
         return report
 
-    from openpose_plus.host_training.evaluate import evaluate_predictions, load_coco, predict
+    from openpose_plus.evaluation.coco import evaluate_predictions, load_coco, predict
 
     coco_gt = load_coco(val.annotations)
     settings = _settings(bundle)

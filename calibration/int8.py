@@ -20,7 +20,7 @@ The TensorRT calibration cache (for implicit-INT8 builds) is TensorRT's text for
 
 one line per activation tensor: the scale ``amax / 127`` as the big-endian hex of its
 float32 bits. The header always names ``EntropyCalibration2``, whatever the method: the
-device replays the cache through an ``IInt8EntropyCalibrator2`` (edge/trt_build.py) and
+device replays the cache through an ``IInt8EntropyCalibrator2`` (edge/backends/trt_build.py) and
 TensorRT ignores a cache whose header names another calibrator. Tensors left out of the
 cache (layers kept in higher precision) are built by TensorRT in FP16/FP32.
 """

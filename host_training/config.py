@@ -326,7 +326,7 @@ def _check_whole(cfg: Config) -> None:
 
 def _check_augment(steps: List[Any]) -> None:
     # The registry lives with the steps; importing it here keeps one list of names.
-    from . import augment
+    from .data import augment
 
     for i, step in enumerate(steps):
         key = "AUGMENT.steps[%d]" % i

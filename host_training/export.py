@@ -126,7 +126,7 @@ def check_images(height: int, width: int, count: int = 4, seed: int = 0) -> np.n
 
     Both matter: scenes drive the network like real input; noise covers the full 0-255 range.
     """
-    from openpose_plus.edge.scene import render_scene
+    from openpose_plus.edge.synthetic.scene import render_scene
 
     rng = np.random.default_rng(seed)
     out = np.empty((count, height, width, 3), np.uint8)

@@ -32,7 +32,7 @@ from .checkpoints import CHECKPOINT_DIR, LOG_DIR, build_network, write_run_files
 from .config import Config, TrainConfig
 from .distribute import Distribution, make_distribution
 from .loss import pose_loss, weight_decay_loss
-from .pipeline import build_dataset, dataset_skeleton
+from .data.pipeline import build_dataset, dataset_skeleton
 from .summaries import RunLog
 
 __all__ = ["TrainingError", "TrainResult", "learning_rate_at", "make_optimizer", "load_pretrained", "train"]

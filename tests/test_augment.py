@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from openpose_plus.edge.skeleton import COCO18, Skeleton
-from openpose_plus.host_training.augment import Augmenter, check_step, register_step, registered_steps
+from openpose_plus.host_training.data.augment import Augmenter, check_step, register_step, registered_steps
 
 # 25 well separated colours (0/127/255 per channel) without black (background), the pad grey
 # and white (the ignore region).
@@ -208,7 +208,7 @@ def test_large_shrink_is_area_filtered_and_still_aligned():
 
 
 def test_color_jitter_keeps_greys_grey_and_order_of_brightness():
-    from openpose_plus.host_training.augment import color_jitter
+    from openpose_plus.host_training.data.augment import color_jitter
 
     ramp = np.repeat(np.repeat(np.arange(0, 256, 4, dtype=np.uint8)[None, :, None], 3, axis=2), 4, axis=0)
     for seed in range(10):

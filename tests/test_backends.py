@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edge_fixtures import make_bundle, tiny_pose_onnx
-from openpose_plus.edge import info
+from openpose_plus.commands import info
 from openpose_plus.edge.backends import BackendError, availability, create_backend, select
 from openpose_plus.edge.backends.onnxruntime_backend import OnnxRuntimeBackend
 from openpose_plus.edge.bundle import load_bundle, write_bundle
@@ -14,7 +14,7 @@ from openpose_plus.edge.estimator import PoseEstimator
 from openpose_plus.edge.geometry import Letterbox
 from openpose_plus.edge.grouping import Grouper
 from openpose_plus.edge.preprocess import FrameError, Preprocessor
-from openpose_plus.edge.scene import MovingScene
+from openpose_plus.edge.synthetic.scene import MovingScene
 from openpose_plus.edge.skeleton import COCO18, Skeleton
 
 HAVE_TRT = importlib.util.find_spec("tensorrt") is not None and importlib.util.find_spec("pycuda") is not None
@@ -230,11 +230,11 @@ def test_info_prints_what_auto_picks_and_why():
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-m", "openpose_plus.edge.cli", "info", "--json"],
+    proc = subprocess.run([sys.executable, "-m", "openpose_plus.commands", "info", "--json"],
                           capture_output=True, text=True, timeout=120)
     facts = json.loads(proc.stdout)
     name, why = select("auto")
     assert facts["auto"] == "%s (%s)" % (name, why)
-    text = subprocess.run([sys.executable, "-m", "openpose_plus.edge.cli", "info"], capture_output=True, text=True,
+    text = subprocess.run([sys.executable, "-m", "openpose_plus.commands", "info"], capture_output=True, text=True,
                           timeout=120).stdout
     assert "auto -> %s" % name in text

@@ -25,15 +25,15 @@ pytest.importorskip("pycocotools")
 
 from edge_fixtures import make_bundle  # noqa: E402
 from openpose_plus.calibration import int8  # noqa: E402
-from openpose_plus.calibration.cli import calibrate_bundle  # noqa: E402
+from openpose_plus.calibration.calibrate import calibrate_bundle  # noqa: E402
 from openpose_plus.calibration.images import CalibrationError  # noqa: E402
 from openpose_plus.calibration.report import format_table  # noqa: E402
 from openpose_plus.calibration.sensitivity import trial_sizes  # noqa: E402
 from openpose_plus.calibration.accuracy import ValSet  # noqa: E402
 from openpose_plus.edge.bundle import load_bundle, write_bundle  # noqa: E402
-from openpose_plus.edge.cli import main  # noqa: E402
+from openpose_plus.commands import main  # noqa: E402
 from openpose_plus.edge.skeleton import COCO17_TO_COCO18, COCO18  # noqa: E402
-from openpose_plus.edge.synthetic import random_scene  # noqa: E402
+from openpose_plus.edge.synthetic.figures import random_scene  # noqa: E402
 from openpose_plus.edge.targets import render_targets  # noqa: E402
 
 W, H, S = 256, 192, 8        # network input = image size, so letterboxing is the identity

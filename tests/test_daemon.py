@@ -16,7 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from edge_fixtures import make_bundle
-from openpose_plus.edge.edge_config import ConfigError, load_config, parse_config
+from openpose_plus.edge.service.config import ConfigError, load_config, parse_config
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def write_config(path, bundle, uri, **sections):
 
 def start(config, notify, watchdog_usec=400000):
     env = dict(os.environ, NOTIFY_SOCKET=notify.path, WATCHDOG_USEC=str(watchdog_usec), PYTHONUNBUFFERED="1")
-    return subprocess.Popen([sys.executable, "-m", "openpose_plus.edge.cli", "serve", "--config", config],
+    return subprocess.Popen([sys.executable, "-m", "openpose_plus.commands", "serve", "--config", config],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -289,7 +289,7 @@ def test_bad_config_is_refused_at_start_naming_the_key(tmp_path, text, message):
 def test_serve_refuses_a_bad_config_with_exit_status_2(tmp_path):
     path = tmp_path / "edge.toml"
     path.write_text("[model]\nbundle = 'b'\n[source]\nuri = 'synthetic://'\n[sinks.http]\nprot = 80\n")
-    proc = subprocess.run([sys.executable, "-m", "openpose_plus.edge.cli", "serve", "--config", str(path)],
+    proc = subprocess.run([sys.executable, "-m", "openpose_plus.commands", "serve", "--config", str(path)],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "bad config" in proc.stderr and "sinks.http.prot: unknown key" in proc.stderr
 
@@ -300,11 +300,11 @@ def test_config_defaults_and_check(bundle, tmp_path):
     example = os.path.join(os.path.dirname(__file__), "..", "systemd", "edge.toml")
     assert load_config(example).source.uri == "csi://0"  # the shipped example is a valid config
     good = write_config(tmp_path / "ok.toml", bundle, "synthetic://")
-    proc = subprocess.run([sys.executable, "-m", "openpose_plus.edge.cli", "serve", "--check", "--config", good],
+    proc = subprocess.run([sys.executable, "-m", "openpose_plus.commands", "serve", "--check", "--config", good],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "ok" in proc.stdout
     bad = write_config(tmp_path / "bad.toml", str(tmp_path / "missing"), "synthetic://")
-    proc = subprocess.run([sys.executable, "-m", "openpose_plus.edge.cli", "serve", "--check", "--config", bad],
+    proc = subprocess.run([sys.executable, "-m", "openpose_plus.commands", "serve", "--check", "--config", bad],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "model.bundle" in proc.stderr and "does not exist" in proc.stderr
 
@@ -326,7 +326,7 @@ def test_a_bundle_that_fails_its_check_stops_the_start(bundle, tmp_path):
 
 
 def test_notifier_speaks_to_abstract_sockets_and_reads_the_watchdog(monkeypatch):
-    from openpose_plus.edge.notify import Notifier
+    from openpose_plus.edge.service.notify import Notifier
 
     name = "openpose-plus-test-%d" % os.getpid()
     rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

@@ -10,13 +10,13 @@ import pytest
 
 from openpose_plus.edge.geometry import input_to_map
 from openpose_plus.edge.skeleton import COCO18
-from openpose_plus.host_training.coco import (COCO17_PARTS, BadSample, coco17_to_coco18, ignore_mask,
+from openpose_plus.host_training.data.coco import (COCO17_PARTS, BadSample, coco17_to_coco18, ignore_mask,
                                               read_keypoint_dataset)
 from openpose_plus.host_training.config import load_config
-from openpose_plus.host_training.custom_data import CUSTOM_ID_OFFSET, split_batch
+from openpose_plus.host_training.data.custom import CUSTOM_ID_OFFSET, split_batch
 
 tf = pytest.importorskip("tensorflow")
-from openpose_plus.host_training.pipeline import build_dataset, dataset_skeleton  # noqa: E402
+from openpose_plus.host_training.data.pipeline import build_dataset, dataset_skeleton  # noqa: E402
 
 S = 96  # image and network input size: no letterbox, so image pixels are input pixels
 CATEGORY = {"id": 1, "name": "person", "supercategory": "person", "keypoints": list(COCO17_PARTS),
@@ -369,7 +369,7 @@ def test_synthetic_training_data_renders_on_the_fly():
 def test_targets_equal_the_edge_renderer_on_every_person():
     """Skipping people who cannot reach the frame changes nothing (edge/targets.py is the reference)."""
     from openpose_plus.edge.targets import render_heatmaps, render_pafs
-    from openpose_plus.host_training.pipeline import ExampleMaker, SyntheticSource
+    from openpose_plus.host_training.data.pipeline import ExampleMaker, SyntheticSource
 
     cfg = load_config(None, ['DATA.train_data="synthetic"', "MODEL.input_height=64", "MODEL.input_width=96"])
     maker = ExampleMaker(cfg, SyntheticSource(1, 96, 64, 1, 0), COCO18, augment=False)
@@ -395,7 +395,7 @@ import json, sys
 def main():
     import horovod.tensorflow as hvd
     from openpose_plus.host_training.config import load_config
-    from openpose_plus.host_training.pipeline import build_dataset
+    from openpose_plus.host_training.data.pipeline import build_dataset
 
     hvd.init()
     cfg = load_config(sys.argv[1])

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from edge_fixtures import make_bundle
-from openpose_plus.edge.cli import main
+from openpose_plus.commands import main
 
 pytest.importorskip("onnxruntime")
 

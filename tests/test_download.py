@@ -9,7 +9,7 @@ import zipfile
 
 import pytest
 
-from openpose_plus.host_training.download import (COCO2017, LEDGER, Artifact, ChecksumError, DownloadError,
+from openpose_plus.host_training.data.download import (COCO2017, LEDGER, Artifact, ChecksumError, DownloadError,
                                                   download_all, extract, fetch, load_manifest)
 
 
@@ -224,7 +224,7 @@ def test_extraction_refuses_paths_outside_the_destination(tmp_path):
 
 
 def test_cli_with_a_manifest(server, tmp_path, capsys):
-    from openpose_plus.edge.cli import main
+    from openpose_plus.commands import main
 
     ann = annotations_zip()
     val = make_zip({"val2017/000000000001.jpg": b"\xff\xd8jpeg"})

@@ -30,7 +30,7 @@ from openpose_plus.edge.skeleton import COCO18  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_BUNDLE = REPO / "models" / "demo"
-CLI = [sys.executable, "-m", "openpose_plus.edge.cli"]  # what the `openpose-plus` script runs
+CLI = [sys.executable, "-m", "openpose_plus.commands"]  # what the `openpose-plus` script runs
 FRAMES = 50
 TRAIN_IMAGES, VAL_IMAGES = 8, 4
 STEPS = 3

@@ -1,5 +1,4 @@
 """The TensorRT engine cache and build options: everything around TensorRT, on the CPU."""
-import argparse
 import importlib.util
 import json
 import os
@@ -7,10 +6,10 @@ import os
 import pytest
 
 from edge_fixtures import make_bundle, tiny_pose_onnx
-from openpose_plus.edge import trt_build
+from openpose_plus.edge.backends import trt_build
 from openpose_plus.edge.bundle import load_bundle, write_bundle
-from openpose_plus.edge.engine_cache import CacheKey, EngineCache, default_cache_dir
-from openpose_plus.edge.trt_build import BuildOptions
+from openpose_plus.edge.backends.engine_cache import CacheKey, EngineCache, default_cache_dir
+from openpose_plus.edge.backends.trt_build import BuildOptions
 
 HAVE_TRT = importlib.util.find_spec("tensorrt") is not None
 SHA = "ab" * 32
@@ -159,25 +158,6 @@ def test_trt_major_versions():
     assert trt_build.trt_major("8.6.1.6") == 8 and trt_build.trt_major("10.3.0") == 10
     with pytest.raises(ValueError, match="TensorRT version"):
         trt_build.trt_major("unknown")
-
-
-def test_build_engine_arguments_and_missing_tensorrt(bundles, tmp_path, capsys):
-    plain = bundles[0]
-    parser = argparse.ArgumentParser()
-    trt_build.add_arguments(parser)
-    args = parser.parse_args([plain.path, "--precision", "int8", "--dla", "0", "--workspace", "512",
-                              "--cache-dir", str(tmp_path)])
-    opts = trt_build.options_from_args(args)
-    assert opts == BuildOptions("int8", dla_core=0, gpu_fallback=True, workspace_mb=512)
-    assert trt_build.run(args) == 1  # the plain bundle has no int8 model: refused before TensorRT
-    assert "calibrate" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        parser.parse_args([plain.path, "--precision", "fp8"])
-    if not HAVE_TRT:
-        args = parser.parse_args([plain.path, "--precision", "fp16", "--cache-dir", str(tmp_path)])
-        assert trt_build.run(args) == 1
-        assert "TensorRT is not installed here" in capsys.readouterr().err
-        assert os.listdir(tmp_path) == []
 
 
 @pytest.mark.gpu

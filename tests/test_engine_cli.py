@@ -1,6 +1,6 @@
 """``openpose-plus build-engine``: everything around TensorRT, on a machine without it.
 
-The builder itself (edge/trt_build.py) and the engine cache's keys, checksums and rebuild
+The builder itself (edge/backends/trt_build.py) and the engine cache's keys, checksums and rebuild
 decisions are tested in test_engine_cache.py; here: the command's argument handling, the
 bundle check before anything else, the INT8 route it takes, and the clear exit where
 TensorRT is absent.
@@ -17,7 +17,7 @@ import pytest
 
 from edge_fixtures import make_bundle
 from openpose_plus.edge.bundle import write_bundle
-from openpose_plus.edge.cli import main
+from openpose_plus.commands import main
 
 HAVE_TRT = importlib.util.find_spec("tensorrt") is not None
 no_trt = pytest.mark.skipif(HAVE_TRT, reason="TensorRT is installed here: the command would really build")

@@ -17,10 +17,10 @@ pytest.importorskip("pycocotools")
 
 from openpose_plus.edge.preprocess import Preprocessor  # noqa: E402
 from openpose_plus.edge.skeleton import COCO17_TO_COCO18, COCO18  # noqa: E402
-from openpose_plus.edge.synthetic import random_scene  # noqa: E402
+from openpose_plus.edge.synthetic.figures import random_scene  # noqa: E402
 from openpose_plus.edge.targets import render_targets  # noqa: E402
-from openpose_plus.host_training.coco import coco17_to_coco18  # noqa: E402
-from openpose_plus.host_training.evaluate import (EvalError, EvalSettings, evaluate,  # noqa: E402
+from openpose_plus.host_training.data.coco import coco17_to_coco18  # noqa: E402
+from openpose_plus.evaluation.coco import (EvalError, EvalSettings, evaluate,  # noqa: E402
                                                   evaluate_predictions, load_coco, predict,
                                                   to_coco_keypoints)
 
@@ -176,7 +176,7 @@ def test_evaluate_cli_scores_a_bundle_on_onnxruntime(tmp_path, capsys):
     pytest.importorskip("onnxruntime")
     from edge_fixtures import make_bundle
 
-    from openpose_plus.edge.cli import main
+    from openpose_plus.commands import main
 
     ann = write_val_set(tmp_path / "data", n_images=2)
     bundle = make_bundle(tmp_path, width=96, height=64, heat_bias=0.0)
@@ -195,7 +195,7 @@ def test_evaluate_cli_scores_a_bundle_on_onnxruntime(tmp_path, capsys):
 def test_scoring_needs_no_tensorflow():
     import subprocess
     import sys
-    code = ("import sys, openpose_plus.host_training.evaluate as e; "
+    code = ("import sys, openpose_plus.evaluation.coco as e; "
             "assert 'tensorflow' not in sys.modules, 'evaluate imported tensorflow'")
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -203,7 +203,7 @@ def test_scoring_needs_no_tensorflow():
 @pytest.mark.slow
 def test_evaluate_cli_on_a_training_run(tmp_path, capsys):
     pytest.importorskip("tensorflow")
-    from openpose_plus.edge.cli import main
+    from openpose_plus.commands import main
     from openpose_plus.host_training.config import load_config
     from openpose_plus.host_training.train import train
 

@@ -23,7 +23,7 @@ import onnxruntime as ort  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from openpose_plus.edge.bundle import load_bundle  # noqa: E402
-from openpose_plus.edge.cli import main  # noqa: E402
+from openpose_plus.commands import main  # noqa: E402
 from openpose_plus.edge.skeleton import COCO18  # noqa: E402
 from openpose_plus.host_training.export import (ExportError, compare_with_tensorflow, edge_transposes,  # noqa: E402
                                                 export_model, normalisation_of)

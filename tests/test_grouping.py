@@ -9,7 +9,7 @@ from openpose_plus.edge import COCO18, GroupParams, Grouper, Poses, Skeleton, gr
 from openpose_plus.edge import grouping
 from openpose_plus.edge._paf import ffi, lib
 from openpose_plus.edge.geometry import Letterbox
-from openpose_plus.edge.synthetic import clip_to_frame, random_pose, random_scene
+from openpose_plus.edge.synthetic.figures import clip_to_frame, random_pose, random_scene
 from openpose_plus.edge.targets import render_targets
 
 SIGMA, LIMB_WIDTH = 1.0, 1.0  # map pixels

@@ -338,7 +338,7 @@ def test_c_errors_become_python_exceptions(monkeypatch):
 # -- bad maps ----------------------------------------------------------------------
 
 def scene_maps(seed=0, people=3):
-    from openpose_plus.edge.synthetic import random_scene
+    from openpose_plus.edge.synthetic.figures import random_scene
     from openpose_plus.edge.targets import render_targets
     rng = np.random.default_rng(seed)
     return render_targets(random_scene(rng, people, W * 2, H * 2), COCO18, H * 2, W * 2, 1.0, 1.0)

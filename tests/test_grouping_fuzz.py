@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from openpose_plus.edge import GroupParams, Grouper, Skeleton
 from openpose_plus.edge._paf import ffi, lib
-from openpose_plus.edge.synthetic import random_scene
+from openpose_plus.edge.synthetic.figures import random_scene
 from openpose_plus.edge.targets import render_targets
 
 # 150 examples a test in make test; make fuzz raises it (OPP_FUZZ_EXAMPLES) for a long run.

@@ -130,7 +130,7 @@ def test_weight_decay_counts_kernels_only():
 def test_bench_train_prints_a_row_per_network(capsys):
     import argparse
 
-    from openpose_plus.host_training import bench_train
+    from openpose_plus.benches import train as bench_train
 
     parser = argparse.ArgumentParser()
     bench_train.add_arguments(parser)

@@ -84,7 +84,7 @@ def test_the_readme_launch_line_trains_two_ranks_in_lockstep_under_mpirun(tmp_pa
         import sys
         import numpy as np
         import horovod.tensorflow as hvd
-        from openpose_plus.edge.cli import main
+        from openpose_plus.commands import main
         from openpose_plus.host_training import train as train_module
 
         trained = []

@@ -21,7 +21,7 @@ import pytest
 
 from openpose_plus.edge.grouping import GroupParams, group
 from openpose_plus.edge.skeleton import COCO18, Skeleton
-from openpose_plus.edge.synthetic import random_scene, smooth_noise
+from openpose_plus.edge.synthetic.figures import random_scene, smooth_noise
 from openpose_plus.edge.targets import render_targets
 
 ROOT = Path(__file__).resolve().parents[1]

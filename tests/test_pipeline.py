@@ -270,7 +270,7 @@ def _cli(*args, timeout=120):
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, "-m", "openpose_plus.edge.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "openpose_plus.commands", *args], capture_output=True, text=True,
                           timeout=timeout)
 
 
@@ -319,7 +319,7 @@ def test_run_command_stops_cleanly_on_sigint(bundle, tmp_path):
     import subprocess
     import sys
 
-    proc = subprocess.Popen([sys.executable, "-m", "openpose_plus.edge.cli", "run", "synthetic://96x64?people=1",
+    proc = subprocess.Popen([sys.executable, "-m", "openpose_plus.commands", "run", "synthetic://96x64?people=1",
                              "--bundle", bundle, "--write-json", str(tmp_path), "--quiet"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
@@ -335,7 +335,7 @@ def test_run_command_stops_cleanly_on_sigint(bundle, tmp_path):
 
 
 def test_config_infer_workers_is_auto_or_a_count():
-    from openpose_plus.edge.edge_config import ConfigError, parse_config
+    from openpose_plus.edge.service.config import ConfigError, parse_config
 
     base = {"model": {"bundle": "b"}, "source": {"uri": "synthetic://"}}
     assert parse_config(base).pipeline.infer_workers == "auto"

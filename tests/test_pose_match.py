@@ -1,7 +1,7 @@
 """The yardstick of the benchmarks and the demo: people recovered, and PCK."""
 import numpy as np
 
-from openpose_plus.edge.pose_match import Recovery, recovery
+from openpose_plus.edge.synthetic.recovery import Recovery, recovery
 
 
 def person(x, visible=18):

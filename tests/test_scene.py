@@ -1,11 +1,11 @@
-"""edge/scene.py: synthetic pictures of people whose keypoints sit on what is drawn."""
+"""edge/synthetic/scene.py: synthetic pictures of people whose keypoints sit on what is drawn."""
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from openpose_plus.edge.scene import MovingScene, render_background, render_scene
+from openpose_plus.edge.synthetic.scene import MovingScene, render_background, render_scene
 from openpose_plus.edge.skeleton import Skeleton
 
 
@@ -137,7 +137,7 @@ def test_moving_scene_iterates_and_handles_other_skeletons():
 
 
 def test_scene_never_imports_tensorflow():
-    code = ("import sys, numpy as np; import openpose_plus.edge.scene as s; "
+    code = ("import sys, numpy as np; import openpose_plus.edge.synthetic.scene as s; "
             "s.MovingScene(64, 48, 2, seed=1).frame(3); "
             "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -23,7 +23,7 @@ import pytest
 from openpose_plus.edge import _paf, grouping
 from openpose_plus.edge.grouping import GroupParams, Grouper
 from openpose_plus.edge.skeleton import COCO18
-from openpose_plus.edge.synthetic import random_scene, smooth_noise
+from openpose_plus.edge.synthetic.figures import random_scene, smooth_noise
 from openpose_plus.edge.targets import render_targets
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cffi_build"))

@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from openpose_plus.edge.cli import main
-from openpose_plus.host_training.coco import COCO17_PARTS, read_keypoint_dataset
-from openpose_plus.host_training.synth_data import SynthOptions, coco18_to_coco17, render_sample, write_dataset
+from openpose_plus.commands import main
+from openpose_plus.host_training.data.coco import COCO17_PARTS, read_keypoint_dataset
+from openpose_plus.host_training.data.synthetic import SynthOptions, coco18_to_coco17, render_sample, write_dataset
 
 
 @pytest.fixture(scope="module")

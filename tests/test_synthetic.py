@@ -1,7 +1,7 @@
 import numpy as np
 
 from openpose_plus.edge.skeleton import COCO18, Skeleton
-from openpose_plus.edge.synthetic import clip_to_frame, random_pose, random_scene
+from openpose_plus.edge.synthetic.figures import clip_to_frame, random_pose, random_scene
 
 
 def test_coco18_figure_is_anatomically_ordered():

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from openpose_plus.edge.skeleton import COCO18, Skeleton
-from openpose_plus.edge.synthetic import random_scene
+from openpose_plus.edge.synthetic.figures import random_scene
 from openpose_plus.edge.targets import render_heatmaps, render_pafs, render_targets
 
 LINE = Skeleton("line", ("a", "b"), ((0, 1),))

@@ -69,7 +69,7 @@ def test_tiny_network_overfits_a_handful_of_synthetic_images(tmp_path):
     # The trained network comes back out of the run with the same outputs.
     model, cfg2, skeleton = load_trained_model(run)
     assert cfg2 == cfg and skeleton == COCO18 and num_stages(model) == 2
-    from openpose_plus.host_training.pipeline import build_dataset
+    from openpose_plus.host_training.data.pipeline import build_dataset
     batch = next(iter(build_dataset(cfg, "train")))
     heat = model(batch["image"])[-2].numpy()
     err = np.abs(heat - batch["heatmaps"].numpy())
@@ -129,7 +129,7 @@ def test_mixed_precision_trains_with_float32_outputs(tmp_path):
 
 @pytest.mark.parametrize("workers", [0, pytest.param(2, marks=pytest.mark.slow)], ids=["in-process", "2 workers"])
 def test_a_corrupt_image_is_named_and_skipped_or_refused(tmp_path, workers):
-    from openpose_plus.host_training.synth_data import SynthOptions, write_dataset
+    from openpose_plus.host_training.data.synthetic import SynthOptions, write_dataset
 
     data = tmp_path / "data"
     write_dataset(data, 4, opts=SynthOptions(width=64, height=64, min_people=1, max_people=2), show_progress=False)
@@ -170,7 +170,7 @@ def test_load_trained_model_names_what_is_missing(tmp_path):
 
 
 def test_train_cli_runs_from_a_config_file(tmp_path, capsys):
-    from openpose_plus.edge.cli import main
+    from openpose_plus.commands import main
 
     cfg = tiny_config(tmp_path / "run", "TRAIN.steps=2")
     path = tmp_path / "train.toml"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import List, Optional, Tuple
 
-from .. import environment as env
+from openpose_plus.edge import environment as env
 from .base import Backend, BackendError, BufferSet
 
 __all__ = ["Backend", "BackendError", "BufferSet", "BACKENDS", "availability", "select", "create_backend"]
@@ -61,7 +61,7 @@ def create_backend(bundle, name: str = "auto", precision: str = "auto", threads:
     ``cache_dir``/``dla_core`` TensorRT's (the engine cache and the DLA core to build for)."""
     chosen, why = select(name)
     if chosen == "tensorrt":
-        from ..engine_cache import EngineCache
+        from .engine_cache import EngineCache
         from .tensorrt_backend import TensorRTBackend
 
         try:

@@ -18,8 +18,8 @@ from typing import Optional
 
 import numpy as np
 
-from ..engine_cache import EngineCache
-from ..trt_build import BuildOptions, engine_for, import_tensorrt, int8_route, trt_major
+from .engine_cache import EngineCache
+from .trt_build import BuildOptions, engine_for, import_tensorrt, int8_route, trt_major
 from .base import Backend, BackendError, BufferSet
 
 __all__ = ["TensorRTBackend", "import_pycuda"]

@@ -7,8 +7,8 @@ import socket
 import sys
 from typing import Optional
 
-from ..draw import draw_poses
-from ..openpose_json import write_openpose_json
+from openpose_plus.edge.draw import draw_poses
+from openpose_plus.edge.openpose_json import write_openpose_json
 from .base import Result, Sink
 
 try:

@@ -17,7 +17,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Optional, Tuple
 
-from ..draw import draw_poses
+from openpose_plus.edge.draw import draw_poses
 from .base import Result, Sink
 
 try:

@@ -1,0 +1,102 @@
+"""``openpose-plus run SOURCE --bundle B``: the daemon's pipeline in the foreground.
+
+    openpose-plus run synthetic:// --bundle bundle/ --frames 100 --write-json out/json --output out/video.mp4
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from typing import List
+
+from openpose_plus.edge.progress import Progress
+
+__all__ = ["add_arguments", "run"]
+
+
+HELP = "run the pipeline in the foreground on a source"
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source", help="csi://0, /dev/video0, rtsp://..., a video, an image folder, synthetic://")
+    parser.add_argument("--bundle", required=True, help="model bundle (directory or .tar)")
+    parser.add_argument("--write-json", metavar="DIR", help="OpenPose-format JSON per frame into DIR")
+    parser.add_argument("--output", metavar="FILE", help="annotated video file (.mp4, .avi)")
+    parser.add_argument("--jsonl", metavar="TARGET", help="JSON lines to - (stdout), a file or udp://host:port")
+    parser.add_argument("--http", metavar="ADDR:PORT", help="serve /poses, /preview.mjpg, /metrics, /healthz")
+    parser.add_argument("--frames", type=int, default=None, metavar="N", help="stop after N frames")
+    parser.add_argument("--backend", default="auto", choices=("auto", "tensorrt", "onnxruntime"))
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "int8"))
+    parser.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0: default)")
+    parser.add_argument("--mode", default="pipelined", choices=("pipelined", "sequential"))
+    parser.add_argument("--fps", type=float, default=30.0, help="frame rate of the --output video")
+    parser.add_argument("--quiet", action="store_true", help="no progress line")
+
+
+def _sinks(args: argparse.Namespace, metrics) -> List[object]:
+    from openpose_plus.edge.sinks import HttpSink, JsonLinesSink, OpenPoseJsonSink, VideoSink
+
+    sinks: List[object] = []
+    if args.write_json:
+        sinks.append(OpenPoseJsonSink(args.write_json))
+    if args.output:
+        sinks.append(VideoSink(args.output, args.fps))
+    if args.jsonl:
+        sinks.append(JsonLinesSink(args.jsonl))
+    if args.http:
+        host, sep, port = args.http.rpartition(":")
+        if not sep or not port.isdigit():
+            raise ValueError("--http wants ADDR:PORT, got %r" % args.http)
+        sinks.append(HttpSink(host or "127.0.0.1", int(port), registry=metrics.registry))
+    return sinks
+
+
+def run(args: argparse.Namespace) -> int:
+    from openpose_plus.edge.backends import BackendError
+    from openpose_plus.edge.bundle import BundleError
+    from openpose_plus.edge.estimator import PoseEstimator
+    from openpose_plus.edge.pipeline import Pipeline, PipelineMetrics
+    from openpose_plus.edge.sources import SourceError, open_source
+
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.frames is not None and args.frames <= 0:
+        print("openpose-plus run: --frames must be positive", file=sys.stderr)
+        return 2
+    try:
+        estimator = PoseEstimator(args.bundle, backend=args.backend, precision=args.precision, threads=args.threads)
+        source = open_source(args.source)
+    except (BundleError, BackendError, SourceError, OSError) as exc:
+        print("openpose-plus run: %s" % exc, file=sys.stderr)
+        return 1
+    holder = {}
+    metrics = PipelineMetrics(lambda: holder.get("p"))
+    try:
+        sinks = _sinks(args, metrics)
+    except ValueError as exc:
+        print("openpose-plus run: %s" % exc, file=sys.stderr)
+        return 2
+    progress = Progress(args.frames, unit="frames", interval=0.5, every=None if args.frames else 1000,
+                        enabled=not args.quiet and args.jsonl != "-")
+    pipeline = Pipeline(estimator, source, sinks, mode=args.mode, max_frames=args.frames, drop_when_busy=False,
+                        on_frame=lambda r: progress.update(holder["p"].frames + 1, people=len(r.poses.scores)))
+    holder["p"] = pipeline
+    # Ctrl-C / SIGTERM: stop capturing, finish the frames in flight, flush the sinks.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: pipeline.stop())
+    try:
+        pipeline.start_sinks()
+        pipeline.run()
+    except OSError as exc:
+        print("openpose-plus run: %s" % exc, file=sys.stderr)
+        return 1
+    finally:
+        source.close()
+        estimator.close()
+    progress.update(pipeline.frames, people=pipeline.last_people)
+    progress.close()
+    print(json.dumps(pipeline.summary()), file=sys.stderr)
+    if pipeline.error is not None:
+        print("openpose-plus run: %s" % pipeline.error, file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,258 @@
+"""The daemon behind ``openpose-plus serve``: the pipeline wrapped for systemd.
+
+* ``READY=1`` once the first frame has gone through the whole pipeline;
+* ``WATCHDOG=1`` every half ``WATCHDOG_USEC`` while frames flow or the source is being
+  retried, and none if the pipeline stalls (so systemd restarts it);
+* ``STATUS=`` with the frame rate, or with what the source is doing when it is lost;
+* SIGTERM/SIGINT: ``STOPPING=1``, capture stops, frames in flight finish, sinks flush, exit 0;
+* SIGHUP: ``RELOADING=1``, the config is read again (a bad one is refused and the old
+  one kept), the pipeline restarts with it, ``READY=1``;
+* logs to stderr for journald.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import signal
+import threading
+import time
+from typing import List, Optional, Tuple
+
+from .config import ConfigError, EdgeConfig, load_config
+from .notify import Notifier
+from openpose_plus.edge.pipeline import Pipeline, PipelineMetrics
+from openpose_plus.edge.sinks import HttpSink, JsonLinesSink, OpenPoseJsonSink, Sink, VideoSink
+from openpose_plus.edge.sources import ReconnectingSource
+
+__all__ = ["Daemon", "build_sinks"]
+
+log = logging.getLogger("openpose_plus.daemon")
+
+
+def build_sinks(cfg: EdgeConfig, metrics: Optional[PipelineMetrics] = None, health=None) -> List[Sink]:
+    s = cfg.sinks
+    sinks: List[Sink] = []
+    if s.openpose_json.directory:
+        sinks.append(OpenPoseJsonSink(s.openpose_json.directory, s.openpose_json.prefix))
+    if s.jsonl.target:
+        sinks.append(JsonLinesSink(s.jsonl.target))
+    if s.video.path:
+        sinks.append(VideoSink(s.video.path, s.video.fps))
+    if s.http.enabled:
+        sinks.append(HttpSink(s.http.address, s.http.port, registry=metrics.registry if metrics else None,
+                              health=health, preview_fps=s.http.preview_fps))
+    return sinks
+
+
+class Daemon:
+    def __init__(self, config_path: str, notifier: Optional[Notifier] = None) -> None:
+        self.config_path = config_path
+        self.config: EdgeConfig = load_config(config_path)  # ConfigError: refused at start
+        self.notifier = notifier or Notifier()
+        self.metrics = PipelineMetrics(lambda: self.pipeline, lambda: self.source.reconnects if self.source else 0)
+        self.estimator = None
+        self.source: Optional[ReconnectingSource] = None
+        self.pipeline: Optional[Pipeline] = None
+        self._thread: Optional[threading.Thread] = None
+        self._wake = threading.Event()
+        self._stop_requested = False
+        self._reload_requested = False
+        self._ready_sent = False
+        self._started = False  # READY=1 sent once: from then on the watchdog is fed while alive
+        self.source_state = "starting"
+        self.alive = time.monotonic()
+
+    # -- building ------------------------------------------------------------------------
+    def _make_estimator(self, cfg: EdgeConfig):
+        from openpose_plus.edge.estimator import PoseEstimator
+        from openpose_plus.edge.grouping import GroupParams
+
+        m = cfg.model
+        done = threading.Event()
+        interval = self.notifier.watchdog_interval() or 5.0
+
+        def keep_alive() -> None:
+            # Loading may build a TensorRT engine (minutes on a Jetson): say so, and keep
+            # systemd's start/reload timeout and watchdog from firing while it works.
+            while not done.wait(interval):
+                self.notifier.notify("EXTEND_TIMEOUT_USEC=%d" % int(4 * interval * 1e6), "WATCHDOG=1",
+                                     "STATUS=loading %s (building the engine on first start)" % m.bundle)
+
+        pinger = threading.Thread(target=keep_alive, name="loading", daemon=True)
+        pinger.start()
+        try:
+            return PoseEstimator(m.bundle, backend=m.backend, precision=m.precision,
+                                 params=GroupParams(**cfg.grouping), threads=m.threads,
+                                 cache_dir=m.cache_dir or None, dla_core=m.dla_core if m.dla_core >= 0 else None)
+        finally:
+            done.set()
+            pinger.join()
+
+    def _on_source_status(self, text: str) -> None:
+        self.source_state = text
+        self.notifier.status(text)
+
+    def _heartbeat(self) -> None:
+        self.alive = time.monotonic()
+
+    def _start_pipeline(self, cfg: EdgeConfig) -> None:
+        s, p = cfg.source, cfg.pipeline
+        self.source = ReconnectingSource(s.uri, min_delay=s.reconnect_min, max_delay=s.reconnect_max,
+                                         reopen_on_end=s.reopen_on_end, on_status=self._on_source_status,
+                                         heartbeat=self._heartbeat, prefer=s.prefer)
+        sinks = build_sinks(cfg, self.metrics, self.health)
+        self.pipeline = Pipeline(self.estimator, self.source, sinks, mode=p.mode, queue_size=p.queue_size,
+                                 infer_workers=p.infer_workers, sink_queue=p.sink_queue)
+        self.pipeline.start_sinks()  # an HTTP port in use fails here, at start, not later
+        self._ready_sent = False
+        self._thread = threading.Thread(target=self._run_pipeline, args=(self.pipeline,), name="pipeline", daemon=True)
+        self._thread.start()
+
+    def _run_pipeline(self, pipeline: Pipeline) -> None:
+        try:
+            pipeline.run()
+        except BaseException as exc:  # reported by the main loop; the daemon exits non-zero
+            pipeline.error = exc
+            log.exception("pipeline failed")
+        finally:
+            self._wake.set()
+
+    def _stop_pipeline(self) -> bool:
+        """Stop capture, let frames in flight finish, flush sinks. False if it hung past the timeout."""
+        if self.pipeline is not None:
+            self.pipeline.stop()
+        if self._thread is None:
+            return True
+        self._thread.join(self.config.daemon.stop_timeout)
+        hung = self._thread.is_alive()
+        if hung and self.pipeline is not None:
+            # A stage is stuck (a camera driver, a network read): flush what the sinks have and go.
+            log.error("pipeline did not stop within %.0f s; flushing sinks and exiting", self.config.daemon.stop_timeout)
+            self.pipeline.close_sinks(timeout=2.0)
+        self._thread = None
+        return not hung
+
+    # -- health --------------------------------------------------------------------------
+    def health(self) -> Tuple[bool, str]:
+        p = self.pipeline
+        stall = self.config.daemon.stall_seconds
+        now = time.monotonic()
+        if p is None or not p.frames:
+            return False, "no frame yet (%s)" % self.source_state
+        idle = now - p.last_frame_time
+        if idle > stall:
+            return False, "no frame for %.1f s (source: %s)" % (idle, self.source_state)
+        return True, "ok: %.1f fps" % p.recent_fps
+
+    def _flowing(self, now: float) -> bool:
+        p = self.pipeline
+        last = max(p.last_frame_time if p else 0.0, self.alive)
+        return now - last <= self.config.daemon.stall_seconds
+
+    def status_text(self) -> str:
+        p = self.pipeline
+        if p is None:
+            return "starting"
+        if self.source is not None and not self.source.connected:
+            return "source: %s" % self.source_state
+        drops = sum(p.sink_drops.values())
+        return "%.1f fps, %d people, %d frames, dropped %d capture / %d sink" % (
+            p.recent_fps, p.last_people, p.frames, p.capture_drops, drops)
+
+    # -- signals and the main loop ----------------------------------------------------------
+    def request_stop(self, *_args) -> None:
+        self._stop_requested = True
+        self._wake.set()
+
+    def request_reload(self, *_args) -> None:
+        self._reload_requested = True
+        self._wake.set()
+
+    def _reload(self) -> None:
+        self._reload_requested = False
+        self.notifier.reloading()
+        try:
+            new = load_config(self.config_path)
+            model_changed = (dataclasses.asdict(new.model) != dataclasses.asdict(self.config.model)
+                             or new.grouping != self.config.grouping)
+            # The new model is loaded (and checked) while the old pipeline still runs.
+            estimator = self._make_estimator(new) if model_changed else None
+        except Exception as exc:  # a bad config or bundle: refused, the running one is kept
+            log.error("reload refused, keeping the running config: %s", exc)
+            self.notifier.ready("reload refused: %s" % exc)
+            return
+        log.info("reloading %s", self.config_path)
+        self._stop_pipeline()
+        self.metrics.carry_over(self.pipeline)
+        self.config = new
+        if estimator is not None:
+            self.estimator.close()
+            self.estimator = estimator
+            log.info("backend: %s", self.estimator.reason)
+        self._start_pipeline(new)
+
+    def run(self) -> int:
+        cfg = self.config
+        logging.getLogger("openpose_plus").setLevel(cfg.daemon.log_level.upper())
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+        signal.signal(signal.SIGHUP, self.request_reload)
+        self.notifier.status("loading %s" % cfg.model.bundle)
+        try:
+            self.estimator = self._make_estimator(cfg)
+            log.info("backend: %s", self.estimator.reason)
+            self._start_pipeline(cfg)
+        except Exception as exc:
+            log.error("cannot start: %s", exc)
+            self.notifier.status("failed: %s" % exc)
+            return 1
+        interval = self.notifier.watchdog_interval()
+        tick = min(0.1, interval / 4) if interval else 0.1
+        last_ping = last_status = 0.0
+        code = 0
+        while True:
+            self._wake.wait(tick)
+            self._wake.clear()
+            now = time.monotonic()
+            if self._stop_requested:
+                log.info("stopping")
+                self.notifier.stopping("stopping: flushing sinks")
+                if not self._stop_pipeline():
+                    code = 1
+                break
+            if self._reload_requested:
+                try:
+                    self._reload()
+                except Exception as exc:  # e.g. the new bundle fails its check, a port is taken
+                    log.error("reload failed: %s", exc)
+                    self.notifier.status("failed: reload: %s" % exc)
+                    self._stop_pipeline()
+                    code = 1
+                    break
+                continue
+            p = self.pipeline
+            if self._thread is not None and not self._thread.is_alive():
+                if p is not None and p.error is not None:
+                    log.error("pipeline stopped: %s", p.error)
+                    self.notifier.status("failed: %s" % p.error)
+                    code = 1
+                else:
+                    log.info("source ended; %d frames", p.frames if p else 0)
+                break
+            if not self._ready_sent and p is not None and p.frames > 0:
+                self._ready_sent = self._started = True
+                self.notifier.ready(self.status_text())
+                log.info("ready: first frame processed")
+            if interval and self._started and now - last_ping >= interval and self._flowing(now):
+                self.notifier.watchdog()
+                last_ping = now
+            if now - last_status >= self.config.daemon.status_interval:
+                self.notifier.status(self.status_text())
+                last_status = now
+        if self.pipeline is not None:
+            log.info("summary: %s", json.dumps(self.pipeline.summary()))
+        if self.estimator is not None:
+            self.estimator.close()
+        self.notifier.close()
+        return code
