@@ -32,7 +32,7 @@ class GroupParams:
     ``assignment`` is how each limb's candidate pairs are matched: ``"greedy"``
     (best pair first, as OpenPose) or ``"optimal"`` (maximum total score, Hungarian).
     Greedy is the default: on synthetic scenes both recover the same people and greedy
-    is 7-25 % cheaper (the numbers are in cffi_build/paf.c, step 3).
+    is cheaper (the README's grouping results have the numbers).
     ``max_limb_length`` 0 means half the map height (OpenPose's distance prior).
     ``peak_threshold`` 0.15 keeps smooth noise of std 0.05 from flooding the peaks
     while keeping weak parts; OpenPose uses 0.05-0.1 on its own network's maps.
