@@ -50,9 +50,9 @@ extern "C" {
  * incompatible change bumps MAJOR (the shared library's SONAME is
  * libopenpose_plus_paf.so.MAJOR), an addition bumps MINOR, a fix bumps PATCH. */
 #define OPP_VERSION_MAJOR 0
-#define OPP_VERSION_MINOR 1
+#define OPP_VERSION_MINOR 2
 #define OPP_VERSION_PATCH 0
-#define OPP_VERSION 100 /* MAJOR * 10000 + MINOR * 100 + PATCH */
+#define OPP_VERSION 200 /* MAJOR * 10000 + MINOR * 100 + PATCH */
 
 /* Status codes. Warnings are bits that can be combined; errors are negative. */
 #define OPP_OK 0
@@ -79,6 +79,10 @@ extern "C" {
 #define OPP_ASSIGN_GREEDY 0  /* best-scored candidate first, as OpenPose */
 #define OPP_ASSIGN_OPTIMAL 1 /* maximum total score (Hungarian algorithm) */
 
+/* opp_params.person_score */
+#define OPP_SCORE_EVIDENCE 0 /* summed peak and connection scores / (K + L), as OpenPose sums */
+#define OPP_SCORE_MEAN 1     /* their mean (the score before 0.2: a confident fragment outranks a whole person) */
+
 /* The body model. Limb l joins part limb_parts[2l] to part limb_parts[2l + 1]
  * (distinct, in 0..num_parts-1); its PAF points from the first to the second.
  * People are assembled limb by limb in this order, so list limbs as a tree
@@ -92,7 +96,7 @@ typedef struct opp_skeleton {
 
 /* Thresholds and capacities; opp_default_params() fills in the defaults. */
 typedef struct opp_params {
-    float peak_threshold;       /* a peak's heatmap value must exceed this, >= 0 (default 0.15) */
+    float peak_threshold;       /* a peak's heatmap value must exceed this, >= 0 (default 0.05) */
     int nms_radius;             /* a peak is the maximum of its (2r+1)^2 window, r in 0..OPP_MAX_NMS_RADIUS (1) */
     int max_peaks;              /* M, peaks kept per part, 1..OPP_MAX_PEAKS (64) */
     int paf_samples;            /* S, samples along a candidate limb, 2..OPP_MAX_PAF_SAMPLES (10) */
@@ -100,9 +104,13 @@ typedef struct opp_params {
     float min_sample_fraction;  /* fraction of samples that must count, 0..1 (0.8) */
     float max_limb_length;      /* distance prior in map pixels, >= 0; 0 = height / 2 (0) */
     int assignment;             /* OPP_ASSIGN_GREEDY or OPP_ASSIGN_OPTIMAL (greedy) */
-    int min_parts;              /* people with fewer parts are dropped, >= 1 (3) */
-    float min_person_score;     /* people with a lower score are dropped (0.2) */
+    int min_parts;              /* people with fewer parts are dropped, >= 1 (4) */
+    float min_person_score;     /* people with a lower person score are dropped (0.05) */
     int max_people;             /* P, capacity of the output, 1..OPP_MAX_PEOPLE (64) */
+    int person_score;           /* OPP_SCORE_EVIDENCE or OPP_SCORE_MEAN (evidence) */
+    float peak_weight;          /* a candidate limb's score adds this times its weaker peak's score, 0..1 (0.2) */
+    float merge_radius;         /* two peaks of one part closer than this (map pixels, >= 0) may be one
+                                 * part seen twice: their people merge (see opp_assemble); 0 = never (3) */
 } opp_params;
 
 /* A detected part: sub-pixel map coordinates and the heatmap value there. */
@@ -154,9 +162,11 @@ int opp_find_peaks(const float *heatmaps, int heatmap_channels, int height, int 
  * j < counts[B] (the rest of the M x M matrix is not touched).
  * The score is the mean over S evenly spaced points from peak i to
  * peak j of dot(PAF, unit(j - i)), plus the distance prior
- * min(0, max_limb_length / distance - 1). A pair is a candidate, with that
- * score, if at least min_sample_fraction of the samples exceed
- * paf_sample_threshold and the score is positive; otherwise its score is 0.
+ * min(0, max_limb_length / distance - 1). A pair is a candidate if at least
+ * min_sample_fraction of the samples exceed paf_sample_threshold and that is
+ * positive; its score is then that plus peak_weight times the smaller of its
+ * two peaks' scores (of a limb and a piece of it, both along the PAF, the one
+ * between confident peaks comes first). Otherwise its score is 0.
  * peaks/counts: as written by opp_find_peaks (peaks must lie inside the map).
  * workspace: scratch of workspace_size bytes (opp_workspace_size() is enough).
  * Errors: NULL_POINTER, SIZE, CHANNELS (paf_channels != 2L), SKELETON, PARAMS,
@@ -181,12 +191,17 @@ int opp_assign_limb(const opp_params *params, const float *scores, int count_a, 
  * L * M entries, limb l's at [l * M ...], and connection_counts[l] (L
  * entries) of them are used. Limbs are taken in skeleton order; a
  * connection starts a person, attaches a part to the person holding its other
- * peak, or merges two people when their parts do not overlap; a connection
- * that would give a person a second peak of one part is ignored. With
- * min_parts == 1 every peak left over becomes a one-part person.
- * A person's score is the mean of its peak scores and connection scores;
- * people with fewer than min_parts parts or a score below min_person_score are
- * dropped, and the best max_people are written, best first:
+ * peak, or merges two people when they are one: no part in both, or every
+ * part in both seen twice (two peaks within merge_radius; the stronger is
+ * kept). A connection that would give a person a second peak of one part is
+ * ignored. Then people that no connection joined are merged by the same rule
+ * (a part found twice splits a person into fragments). With min_parts == 1
+ * every peak left over becomes a one-part person.
+ * A person's score is its evidence, the sum of its peak and connection scores
+ * over K + L (OPP_SCORE_EVIDENCE: a whole person outranks a fragment), or
+ * their mean (OPP_SCORE_MEAN); people with fewer than min_parts parts or a
+ * score below min_person_score are dropped, and the best max_people are
+ * written, best first:
  *   keypoints: P * K * 3 floats, (x, y, score) per part in map
  *              coordinates, (0, 0, 0) for a missing part;
  *   person_scores: P floats; *num_people: how many were written.

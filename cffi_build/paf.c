@@ -30,7 +30,7 @@ const char *opp_strerror(int code)
 void opp_default_params(opp_params *p)
 {
     if (!p) return;
-    p->peak_threshold = 0.15f;
+    p->peak_threshold = 0.05f;
     p->nms_radius = 1;
     p->max_peaks = 64;
     p->paf_samples = 10;
@@ -38,9 +38,12 @@ void opp_default_params(opp_params *p)
     p->min_sample_fraction = 0.8f;
     p->max_limb_length = 0.0f;
     p->assignment = OPP_ASSIGN_GREEDY;
-    p->min_parts = 3;
-    p->min_person_score = 0.2f;
+    p->min_parts = 4;
+    p->min_person_score = 0.05f;
     p->max_people = 64;
+    p->person_score = OPP_SCORE_EVIDENCE;
+    p->peak_weight = 0.2f;
+    p->merge_radius = 3.0f;
 }
 
 /* ---- argument checks ----------------------------------------------------- */
@@ -77,7 +80,10 @@ int oppi_check_params(const opp_params *p)
           p->paf_samples >= 2 && p->paf_samples <= OPP_MAX_PAF_SAMPLES &&
           (p->assignment == OPP_ASSIGN_GREEDY || p->assignment == OPP_ASSIGN_OPTIMAL) &&
           p->min_parts >= 1 &&
-          p->max_people >= 1 && p->max_people <= OPP_MAX_PEOPLE))
+          p->max_people >= 1 && p->max_people <= OPP_MAX_PEOPLE &&
+          (p->person_score == OPP_SCORE_EVIDENCE || p->person_score == OPP_SCORE_MEAN) &&
+          p->peak_weight >= 0.0f && p->peak_weight <= 1.0f &&
+          p->merge_radius >= 0.0f && p->merge_radius <= FLT_MAX))
         return OPP_ERR_PARAMS;
     return OPP_OK;
 }

@@ -1,6 +1,11 @@
 /*
  * paf_assembly.c - step 4: people from the connections of every limb
  * (opp_assemble), then the best max_people of them, best first.
+ *
+ * Limbs are taken in skeleton order: a connection starts a person, gives a
+ * person a part, or joins two people when they are one (no part in both, or
+ * only parts seen twice: see merge). Then fragments that no connection
+ * joined are merged the same way, and people are scored by their evidence.
  */
 #include "paf_internal.h"
 
@@ -23,25 +28,49 @@ static int new_person(const assemble_ws *w, int k, int *rows)
     return row;
 }
 
-/* Moves person `from` into `into` if no part is in both; returns whether it did. */
-static int merge(const assemble_ws *w, int k, int m, int into, int from)
+/* Whether two peaks of one part are one part seen twice: within the merge
+ * radius (r2 = its square; a radius of 0 never merges). */
+static int same_part(const opp_peak *p, const opp_peak *q, float r2)
+{
+    const float dx = p->x - q->x, dy = p->y - q->y;
+    return r2 > 0.0f && dx * dx + dy * dy <= r2;
+}
+
+/* Moves person `from` into `into` if they are one person: every part both
+ * hold is one part seen twice (same_part), which a peak found twice ~ a few
+ * cells apart leaves behind, each copy taking some of the limbs. Such a part
+ * keeps its stronger peak; the other stays owned by the person (it is no
+ * evidence of anyone else) but leaves its score. Returns whether it merged. */
+static int merge(const assemble_ws *w, const opp_peak *peaks, int k, int m, float r2, int into, int from)
 {
     int *a = w->slots + (size_t)into * k, *b = w->slots + (size_t)from * k, i;
+    person *q = &w->people[into];
     for (i = 0; i < k; ++i)
-        if (a[i] >= 0 && b[i] >= 0) return 0;
-    for (i = 0; i < k; ++i)
-        if (b[i] >= 0) {
+        if (a[i] >= 0 && b[i] >= 0 && !same_part(&peaks[(size_t)i * m + a[i]], &peaks[(size_t)i * m + b[i]], r2))
+            return 0;
+    for (i = 0; i < k; ++i) {
+        if (b[i] < 0) continue;
+        w->owner[(size_t)i * m + b[i]] = into;
+        if (a[i] < 0) {
             a[i] = b[i];
-            w->owner[(size_t)i * m + b[i]] = into;
+            continue;
         }
-    w->people[into].sum += w->people[from].sum;
-    w->people[into].terms += w->people[from].terms;
-    w->people[into].parts += w->people[from].parts;
+        { /* one part seen twice */
+            const float sa = peaks[(size_t)i * m + a[i]].score, sb = peaks[(size_t)i * m + b[i]].score;
+            if (sb > sa) a[i] = b[i];
+            q->sum -= sb > sa ? sa : sb;
+            q->terms -= 1;
+            q->parts -= 1;
+        }
+    }
+    q->sum += w->people[from].sum;
+    q->terms += w->people[from].terms;
+    q->parts += w->people[from].parts;
     w->people[from].parts = 0; /* dead: never output */
     return 1;
 }
 
-static void connect(const assemble_ws *w, const opp_peak *peaks, int k, int m, int *rows,
+static void connect(const assemble_ws *w, const opp_peak *peaks, int k, int m, float r2, int *rows,
                     int part_a, int part_b, const opp_connection *c)
 {
     const float sa = peaks[(size_t)part_a * m + c->a].score, sb = peaks[(size_t)part_b * m + c->b].score;
@@ -57,8 +86,8 @@ static void connect(const assemble_ws *w, const opp_peak *peaks, int k, int m, i
         if (w->slots[(size_t)rb * k + part_a] >= 0) return;
         take_peak(w, k, m, rb, part_a, c->a, sa);
         ra = rb;
-    } else if (ra != rb && !merge(w, k, m, ra, rb)) {
-        return; /* two people that both have some part: keep them apart */
+    } else if (ra != rb && !merge(w, peaks, k, m, r2, ra, rb)) {
+        return; /* two people: keep them apart */
     }
     /* The connection itself is evidence too (also for a redundant limb whose
      * ends are already in the same person). */
@@ -66,7 +95,45 @@ static void connect(const assemble_ws *w, const opp_peak *peaks, int k, int m, i
     w->people[ra].terms += 1;
 }
 
-static double person_score(const person *q) { return q->sum / q->terms; }
+/* Fragments no connection joined: people holding two peaks of one part
+ * within the merge radius are merged if they are one person (see merge).
+ * Such pairs are rare (the same part of two people is mostly further apart),
+ * so a pass that vectorises over the part's positions looks for one first. */
+SIMD_CLONES static void merge_fragments(const assemble_ws *w, const opp_peak *peaks, const int *counts, int k,
+                                        int m, float r2)
+{
+    float *restrict px = w->px, *restrict py = w->py;
+    int part, i, j;
+    for (part = 0; part < k; ++part) {
+        const opp_peak *list = peaks + (size_t)part * m;
+        const int *owner = w->owner + (size_t)part * m;
+        const int n = counts[part];
+        for (i = 0; i < n; ++i) {
+            px[i] = list[i].x;
+            py[i] = list[i].y;
+        }
+        for (i = 0; i + 1 < n; ++i) {
+            const float xi = px[i], yi = py[i];
+            int near = 0;
+            for (j = i + 1; j < n; ++j) {
+                const float dx = xi - px[j], dy = yi - py[j];
+                near |= dx * dx + dy * dy <= r2;
+            }
+            if (!near) continue;
+            for (j = i + 1; j < n; ++j)
+                if (owner[i] >= 0 && owner[j] >= 0 && owner[i] != owner[j] && same_part(&list[i], &list[j], r2))
+                    merge(w, peaks, k, m, r2, owner[i], owner[j]);
+        }
+    }
+}
+
+/* OPP_SCORE_EVIDENCE: the person's summed evidence (peak and connection
+ * scores) over the most a person of this skeleton can hold, K + L: a whole
+ * person outranks a confident fragment. OPP_SCORE_MEAN: its mean. */
+static double person_score(const person *q, int mode, double most)
+{
+    return mode == OPP_SCORE_MEAN ? q->sum / q->terms : q->sum / most;
+}
 
 int oppi_assemble(const opp_skeleton *s, const opp_params *p, const opp_peak *peaks,
                   const int *counts, const opp_connection *connections,
@@ -74,6 +141,8 @@ int oppi_assemble(const opp_skeleton *s, const opp_params *p, const opp_peak *pe
                   float *keypoints, float *person_scores, int *num_people)
 {
     const int k = s->num_parts, m = p->max_peaks;
+    const float r2 = p->merge_radius * p->merge_radius;
+    const double most = (double)k + s->num_limbs;
     int rows = 0, kept = 0, status = OPP_OK, l, i, r;
     carver c = carver_at(workspace);
     assemble_ws w;
@@ -82,8 +151,9 @@ int oppi_assemble(const opp_skeleton *s, const opp_params *p, const opp_peak *pe
 
     for (l = 0; l < s->num_limbs; ++l)
         for (i = 0; i < connection_counts[l]; ++i)
-            connect(&w, peaks, k, m, &rows, s->limb_parts[2 * l], s->limb_parts[2 * l + 1],
+            connect(&w, peaks, k, m, r2, &rows, s->limb_parts[2 * l], s->limb_parts[2 * l + 1],
                     &connections[(size_t)l * m + i]);
+    if (r2 > 0.0f) merge_fragments(&w, peaks, counts, k, m, r2);
     if (p->min_parts <= 1) /* lone parts are people too */
         for (l = 0; l < k; ++l)
             for (i = 0; i < counts[l]; ++i)
@@ -92,20 +162,20 @@ int oppi_assemble(const opp_skeleton *s, const opp_params *p, const opp_peak *pe
 
     /* Keep the best max_people survivors, best first (insertion: few people). */
     for (r = 0; r < rows; ++r) {
-        const person *q = &w.people[r];
-        double score;
+        person *q = &w.people[r];
         int at;
-        if (q->parts < p->min_parts || !(person_score(q) >= p->min_person_score)) continue;
-        score = person_score(q);
+        if (q->parts < p->min_parts) continue;
+        q->score = person_score(q, p->person_score, most);
+        if (!(q->score >= p->min_person_score)) continue;
         at = kept;
         if (kept == p->max_people) {
             status |= OPP_WARN_PEOPLE_TRUNCATED;
-            if (!(score > person_score(&w.people[w.best[kept - 1]]))) continue;
+            if (!(q->score > w.people[w.best[kept - 1]].score)) continue;
             --at;
         } else {
             ++kept;
         }
-        for (; at > 0 && person_score(&w.people[w.best[at - 1]]) < score; --at) w.best[at] = w.best[at - 1];
+        for (; at > 0 && w.people[w.best[at - 1]].score < q->score; --at) w.best[at] = w.best[at - 1];
         w.best[at] = r;
     }
 
@@ -122,7 +192,7 @@ int oppi_assemble(const opp_skeleton *s, const opp_params *p, const opp_peak *pe
                 out[0] = out[1] = out[2] = 0.0f;
             }
         }
-        person_scores[r] = (float)person_score(&w.people[w.best[r]]);
+        person_scores[r] = (float)w.people[w.best[r]].score;
     }
     *num_people = kept;
     return status;

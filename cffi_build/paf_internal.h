@@ -128,9 +128,10 @@ typedef struct assign_ws {
  * peak nobody held before, and peaks never become free again, so K * M rows
  * suffice. */
 typedef struct person {
-    double sum; /* peak scores + connection scores */
-    int terms;  /* how many scores are in sum */
-    int parts;  /* 0 once merged into another person */
+    double sum;   /* peak scores + connection scores */
+    double score; /* its person score, once assembled */
+    int terms;    /* how many scores are in sum */
+    int parts;    /* 0 once merged into another person */
 } person;
 
 typedef struct assemble_ws {
@@ -138,6 +139,7 @@ typedef struct assemble_ws {
     int *slots;     /* [rows * K] peak index per part, -1 if missing */
     person *people; /* [rows] */
     int *best;      /* [max_people] survivors, best first */
+    float *px, *py; /* [M] one part's peak positions (merging fragments) */
 } assemble_ws;
 
 /* What opp_group keeps between steps; the steps' scratch is carved after it. */

@@ -9,7 +9,11 @@
  * paf_sample_threshold counts as support. The score is the mean projection
  * plus the distance prior min(0, max_len / |b - a| - 1); the pair is a
  * candidate if at least min_sample_fraction of the samples are support and
- * the score is positive. score_pairs_plain scores every pair so.
+ * the score is positive. A candidate's score then adds peak_weight times its
+ * weaker end's peak score, so that of two candidates the PAF supports alike
+ * (a limb and a piece of it, ending on a weak peak that lies on the limb),
+ * the one between confident parts is taken first. score_pairs_plain scores
+ * every pair so.
  *
  * The fast path (second): most pairs of a crowded frame are wrong, and the
  * middle of a wrong pair lies off every limb. An off-support map marks the
@@ -31,6 +35,7 @@ typedef struct limb_field {
     int width, last_x, last_y;
     float threshold;      /* paf_sample_threshold */
     float max_len;        /* distance prior */
+    float peak_weight;    /* what the weaker end's peak score adds */
     int samples, max_fails;
     int inner;            /* samples strictly between the two peaks: samples - 2 */
     const float *t;       /* their positions along the limb, middle first */
@@ -101,7 +106,12 @@ SIMD_CLONES static float limb_score(const limb_field *f, opp_peak a, opp_peak b,
     }
     score = sum / ((float)f->samples * dist);
     if (dist > f->max_len) score += f->max_len / dist - 1.0f;
-    return score > 0.0f && score <= FLT_MAX ? score : 0.0f;
+    if (!(score > 0.0f && score <= FLT_MAX)) return 0.0f;
+    { /* a candidate: its weaker end's confidence (a caller's peak may hold anything) */
+        const float weak = a.score < b.score ? a.score : b.score;
+        if (weak > 0.0f && weak <= FLT_MAX) score += f->peak_weight * weak;
+    }
+    return score <= FLT_MAX ? score : 0.0f;
 }
 
 /* Every pair, scored in full; candidates appended to out in order of (a, b). */
@@ -340,6 +350,7 @@ int oppi_score_limb(const float *pafs, int height, int width, const opp_skeleton
     f.last_y = height - 1;
     f.threshold = p->paf_sample_threshold;
     f.max_len = p->max_limb_length > 0.0f ? p->max_limb_length : 0.5f * (float)height;
+    f.peak_weight = p->peak_weight;
     f.samples = n;
     f.inner = n - 2;
     f.max_fails = n - need;

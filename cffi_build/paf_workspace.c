@@ -45,6 +45,8 @@ void oppi_carve_assemble(carver *c, int k, int m, int max_people, assemble_ws *w
     w->slots = carve(c, rows * k, sizeof(int));
     w->people = carve(c, rows, sizeof(person));
     w->best = carve(c, (size_t)max_people, sizeof(int));
+    w->px = carve(c, (size_t)m, sizeof(float));
+    w->py = carve(c, (size_t)m, sizeof(float));
 }
 
 void oppi_carve_group(carver *c, const opp_skeleton *s, const opp_params *p, group_ws *w)

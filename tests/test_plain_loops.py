@@ -31,7 +31,8 @@ def plain(tmp_path_factory):
 PARAMS = {
     "default": GroupParams(),
     "optimal": GroupParams(assignment="optimal"),
-    "real-maps": GroupParams(peak_threshold=0.05, min_parts=4),
+    "before-0.2": GroupParams(peak_threshold=0.15, min_parts=3, min_person_score=0.2, person_score="mean",
+                              peak_weight=0.0, merge_radius=0.0),
     "radius-0": GroupParams(nms_radius=0, peak_threshold=0.3, max_peaks=16),
     "radius-2": GroupParams(nms_radius=2, paf_samples=5),
     "radius-3": GroupParams(nms_radius=3, peak_threshold=0.05),

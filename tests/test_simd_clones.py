@@ -44,10 +44,12 @@ PARAMS = [
     GroupParams(assignment="optimal"),
     GroupParams(paf_samples=21, min_sample_fraction=0.6, peak_threshold=0.05),  # longer sample runs
     GroupParams(paf_samples=5, nms_radius=2, min_parts=1, max_peaks=8),         # short runs, truncation
+    GroupParams(peak_threshold=0.15, min_parts=3, min_person_score=0.2, person_score="mean",
+                peak_weight=0.0, merge_radius=0.0),                             # the defaults before 0.2
 ]
 
 
-@pytest.mark.parametrize("params", PARAMS, ids=["default", "optimal", "many-samples", "few-samples"])
+@pytest.mark.parametrize("params", PARAMS, ids=["default", "optimal", "many-samples", "few-samples", "before-0.2"])
 def test_avx2_clones_match_the_baseline_bit_for_bit(baseline, params):
     rng = np.random.default_rng(7)
     for height, width in ((46, 54), (60, 80)):
