@@ -89,11 +89,10 @@ class _Done:
 
 
 class Pipeline:
-    def __init__(self, estimator: WorkerPool, source: Source, sinks: Optional[List[Sink]] = None, mode: str = "pipelined",
-                 queue_size: int = 2, infer_workers: Union[int, str] = "auto", sink_queue: int = 4,
-                 drop_when_busy: Optional[bool] = None, sink_policy: Optional[str] = None,
-                 max_frames: Optional[int] = None,
-                 on_frame: Optional[Callable[[Result], None]] = None) -> None:
+    def __init__(self, estimator: WorkerPool, source: Source, sinks: Optional[List[Sink]] = None,
+                 mode: str = "pipelined", queue_size: int = 2, infer_workers: Union[int, str] = "auto",
+                 sink_queue: int = 4, drop_when_busy: Optional[bool] = None, sink_policy: Optional[str] = None,
+                 max_frames: Optional[int] = None, on_frame: Optional[Callable[[Result], None]] = None) -> None:
         if mode not in ("pipelined", "sequential"):
             raise ValueError("pipeline mode must be 'pipelined' or 'sequential', got %r" % mode)
         if infer_workers in ("auto", 0, None):

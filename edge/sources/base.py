@@ -48,6 +48,7 @@ class FrameRing:
         self.size = max(2, int(size))
         self.buffers: List[np.ndarray] = []
         self.next = 0
+        self._last: Optional[int] = None  # the buffer handed out last, while it may be given back
 
     def ensure(self, size: int) -> None:
         """Grow to at least ``size`` buffers, inserted where the next frame goes, so the
@@ -57,12 +58,14 @@ class FrameRing:
                 shape = self.buffers[0].shape
                 self.buffers[self.next:self.next] = [np.zeros(shape, np.uint8) for _ in range(size - self.size)]
             self.size = size
+            self._last = None
 
     def get(self, height: int, width: int) -> np.ndarray:
         if not self.buffers or self.buffers[0].shape[:2] != (height, width):
             self.buffers = [np.zeros((height, width, 3), np.uint8) for _ in range(self.size)]
             self.next = 0
         buf = self.buffers[self.next]
+        self._last = self.next
         self.next = (self.next + 1) % self.size
         return buf
 
@@ -71,10 +74,9 @@ class FrameRing:
 
         Without this a live camera that drops frames while the pipeline is busy would turn
         the ring round past the frames still in flight. Anything else is ignored (a frame
-        that is not ours, as jetson-utils' own buffers, or not the last one)."""
-        last = (self.next - 1) % self.size
-        if self.buffers and self.buffers[last] is buf:
-            self.next = last
+        that is not ours, as jetson-utils' own buffers, or not the last one handed out)."""
+        if self._last is not None and self.buffers[self._last] is buf:
+            self.next, self._last = self._last, None
 
 
 class Source:
