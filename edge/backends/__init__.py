@@ -123,8 +123,7 @@ def create_backend(bundle, name: str = "auto", precision: str = "auto", threads:
     run the precision asked for, as onnxruntime does not run fp16)."""
     options = dict(threads=threads, cache_dir=cache_dir, dla_core=dla_core, providers=providers)
     if name != "auto":
-        chosen, why = select(name)
-        candidates = [(chosen, why)]
+        candidates = [select(name)]
     else:
         statuses = availability()
         candidates = _auto(statuses)
@@ -132,19 +131,20 @@ def create_backend(bundle, name: str = "auto", precision: str = "auto", threads:
             raise BackendError("no backend can run here: "
                                + "; ".join("%s: %s" % (s.name, s.detail) for s in statuses))
     failed: List[str] = []
-    for i, (chosen, why) in enumerate(candidates):
+
+    def open_on(chosen: str, why: str) -> Backend:
         entry = _REGISTRY[chosen]
         asked = precision if not failed or precision in entry.precisions else "auto"
-        try:
-            backend = entry.create(bundle, asked, **options)
-        except (BackendError, RuntimeError, ValueError) as exc:
-            if name != "auto" or i == len(candidates) - 1:
-                raise
-            log.warning("%s failed, falling back to %s: %s", chosen, candidates[i + 1][0], exc)
-            failed.append("%s failed (%s)" % (chosen, exc))
-            continue
+        backend = entry.create(bundle, asked, **options)
         if failed:
             why = "auto: %s, so %s" % ("; ".join(failed), chosen)
         backend.reason = "%s; %s" % (why, backend.reason)
         return backend
-    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    for (chosen, why), (after, _) in zip(candidates, candidates[1:]):  # all but the last may fail
+        try:
+            return open_on(chosen, why)
+        except (BackendError, RuntimeError, ValueError) as exc:
+            log.warning("%s failed, falling back to %s: %s", chosen, after, exc)
+            failed.append("%s failed (%s)" % (chosen, exc))
+    return open_on(*candidates[-1])
