@@ -21,16 +21,16 @@ log = logging.getLogger("openpose_plus.backends")
 
 def availability() -> List[env.Status]:
     """Whether each backend can run here, and why not (in ``auto``'s order of preference)."""
-    trt = env.probe_module("tensorrt", hint="comes with JetPack: python3-libnvinfer; never from pip")
-    cuda = env.probe_module("pycuda.driver", "pycuda", "pip install pycuda on the device")
-    missing = [s.name for s in (trt, cuda) if not s.ok]
+    trt_status = env.probe_module("tensorrt", hint="comes with JetPack: python3-libnvinfer; never from pip")
+    pycuda_status = env.probe_module("pycuda.driver", "pycuda", "pip install pycuda on the device")
+    missing = [s.name for s in (trt_status, pycuda_status) if not s.ok]
     gpus = env.gpu_devices()
     if missing:
         t = env.Status("tensorrt", False, "missing: %s" % ", ".join(missing))
     elif not gpus:
         t = env.Status("tensorrt", False, "no NVIDIA GPU device node")
     else:
-        t = env.Status("tensorrt", True, "TensorRT %s on %s" % (trt.detail, gpus[0]))
+        t = env.Status("tensorrt", True, "TensorRT %s on %s" % (trt_status.detail, gpus[0]))
     ort = env.probe_module("onnxruntime", hint="pip install onnxruntime")
     if ort.ok:
         import onnxruntime
@@ -56,26 +56,32 @@ def select(name: str = "auto") -> Tuple[str, str]:
 
 def create_backend(bundle, name: str = "auto", precision: str = "auto", threads: int = 0,
                    cache_dir: Optional[str] = None, dla_core: Optional[int] = None,
-                   providers: Optional[List[str]] = None) -> Backend:
+                   providers: Optional[List[str]] = None, device: int = 0) -> Backend:
     """Open ``bundle`` on backend ``name``. ``threads``/``providers`` are onnxruntime's,
-    ``cache_dir``/``dla_core`` TensorRT's (the engine cache and the DLA core to build for)."""
+    ``cache_dir``/``dla_core``/``device`` TensorRT's (the engine cache, the DLA core, the CUDA device).
+
+    With ``auto``, any failure of TensorRT (pycuda's errors derive from Exception, TensorRT's
+    include AttributeError and TypeError) falls back to onnxruntime, with the reason logged and
+    kept in ``reason``."""
     chosen, why = select(name)
     if chosen == "tensorrt":
         from .engine_cache import EngineCache
         from .tensorrt_backend import TensorRTBackend
 
         try:
-            backend: Backend = TensorRTBackend(bundle, precision, cache=EngineCache(cache_dir), dla_core=dla_core)
-        except (BackendError, RuntimeError, ValueError) as exc:
+            backend: Backend = TensorRTBackend(bundle, precision, cache=EngineCache(cache_dir), dla_core=dla_core,
+                                               device=device)
+        except Exception as exc:
             if name != "auto":
                 raise
             # auto promised something that runs: say why TensorRT did not, and use the CPU path.
-            log.warning("tensorrt failed, falling back to onnxruntime: %s", exc)
+            detail = "%s: %s" % (type(exc).__name__, exc)
+            log.warning("tensorrt failed, falling back to onnxruntime: %s", detail)
             from .onnxruntime_backend import OnnxRuntimeBackend
 
             backend = OnnxRuntimeBackend(bundle, "auto" if precision == "fp16" else precision,
                                          providers=providers, threads=threads)
-            why = "auto: tensorrt failed (%s), so onnxruntime" % exc
+            why = "auto: tensorrt failed (%s), so onnxruntime" % detail
     else:
         from .onnxruntime_backend import OnnxRuntimeBackend
 

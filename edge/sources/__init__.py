@@ -374,7 +374,7 @@ class JetsonSource(Source):
         super().__init__(uri, ring)
         self.source_kind, self.location, self.options = kind, location, options
         self.live = kind in ("csi", "v4l2", "rtsp")
-        self._src = None
+        self._src: "Optional[jetson_utils.videoSource]" = None  # typed for the API conformance test
 
     def open(self) -> "JetsonSource":
         import jetson_utils
