@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import traceback
 from typing import Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
@@ -87,7 +88,7 @@ class TensorRTBackend(Backend):
         try:
             self._device = PrimaryContext(cuda, device)
             self._device.push()
-            info = self._device.info
+            info = self.device_info = self._device.info
             self.zero_copy = info.zero_copy
             self.integrated = info.integrated
             options = BuildOptions("fp16", dla_core, gpu_fallback, workspace_mb, max_batch)
@@ -98,20 +99,23 @@ class TensorRTBackend(Backend):
                                        % (trt.__version__, info.model))
             else:
                 candidates = [(precision, "asked for")]
-            why = ""
+            why, failed = "", []
             for p, _ in candidates:
                 try:
                     why = self._open(p, options, report)
                     self.precision = p
                     break
-                except Exception as exc:  # auto tries the next precision; TensorRT raises many kinds
-                    if precision != "auto" or p == candidates[-1][0]:
-                        if self.attempts:
-                            raise BackendError("%s (after: %s)" % (exc, "; ".join(self.attempts))) from exc
-                        raise
+                except Exception as exc:  # TensorRT raises RuntimeError, TypeError, AttributeError...
+                    traceback.clear_frames(exc.__traceback__)  # free what the failed try made, now
                     self._drop_engine()
-                    self.attempts.append("%s failed: %s" % (p, exc))
-                    log.warning("tensorrt: %s engine failed, trying the next precision: %s", p, exc)
+                    detail = "%s failed (%s: %s)" % (p, type(exc).__name__, exc)
+                    if precision != "auto":
+                        raise BackendError("TensorRT %s: %s" % (trt.__version__, detail)) from None
+                    failed.append(detail)
+                    log.warning("tensorrt: %s%s", detail, "; trying the next precision" if p != candidates[-1][0] else "")
+            else:
+                raise BackendError("TensorRT %s: no precision works here: %s" % (trt.__version__, "; ".join(failed)))
+            self.attempts = failed
             self.stream = cuda.Stream()
             # waiting on a BLOCKING_SYNC event sleeps instead of spinning on a core that capture and
             # grouping need (the primary context's flags are the runtime's, so the event carries it)
@@ -121,7 +125,9 @@ class TensorRTBackend(Backend):
                 else "device buffers + async copies", info.model, why,
                 ("; " + "; ".join(self.attempts)) if self.attempts else "")
             self._device.pop()
-        except BaseException:
+        except BaseException as exc:
+            # the traceback holds the callees' TensorRT objects: free them while the context lives
+            traceback.clear_frames(exc.__traceback__)
             self._release()
             raise
 
@@ -149,7 +155,7 @@ class TensorRTBackend(Backend):
         if self.context is None:
             raise BackendError("TensorRT could not create an execution context (device memory?)")
         self._check_io()
-        self.plan = built.plan
+        self.plan, self.key = built.plan, built.key
         return "route %s (%s), engine %s (%s)" % (built.plan.route, built.plan.describe(),
                                                    "built" if built.built else "cached", built.reason)
 

@@ -31,6 +31,7 @@ import os
 import re
 import threading
 import time
+import traceback
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -375,7 +376,8 @@ def _timing_cache(config: "trt.IBuilderConfig", path: Optional[str]) -> "Optiona
     try:
         cache: "Optional[trt.ITimingCache]" = config.create_timing_cache(data)
     except Exception as exc:  # pybind raises TypeError/RuntimeError on a corrupt blob
-        log.warning("timing cache %s unreadable (%s); starting a new one", path, exc)
+        # a string, not the exception: a kept log record would keep its frames' objects alive
+        log.warning("timing cache %s unreadable (%s); starting a new one", path, str(exc))
         cache = None
     if cache is None and data:
         cache = config.create_timing_cache(b"")
@@ -404,6 +406,7 @@ class _Ticker:
     def __init__(self, report: Report, what: str, interval: float = 15.0) -> None:
         self.report, self.what, self.interval = report, what, interval
         self.phase = ""
+        self.phases: List[str] = []  # what TensorRT's progress monitor reported (10+)
         self.start = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="engine-build-progress", daemon=True)
@@ -421,8 +424,9 @@ class _Ticker:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
-        self.report("building TensorRT engine: %s after %.0f s" % ("failed" if exc[0] else "done",
-                                                                   time.monotonic() - self.start))
+        self.report("building TensorRT engine: %s after %.0f s%s" % (
+            "failed" if exc[0] else "done", time.monotonic() - self.start,
+            (" (phases: %s)" % ", ".join(self.phases)) if self.phases else ""))
 
 
 @serves("10.3", "10.13", "11.4")
@@ -437,6 +441,8 @@ def _progress_monitor(trt, ticker: _Ticker) -> object:
         def phase_start(self, phase_name, parent_phase, num_steps) -> None:
             self.steps[phase_name] = (0, int(num_steps))
             ticker.phase = "%s (0/%d)" % (phase_name, num_steps)
+            if phase_name not in ticker.phases:
+                ticker.phases.append(str(phase_name))
 
         def step_complete(self, phase_name, step) -> bool:
             total = self.steps.get(phase_name, (0, 0))[1]
@@ -506,6 +512,10 @@ def build_engine(bundle, options: BuildOptions, trt=None, gen: Optional[Generati
                                    % (gen.version, plan.onnx, plan.describe()))
         _save_timing_cache(config, timing_cache)
         return bytes(serialized)
+    except BaseException as exc:
+        # the traceback would keep the callees' TensorRT objects alive past the context's pop
+        traceback.clear_frames(exc.__traceback__)
+        raise
     finally:
         # freed here, in reverse order of creation, while the caller's CUDA context is still
         # current: a traceback would otherwise keep them until after it is popped
@@ -565,7 +575,7 @@ def auto_candidates(bundle, gen: Generation, info: DeviceInfo, options: BuildOpt
             plan_build(bundle, BuildOptions(p, options.dla_core, options.gpu_fallback, options.workspace_mb,
                                             options.max_batch), gen)
         except ValueError as exc:  # RouteError or a bundle without that precision
-            log.info("auto precision: not %s (%s)", p, exc)
+            log.info("auto precision: not %s (%s)", p, str(exc))
             continue
         out.append((p, "compute capability %s" % info.compute_capability))
     return out

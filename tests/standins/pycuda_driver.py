@@ -95,7 +95,7 @@ class World:
     """The devices, contexts, allocations, streams of the stand-in, and what went wrong."""
 
     def __init__(self, devices: Optional[List[DeviceSpec]] = None) -> None:
-        self.devices = list(devices or [ORIN])
+        self.devices = list(devices) if devices is not None else [ORIN]
         self.initialised = False
         self.primary: Dict[int, _Ctx] = {}
         self.created: List[_Ctx] = []  # contexts make_context made (the project should make none)
@@ -137,6 +137,10 @@ class World:
         ctx.alive = True
         ctx.retains += 1  # the runtime holds it until the process ends
         return ctx
+
+    def live_contexts(self) -> int:
+        """Retains of primary contexts plus contexts make_context made that are still alive."""
+        return sum(c.retains for c in self.primary.values()) + sum(1 for c in self.created if c.alive)
 
     def live_retains(self) -> Dict[int, int]:
         return {d: c.retains for d, c in self.primary.items() if c.retains}
@@ -212,6 +216,8 @@ class event_flags:  # noqa: N801
 
 
 def init(flags: int = 0) -> None:
+    if not WORLD.devices:  # pycuda's RuntimeError: not the builtin one
+        raise RuntimeError("cuInit failed: no CUDA-capable device is detected")
     WORLD.initialised = True
 
 

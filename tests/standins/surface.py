@@ -75,6 +75,8 @@ def restrict_class(impl: type, qualname: str, have: Set[str], column: str, modul
             ns[attr] = Absent(full, column)
         elif isinstance(value, type) and value.__name__ == attr:  # a nested class (Logger.Severity)
             ns[attr] = restrict_class(value, full, have, column, module)
+    if not ns:
+        return impl  # nothing to hide: the class itself (exceptions stay catchable as raised)
     ns["__module__"] = module
     out = type(impl.__name__, (impl,), ns)
     out.__qualname__ = qualname

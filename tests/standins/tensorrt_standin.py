@@ -144,6 +144,7 @@ class _Tracked:
         self._ctx = _world().runtime_context()
         self._alive_check = True
         api.live[self._kind] = api.live.get(self._kind, 0) + 1
+        api.made[self._kind] = api.made.get(self._kind, 0) + 1
 
     def __del__(self) -> None:
         if not getattr(self, "_alive_check", False):
@@ -751,7 +752,8 @@ class _Api:
 
     def __init__(self, column: str, version: str) -> None:
         self.column, self.facts = column, Facts(version)
-        self.live: Dict[str, int] = {}
+        self.live: Dict[str, int] = {}  # objects alive now, by class
+        self.made: Dict[str, int] = {}  # objects ever made, by class
         self.builds: List[dict] = []
         self.build_errors: List[str] = []
         impl = dict(globals())
