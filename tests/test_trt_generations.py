@@ -491,3 +491,38 @@ def test_elapsed_time_ticks_while_a_build_runs():
     with trt_build._Ticker(report, "fp16", interval=0.01):
         assert ticked.wait(5), seen  # the ticker says how long it has been, without being asked
     assert seen[-1].startswith("building TensorRT engine: done after")
+
+
+# -- the whole estimator --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("column", ["8.5", "11.4"])
+def test_the_estimator_on_tensorrt_finds_what_onnxruntime_finds(bundles, gpu_here, monkeypatch, tmp_path, column):
+    """Grouping reads the maps where the TensorRT engine wrote them (mapped memory, by address)."""
+    from openpose_plus.edge.estimator import PoseEstimator
+    from openpose_plus.edge.synthetic.scene import MovingScene
+
+    monkeypatch.setenv("OPENPOSE_PLUS_ENGINE_CACHE", str(tmp_path))
+    frame = MovingScene(320, 240, 2, seed=1).frame(3)[0]
+    with installed(column) as (trt, cuda):
+        est = PoseEstimator(bundles["plain"], backend="auto", precision="fp32")
+        assert est.backend.name == "tensorrt" and "TensorRT %s (fp32)" % trt.__version__ in est.reason
+        poses = est.infer(frame)
+        est.close()
+        _clean(trt)
+    with PoseEstimator(bundles["plain"], backend="onnxruntime") as ref_est:
+        ref = ref_est.infer(frame)
+    np.testing.assert_array_equal(poses.keypoints, ref.keypoints)
+
+
+def test_the_estimator_says_why_it_runs_on_onnxruntime(bundles, gpu_here, monkeypatch, tmp_path):
+    from openpose_plus.edge.estimator import PoseEstimator
+
+    monkeypatch.setenv("OPENPOSE_PLUS_ENGINE_CACHE", str(tmp_path))
+    with installed("11.4") as (trt, cuda):
+        def broken(self, *a, **k):
+            raise AttributeError("'tensorrt.tensorrt.Builder' object has no attribute 'create_network'")
+        monkeypatch.setattr(trt.Builder, "create_network", broken)
+        with PoseEstimator(bundles["plain"], backend="auto") as est:
+            assert est.backend.name == "onnxruntime"
+            assert "tensorrt failed (BackendError: TensorRT 11.4.1.3: no precision works here" in est.reason
+            assert "AttributeError: 'tensorrt.tensorrt.Builder' object has no attribute" in est.reason
+        _clean(trt)
