@@ -36,12 +36,13 @@ from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
 
 from openpose_plus.edge.atomic import write_atomic
-from .cuda_device import DeviceInfo, PrimaryContext
+from .cuda_device import DeviceInfo, PrimaryContext, fast_precisions
 from .engine_cache import CacheKey, EngineCache
 from .trt_api import GENERATIONS, Generation, serves
 
 __all__ = ["BuildOptions", "BuildPlan", "RouteError", "int8_form", "int8_route", "import_tensorrt", "import_pycuda",
-           "trt_major", "plan_build", "routes", "cache_key", "build_engine", "engine_for", "Built"]
+           "trt_major", "plan_build", "routes", "cache_key", "build_engine", "engine_for", "Built", "auto_candidates",
+           "read_calibration_cache"]
 
 log = logging.getLogger("openpose_plus.trt_build")
 
@@ -564,8 +565,6 @@ def engine_for(bundle, options: BuildOptions, cache: Optional[EngineCache] = Non
 def auto_candidates(bundle, gen: Generation, info: DeviceInfo, options: BuildOptions) -> List[Tuple[str, str]]:
     """``precision="auto"``: (precision, why) in the order to try; the fastest this device runs
     and this TensorRT can build from this bundle first. Decided without a Builder."""
-    from .cuda_device import fast_precisions
-
     fast16, fast8 = fast_precisions(info.compute_capability)
     out = []
     for p, fast in (("int8", fast8), ("fp16", fast16), ("fp32", True)):
