@@ -27,7 +27,7 @@ class JetsonSource(Source):
         super().__init__(uri, ring)
         self.source_kind, self.location, self.options = kind, location, options
         self.live = kind in LIVE_KINDS
-        self._src = None
+        self._src: "Optional[jetson_utils.videoSource]" = None  # typed for the API conformance test
 
     def open(self) -> "JetsonSource":
         import jetson_utils
