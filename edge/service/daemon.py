@@ -17,7 +17,7 @@ import logging
 import signal
 import threading
 import time
-from typing import List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 from .config import ConfigError, EdgeConfig, load_config
 from .notify import Notifier
@@ -46,9 +46,10 @@ def build_sinks(cfg: EdgeConfig, metrics: Optional[PipelineMetrics] = None, heal
 
 
 class Daemon:
-    def __init__(self, config_path: str, notifier: Optional[Notifier] = None) -> None:
+    def __init__(self, config_path: str, notifier: Optional[Notifier] = None, overrides: Sequence[str] = ()) -> None:
         self.config_path = config_path
-        self.config: EdgeConfig = load_config(config_path)  # ConfigError: refused at start
+        self.overrides = list(overrides)  # --set: applied again on every reload
+        self.config: EdgeConfig = load_config(config_path, self.overrides)  # ConfigError: refused at start
         self.notifier = notifier or Notifier()
         self.metrics = PipelineMetrics(lambda: self.pipeline, lambda: self.source.reconnects if self.source else 0)
         self.estimator = None
@@ -173,7 +174,7 @@ class Daemon:
         self._reload_requested = False
         self.notifier.reloading()
         try:
-            new = load_config(self.config_path)
+            new = load_config(self.config_path, self.overrides)
             model_changed = (dataclasses.asdict(new.model) != dataclasses.asdict(self.config.model)
                              or new.grouping != self.config.grouping)
             # The new model is loaded (and checked) while the old pipeline still runs.
