@@ -9,8 +9,6 @@ import json
 import logging
 import signal
 import sys
-from typing import List
-
 from openpose_plus.edge.progress import Progress
 
 __all__ = ["add_arguments", "run"]
@@ -34,29 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress line")
 
 
-def _sinks(args: argparse.Namespace, metrics) -> List[object]:
-    from openpose_plus.edge.sinks import HttpSink, JsonLinesSink, OpenPoseJsonSink, VideoSink
-
-    sinks: List[object] = []
-    if args.write_json:
-        sinks.append(OpenPoseJsonSink(args.write_json))
-    if args.output:
-        sinks.append(VideoSink(args.output, args.fps))
-    if args.jsonl:
-        sinks.append(JsonLinesSink(args.jsonl))
-    if args.http:
-        host, sep, port = args.http.rpartition(":")
-        if not sep or not port.isdigit():
-            raise ValueError("--http wants ADDR:PORT, got %r" % args.http)
-        sinks.append(HttpSink(host or "127.0.0.1", int(port), registry=metrics.registry))
-    return sinks
-
-
 def run(args: argparse.Namespace) -> int:
     from openpose_plus.edge.backends import BackendError
     from openpose_plus.edge.bundle import BundleError
     from openpose_plus.edge.estimator import PoseEstimator
     from openpose_plus.edge.pipeline import Pipeline, PipelineMetrics
+    from openpose_plus.edge.sinks.factory import build_sinks, sinks_config
     from openpose_plus.edge.sources import SourceError, open_source
 
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -72,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     holder = {}
     metrics = PipelineMetrics(lambda: holder.get("p"))
     try:
-        sinks = _sinks(args, metrics)
+        sinks = build_sinks(sinks_config(args.write_json, args.jsonl, args.output, args.fps, args.http), metrics.registry)
     except ValueError as exc:
         print("openpose-plus run: %s" % exc, file=sys.stderr)
         return 2

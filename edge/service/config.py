@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Dict, Iterable, Mapping, Optional
 
 from openpose_plus.edge import configfile
-from openpose_plus.edge.configfile import ConfigError, between, one_of, option, positive, section
+from openpose_plus.edge.configfile import ConfigError, one_of, option, positive, section
+from openpose_plus.edge.sinks.factory import SinksConfig
 
 __all__ = ["ConfigError", "EdgeConfig", "load_config", "parse_config", "add_config_arguments"]
 
@@ -57,39 +58,6 @@ class PipelineConfig:
     infer_workers: Any = option("auto", _workers, "\"auto\" (one per core on the CPU backend, 1 on TensorRT) "
                                                   "or a number")
     sink_queue: int = option(4, _at_least_one)
-
-
-@dataclass
-class OpenPoseJsonConfig:
-    directory: str = ""
-    prefix: str = ""
-
-
-@dataclass
-class JsonLinesConfig:
-    target: str = option("", doc="\"-\" (stdout), a file, or udp://host:port")
-
-
-@dataclass
-class VideoConfig:
-    path: str = ""
-    fps: float = option(30.0, positive)
-
-
-@dataclass
-class HttpConfig:
-    enabled: bool = False
-    address: str = "127.0.0.1"
-    port: int = option(8080, between(0, 65535))
-    preview_fps: float = option(10.0, positive)
-
-
-@dataclass
-class SinksConfig:
-    openpose_json: OpenPoseJsonConfig = section(OpenPoseJsonConfig)
-    jsonl: JsonLinesConfig = section(JsonLinesConfig)
-    video: VideoConfig = section(VideoConfig)
-    http: HttpConfig = section(HttpConfig)
 
 
 @dataclass
