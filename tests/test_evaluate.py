@@ -19,7 +19,7 @@ from openpose_plus.edge.preprocess import Preprocessor  # noqa: E402
 from openpose_plus.edge.skeleton import COCO17_TO_COCO18, COCO18  # noqa: E402
 from openpose_plus.edge.synthetic.figures import random_scene  # noqa: E402
 from openpose_plus.edge.targets import render_targets  # noqa: E402
-from openpose_plus.host_training.data.coco import coco17_to_coco18  # noqa: E402
+from openpose_plus.edge.skeleton import coco17_to_coco18  # noqa: E402
 from openpose_plus.evaluation.coco import (EvalError, EvalSettings, evaluate,  # noqa: E402
                                                   evaluate_predictions, load_coco, predict,
                                                   to_coco_keypoints)

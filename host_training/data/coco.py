@@ -32,16 +32,12 @@ from typing import Any, List, Mapping, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from openpose_plus.edge.skeleton import COCO17_TO_COCO18, COCO18, Skeleton
+from openpose_plus.edge.skeleton import COCO17_PARTS, COCO18, Skeleton, coco17_to_coco18
 
-__all__ = ["COCO17_PARTS", "BadSample", "Record", "KeypointDataset", "read_keypoint_dataset",
-           "resolve_skeleton", "coco17_to_coco18", "load_sample", "decode_image", "ignore_mask"]
+__all__ = ["BadSample", "Record", "KeypointDataset", "read_keypoint_dataset", "resolve_skeleton", "load_sample",
+           "decode_image", "ignore_mask"]
 
 log = logging.getLogger("openpose_plus.data")
-
-COCO17_PARTS = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
-                "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip",
-                "left_knee", "right_knee", "left_ankle", "right_ankle")
 
 
 class BadSample(ValueError):
@@ -77,22 +73,6 @@ class KeypointDataset:
     skeleton: Skeleton
     records: List[Record]
     skipped: List[str] = field(default_factory=list)
-
-
-def coco17_to_coco18(kp17: np.ndarray) -> np.ndarray:
-    """``(..., 17, 3)`` COCO keypoints -> ``(..., 18, 3)`` COCO-18 with the derived neck."""
-    kp17 = np.asarray(kp17, np.float32)
-    out = np.zeros(kp17.shape[:-2] + (18, 3), np.float32)
-    for i, j in enumerate(COCO17_TO_COCO18):
-        if j is not None:
-            out[..., i, :] = kp17[..., j, :]
-    ls, rs = kp17[..., 5, :], kp17[..., 6, :]
-    both = (ls[..., 2] > 0) & (rs[..., 2] > 0)
-    neck = out[..., 1, :]
-    neck[..., 0] = np.where(both, (ls[..., 0] + rs[..., 0]) / 2, 0.0)
-    neck[..., 1] = np.where(both, (ls[..., 1] + rs[..., 1]) / 2, 0.0)
-    neck[..., 2] = np.where(both, np.minimum(ls[..., 2], rs[..., 2]), 0.0)
-    return out
 
 
 def _person_category(data: Mapping[str, Any], path: str) -> Mapping[str, Any]:
