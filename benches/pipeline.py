@@ -28,6 +28,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
+from openpose_plus.commands._options import add_backend, add_precision
 from openpose_plus.edge.sources import Source, SourceEnded
 
 __all__ = ["add_arguments", "run", "ReplaySource", "measure", "demo_model", "cpu_profile"]
@@ -131,8 +132,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--distinct", type=int, default=30, help="distinct frames taken from the source")
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs of each mode, interleaved; medians are reported (default %(default)s)")
-    parser.add_argument("--backend", default="onnxruntime", choices=("auto", "tensorrt", "onnxruntime"))
-    parser.add_argument("--precision", default="auto")
+    add_backend(parser, default="onnxruntime")
+    add_precision(parser)
     parser.add_argument("--threads", type=int, default=0,
                         help="onnxruntime threads of the sequential loop's session (0: every core)")
     parser.add_argument("--workers", type=int, default=0,

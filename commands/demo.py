@@ -17,6 +17,8 @@ from typing import List
 
 import numpy as np
 
+from openpose_plus.commands._options import add_backend, add_precision
+
 DEFAULT_BUNDLE = os.path.join("models", "demo")
 INPUT_SIZE = 368   # the network input the maps stand for (square, as in the OpenPose paper)
 STRIDE = 8
@@ -43,8 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=os.path.join("out", "demo"), help="output folder")
     parser.add_argument("--bundle", default=None, help="model bundle (default: %s when present)" % DEFAULT_BUNDLE)
     parser.add_argument("--no-model", action="store_true", help="ground-truth maps instead of the network")
-    parser.add_argument("--backend", default="auto", choices=("auto", "tensorrt", "onnxruntime"))
-    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "int8"))
+    add_backend(parser)
+    add_precision(parser)
 
 
 class _Tally:

@@ -16,6 +16,8 @@ from typing import Tuple
 
 import numpy as np
 
+from openpose_plus.commands._options import add_precision
+
 __all__ = ["add_arguments", "run", "keras_map_fn", "bundle_map_fn", "open_model"]
 
 
@@ -100,7 +102,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-images", type=int, default=0, help="evaluate at most this many images")
     parser.add_argument("--upsample", type=int, default=1,
                         help="scale maps up this much before grouping (OpenPose: 8; default 1)")
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "int8"), help="bundle graph to run")
+    add_precision(parser, default="fp32", choices=("fp32", "int8"), what="the bundle graph to run")
     parser.add_argument("--skip-bad-images", action="store_true", help="skip unreadable images, naming them")
     parser.add_argument("--out", help="folder for keypoint_results.json, metrics.json and drawn/")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -9,6 +9,8 @@ import json
 import logging
 import signal
 import sys
+
+from openpose_plus.commands._options import add_backend, add_precision
 from openpose_plus.edge.progress import Progress
 
 __all__ = ["add_arguments", "run"]
@@ -24,8 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jsonl", metavar="TARGET", help="JSON lines to - (stdout), a file or udp://host:port")
     parser.add_argument("--http", metavar="ADDR:PORT", help="serve /poses, /preview.mjpg, /metrics, /healthz")
     parser.add_argument("--frames", type=int, default=None, metavar="N", help="stop after N frames")
-    parser.add_argument("--backend", default="auto", choices=("auto", "tensorrt", "onnxruntime"))
-    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "int8"))
+    add_backend(parser)
+    add_precision(parser)
     parser.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0: default)")
     parser.add_argument("--mode", default="pipelined", choices=("pipelined", "sequential"))
     parser.add_argument("--fps", type=float, default=30.0, help="frame rate of the --output video")

@@ -83,7 +83,6 @@ class PoseEstimator:
         self.preprocessor = Preprocessor(b.input_width, b.input_height, b.pad_value)
         self.grouper = Grouper(b.skeleton, b.map_height, b.map_width, params)
         self.buffers = self.backend.new_buffers()
-        self._sets = [self.buffers]
         # Worker sessions by intra-op thread count, made on first request and kept (a reload
         # or a second benchmark run reuses them); the primary session serves where it fits.
         self._sessions: Dict[int, list] = {}
@@ -157,12 +156,6 @@ class PoseEstimator:
 
     def new_buffers(self) -> BufferSet:
         return self.backend.new_buffers()
-
-    def buffer_sets(self, n: int) -> List[BufferSet]:
-        """``n`` buffer sets for frames in flight, allocated on first request and kept."""
-        while len(self._sets) < n:
-            self._sets.append(self.backend.new_buffers())
-        return self._sets[:n]
 
     def group(self, buffers: BufferSet):
         """Group the maps where the backend left them (pointers, no copy); map coordinates."""

@@ -53,7 +53,7 @@ class TensorRTBackend(Backend):
             trt = import_tensorrt()
         except RuntimeError as exc:
             raise BackendError(str(exc)) from None
-        self.api = self.api_generation(trt.__version__)
+        self.api_generation(trt.__version__)  # refuses a TensorRT older than 8.5
         cuda = import_pycuda()
         self._trt, self._cuda = trt, cuda
         cuda.init()

@@ -32,7 +32,7 @@ except ImportError as _exc:  # pragma: no cover
     cv2 = None  # type: ignore[assignment]
 
 __all__ = ["Frame", "SourceError", "SourceEnded", "CorruptFrame", "Source", "parse_uri", "open_source",
-           "source_kinds", "availability", "ReconnectingSource", "IMAGE_EXTENSIONS"]
+           "availability", "ReconnectingSource", "IMAGE_EXTENSIONS"]
 
 log = logging.getLogger("openpose_plus.sources")
 
@@ -310,7 +310,7 @@ class OpenCVSource(Source):
         h = _int_opt(opts, "height", 720, self.uri)
         fps = _int_opt(opts, "fps", 30, self.uri)
         if kind == "csi":
-            if not _has_gstreamer():
+            if not env.opencv_has_gstreamer():
                 raise SourceError("source %s: csi:// needs jetson_utils or an OpenCV built with GStreamer "
                                   "(Jetson's system OpenCV has it; pip's opencv does not)" % self.uri)
             pipeline = ("nvarguscamerasrc sensor-id=%s ! video/x-raw(memory:NVMM),width=%d,height=%d,framerate=%d/1 "
@@ -415,11 +415,6 @@ class JetsonSource(Source):
             self._src = None
 
 
-def _has_gstreamer() -> bool:
-    info = cv2.getBuildInformation()
-    return any("GStreamer:" in line and "YES" in line for line in info.splitlines())
-
-
 def _jetson_utils_ok() -> bool:
     return env.probe_module("jetson_utils").ok
 
@@ -428,7 +423,7 @@ def availability() -> List[env.Status]:
     """Which source kinds can be opened here, through what, and why not."""
     ju = env.probe_module("jetson_utils", hint="build jetson-inference/jetson-utils on the device")
     cv = env.probe_module("cv2", "opencv", "pip install opencv-python-headless")
-    gst = cv.ok and _has_gstreamer()
+    gst = cv.ok and env.opencv_has_gstreamer()
     out = [env.Status("synthetic://", cv.ok, "rendered people, no camera needed" if cv.ok else cv.detail)]
     for kind, what in (("csi://", "CSI camera"), ("v4l2://", "V4L2 camera"), ("rtsp://", "network stream"),
                        ("file", "video file")):
@@ -442,10 +437,6 @@ def availability() -> List[env.Status]:
                                   if cv.ok else cv.detail))
     out.append(env.Status("folder", cv.ok, "images via OpenCV" if cv.ok else cv.detail))
     return out
-
-
-def source_kinds() -> Tuple[str, ...]:
-    return ("csi", "v4l2", "rtsp", "file", "folder", "synthetic")
 
 
 def make_source(uri: str, ring: int = DEFAULT_RING, prefer: str = "auto") -> Source:
