@@ -138,7 +138,7 @@ class EvalConfig:
     batch_size: int = _f(1, _positive, "images per inference batch")
     max_images: int = _f(0, _non_negative, "evaluate at most this many images (0 = all)")
     draw: int = _f(0, _non_negative, "save pictures of this many predictions")
-    output_dir: str = _f("", doc="results JSON and pictures (default: beside the model)")
+    output_dir: str = _f("", doc="results JSON and pictures (default: the run's eval/)")
     group: Dict[str, Any] = _f({}, doc="grouping parameters (GroupParams fields)")
 
 
