@@ -28,7 +28,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from openpose_plus.commands._options import add_backend, add_precision
+from openpose_plus.commands._options import add_backend, add_precision, parse_size
 from openpose_plus.edge.sources import Source, SourceEnded
 
 __all__ = ["add_arguments", "run", "ReplaySource", "measure", "demo_model", "cpu_profile"]
@@ -116,11 +116,10 @@ def demo_model(width: int = 368, height: int = 368, seed: int = 0) -> bytes:
 def _demo_bundle(spec: str, tmp: str) -> str:
     from openpose_plus.edge.bundle import write_bundle
 
-    size = spec.partition(":")[2] or "368x368"
     try:
-        w, h = (int(v) for v in size.lower().split("x"))
-    except ValueError:
-        raise ValueError("%r: the demo size must be WIDTHxHEIGHT" % spec) from None
+        w, h = parse_size(spec.partition(":")[2] or "368x368", multiple=8, example="368x368")
+    except ValueError as exc:
+        raise ValueError("%r: the demo %s" % (spec, exc)) from None
     return write_bundle(os.path.join(tmp, "demo"), demo_model(w, h), input_size=(w, h), stride=8,
                         mean=(127.5,) * 3, std=(127.5,) * 3, training_config={"MODEL": {"name": "demo"}})
 

@@ -6,9 +6,9 @@ Standard library only, like the verbs' top level: the names below are the runtim
 from __future__ import annotations
 
 import argparse
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence, Tuple
 
-__all__ = ["PRECISIONS", "BACKENDS", "add_precision", "add_backend"]
+__all__ = ["PRECISIONS", "BACKENDS", "add_precision", "add_backend", "parse_size", "size_type"]
 
 PRECISIONS = ("fp32", "fp16", "int8")
 BACKENDS = ("tensorrt", "onnxruntime")
@@ -35,3 +35,26 @@ def add_backend(parser: argparse.ArgumentParser, default: str = "auto") -> None:
     """``--backend auto|tensorrt|onnxruntime``; auto: TensorRT where it can run (``openpose-plus info`` says)."""
     parser.add_argument("--backend", default=default, choices=("auto",) + BACKENDS,
                         help="auto: tensorrt where it can run here, else onnxruntime (default: %(default)s)")
+
+
+def parse_size(text: str, minimum: int = 1, multiple: int = 1, example: str = "640x480") -> Tuple[int, int]:
+    """``WxH`` as ``(width, height)``; ValueError saying the rule it breaks."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ValueError("size must look like %s, got %r" % (example, text)) from None
+    if w < minimum or h < minimum:
+        raise ValueError("size must be at least %dx%d, got %r" % (minimum, minimum, text))
+    if w % multiple or h % multiple:
+        raise ValueError("size must be multiples of %d, got %r" % (multiple, text))
+    return w, h
+
+
+def size_type(minimum: int = 1, multiple: int = 1, example: str = "640x480") -> Callable[[str], Tuple[int, int]]:
+    """:func:`parse_size` as an argparse ``type`` (its message shown as the error)."""
+    def parse(text: str) -> Tuple[int, int]:
+        try:
+            return parse_size(text, minimum, multiple, example)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return parse

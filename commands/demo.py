@@ -17,7 +17,7 @@ from typing import List
 
 import numpy as np
 
-from openpose_plus.commands._options import add_backend, add_precision
+from openpose_plus.commands._options import add_backend, add_precision, size_type
 
 DEFAULT_BUNDLE = os.path.join("models", "demo")
 INPUT_SIZE = 368   # the network input the maps stand for (square, as in the OpenPose paper)
@@ -29,15 +29,10 @@ DEMO_HEIGHT = (0.4, 0.95)  # models/demo.toml's DATA.synthetic_height
 
 HELP = "the system at work on synthetic people (no camera, no GPU)"
 
-def _size(text: str):
-    w, h = text.lower().split("x")
-    return int(w), int(h)
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--people", type=int, default=4)
-    parser.add_argument("--size", type=_size, default=(640, 480), help="frame size WxH")
+    parser.add_argument("--size", type=size_type(minimum=32), default=(640, 480), help="frame size WxH")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--height", type=float, nargs=2, default=DEMO_HEIGHT, metavar=("MIN", "MAX"),
                         help="people's heights as fractions of the frame height (default %g %g: what the "

@@ -65,3 +65,21 @@ def test_one_gstreamer_probe_for_sources_and_info():
     assert ("(GStreamer)" in _opencv().detail) == gst
     csi = {s.name: s for s in availability()}["csi://"]
     assert csi.ok or ("GStreamer" in csi.detail and not gst)
+
+
+@pytest.mark.parametrize("text, kwargs, want", [
+    ("640x480", {}, (640, 480)),
+    ("368X368", {"multiple": 8}, (368, 368)),
+    ("10x10", {"minimum": 32}, "at least 32x32"),
+    ("100x64", {"multiple": 8}, "multiples of 8"),
+    ("640x", {}, "must look like 640x480"),
+    ("1x2x3", {}, "must look like 640x480"),
+])
+def test_one_size_parser(text, kwargs, want):
+    if isinstance(want, tuple):
+        assert _options.parse_size(text, **kwargs) == want
+    else:
+        with pytest.raises(ValueError, match=want):
+            _options.parse_size(text, **kwargs)
+        with pytest.raises(argparse.ArgumentTypeError, match=want):
+            _options.size_type(**kwargs)(text)
