@@ -16,7 +16,8 @@ An override is ``SECTION.key=value`` (``TRAIN.lr_schedule.warmup_steps=500`` for
 nested table); the value is read as a TOML literal (``16``, ``true``, ``"a b"``,
 ``[1, 2]``, ``{name = "flip"}``) and, if it is not one, taken as a plain string.
 Any unknown section or key, or a bad value, raises :class:`ConfigError` naming the key:
-``TRAIN.batch_size: must be a positive integer, got -1``.
+``TRAIN.batch_size: must be a positive integer, got -1``. The reading itself is
+:mod:`openpose_plus.edge.configfile`'s, the same reader as the daemon's config.
 """
 from __future__ import annotations
 
