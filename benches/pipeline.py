@@ -28,6 +28,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
+from openpose_plus.commands._options import add_backend, add_precision, parse_size
 from openpose_plus.edge.sources import Source, SourceEnded
 
 __all__ = ["add_arguments", "run", "ReplaySource", "measure", "demo_model", "cpu_profile"]
@@ -115,11 +116,10 @@ def demo_model(width: int = 368, height: int = 368, seed: int = 0) -> bytes:
 def _demo_bundle(spec: str, tmp: str) -> str:
     from openpose_plus.edge.bundle import write_bundle
 
-    size = spec.partition(":")[2] or "368x368"
     try:
-        w, h = (int(v) for v in size.lower().split("x"))
-    except ValueError:
-        raise ValueError("%r: the demo size must be WIDTHxHEIGHT" % spec) from None
+        w, h = parse_size(spec.partition(":")[2] or "368x368", multiple=8, example="368x368")
+    except ValueError as exc:
+        raise ValueError("%r: the demo %s" % (spec, exc)) from None
     return write_bundle(os.path.join(tmp, "demo"), demo_model(w, h), input_size=(w, h), stride=8,
                         mean=(127.5,) * 3, std=(127.5,) * 3, training_config={"MODEL": {"name": "demo"}})
 
@@ -131,8 +131,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--distinct", type=int, default=30, help="distinct frames taken from the source")
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs of each mode, interleaved; medians are reported (default %(default)s)")
-    parser.add_argument("--backend", default="onnxruntime", choices=("auto", "tensorrt", "onnxruntime"))
-    parser.add_argument("--precision", default="auto")
+    add_backend(parser, default="onnxruntime")
+    add_precision(parser)
     parser.add_argument("--threads", type=int, default=0,
                         help="onnxruntime threads of the sequential loop's session (0: every core)")
     parser.add_argument("--workers", type=int, default=0,

@@ -47,13 +47,9 @@ class OutputError:
 
 def ort_map_fn(model_path: str, input_name: str, output_names: Tuple[str, str], threads: int = 0) -> MapFn:
     """An ONNX file on onnxruntime's CPU provider as an evaluation ``map_fn`` (NCHW maps)."""
-    import onnxruntime as ort
+    from openpose_plus.edge.backends.onnxruntime_backend import CPU, open_session
 
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if threads:
-        opts.intra_op_num_threads = threads
-    session = ort.InferenceSession(model_path, sess_options=opts, providers=["CPUExecutionProvider"])
+    session = open_session(model_path, threads, CPU)
     names = list(output_names)
 
     def map_fn(batch: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:

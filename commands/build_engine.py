@@ -17,6 +17,8 @@ import argparse
 import json
 import sys
 
+from openpose_plus.commands._options import PRECISIONS, add_precision
+
 __all__ = ["add_arguments", "run", "EXIT_NO_TENSORRT", "describe_int8_route"]
 
 EXIT_NO_TENSORRT = 2
@@ -27,7 +29,7 @@ HELP = "build (or load) the TensorRT engine of a bundle"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("bundle", help="model bundle (directory or .tar)")
-    parser.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp16")
+    add_precision(parser, default="fp16", choices=PRECISIONS, what="the engine's precision")
     parser.add_argument("--dla", type=int, default=None, metavar="N",
                         help="DLA core on Xavier/Orin (layers it cannot run fall back to the GPU)")
     parser.add_argument("--no-gpu-fallback", action="store_true", help="with --dla: fail instead of using the GPU")

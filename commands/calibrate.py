@@ -10,6 +10,8 @@ import json
 import os
 import sys
 
+from openpose_plus.commands._options import add_precision
+
 __all__ = ["add_arguments", "run"]
 
 HELP = "FP16 / INT8 calibration of a bundle, with its accuracy cost"
@@ -18,7 +20,7 @@ HELP = "FP16 / INT8 calibration of a bundle, with its accuracy cost"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("bundle", help="model bundle (directory or .tar), rewritten in place")
     parser.add_argument("--images", required=True, help="folder of representative images (calibration)")
-    parser.add_argument("--precision", choices=("fp16", "int8"), required=True)
+    add_precision(parser, choices=("fp16", "int8"), required=True, what="what to calibrate")
     parser.add_argument("--method", choices=("entropy", "percentile", "minmax"), default="entropy",
                         help="INT8 activation range method (default entropy, as TensorRT's calibrator)")
     parser.add_argument("--num-images", type=int, default=None, metavar="N",

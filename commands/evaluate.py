@@ -4,6 +4,8 @@ MODEL is a training run directory (its latest checkpoint, run in TensorFlow) or 
 bundle (directory or .tar, run in onnxruntime as the device would). DIR is COCO-layout:
 ``annotations/person_keypoints_val2017.json`` and ``val2017/`` (what ``synth-data --val``
 and ``download-coco`` write); ``--annotations``/``--images`` name other files.
+Results go to ``--out``, by default a training run's own ``eval/`` folder, and for a bundle
+``out/evaluate/NAME`` under the current directory (never into the bundle).
 """
 from __future__ import annotations
 
@@ -16,7 +18,9 @@ from typing import Tuple
 
 import numpy as np
 
-__all__ = ["add_arguments", "run", "keras_map_fn", "bundle_map_fn", "open_model"]
+from openpose_plus.commands._options import add_precision
+
+__all__ = ["add_arguments", "run", "keras_map_fn", "bundle_map_fn", "open_model", "default_bundle_out"]
 
 
 HELP = "COCO keypoint AP of a model on a val set"
@@ -53,8 +57,18 @@ def bundle_map_fn(bundle, precision: str = "fp32"):
     return map_fn
 
 
+def default_bundle_out(bundle: Path) -> Path:
+    """``out/evaluate/NAME`` under the current directory: NAME is the bundle's folder, or its .tar's stem."""
+    name = bundle.resolve().name if bundle.is_dir() else bundle.name.split(".")[0]
+    return Path("out") / "evaluate" / (name or "bundle")
+
+
 def open_model(path: str, precision: str = "fp32"):
-    """``(map_fn, EvalSettings, run config or None, default output dir)`` for a run directory or bundle."""
+    """``(map_fn, EvalSettings, run config or None, default output dir)`` for a run directory or bundle.
+
+    The default output is the run's own ``eval/`` (or its ``EVAL.output_dir``) for a training run, and
+    ``out/evaluate/NAME`` under the current directory for a bundle.
+    """
     from openpose_plus.host_training.checkpoints import CONFIG_FILE
     from openpose_plus.evaluation.coco import EvalSettings
 
@@ -70,8 +84,8 @@ def open_model(path: str, precision: str = "fp32"):
     bundle = load_bundle(p)
     settings = EvalSettings(bundle.input_width, bundle.input_height, bundle.stride, bundle.skeleton,
                             pad_value=bundle.pad_value)
-    out = (p if p.is_dir() else p.parent / p.stem) / "eval"
-    return bundle_map_fn(bundle, precision), settings, None, out
+    # Never into the bundle: it is an input (models/demo/ is part of a checkout).
+    return bundle_map_fn(bundle, precision), settings, None, default_bundle_out(p)
 
 
 def _val_files(args: argparse.Namespace, cfg) -> Tuple[str, str]:
@@ -100,9 +114,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-images", type=int, default=0, help="evaluate at most this many images")
     parser.add_argument("--upsample", type=int, default=1,
                         help="scale maps up this much before grouping (OpenPose: 8; default 1)")
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "int8"), help="bundle graph to run")
+    add_precision(parser, default="fp32", choices=("fp32", "int8"), what="the bundle graph to run")
     parser.add_argument("--skip-bad-images", action="store_true", help="skip unreadable images, naming them")
-    parser.add_argument("--out", help="folder for keypoint_results.json, metrics.json and drawn/")
+    parser.add_argument("--out", help="folder for keypoint_results.json, metrics.json and drawn/ (default: "
+                                      "RUN/eval for a training run, out/evaluate/NAME here for a bundle)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

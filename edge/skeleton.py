@@ -17,7 +17,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-__all__ = ["Skeleton", "COCO18", "COCO17_TO_COCO18"]
+import numpy as np
+
+__all__ = ["Skeleton", "COCO18", "COCO17", "COCO17_PARTS", "COCO17_TO_COCO18", "coco17_to_coco18", "coco18_to_coco17"]
 
 
 @dataclass(frozen=True)
@@ -193,7 +195,48 @@ COCO18 = Skeleton(
     flip_pairs=((2, 5), (3, 6), (4, 7), (8, 11), (9, 12), (10, 13), (14, 15), (16, 17)),
 )
 
+# COCO 2017's person keypoints, in its order, and its 19 skeleton lines (the dataset's own
+# category; COCO-format annotations, results and the synthetic generator's files use it).
+COCO17_PARTS: Tuple[str, ...] = (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip",
+    "left_knee", "right_knee", "left_ankle", "right_ankle")
+COCO17 = Skeleton(
+    name="person",
+    parts=COCO17_PARTS,
+    limbs=((15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7), (6, 8),
+           (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6)),
+    flip_pairs=((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16)),
+)
+
 # COCO's 17 keypoints in COCO-18 order: entry i is the COCO-17 index of COCO-18 part i;
 # None marks the neck, which COCO does not label (it is the mid-shoulder point).
-COCO17_TO_COCO18: Tuple[Optional[int], ...] = (
-    0, None, 6, 8, 10, 5, 7, 9, 12, 14, 16, 11, 13, 15, 2, 1, 4, 3)
+COCO17_TO_COCO18: Tuple[Optional[int], ...] = tuple(
+    None if part == "neck" else COCO17_PARTS.index(part) for part in COCO18.parts)
+
+
+def coco17_to_coco18(kp17: np.ndarray) -> np.ndarray:
+    """``(..., 17, 3)`` COCO keypoints -> ``(..., 18, 3)`` COCO-18 with the neck derived: the
+    mid-shoulder point when both shoulders are labelled (visibility the lower), else absent."""
+    kp17 = np.asarray(kp17, np.float32)
+    out = np.zeros(kp17.shape[:-2] + (18, 3), np.float32)
+    for i, j in enumerate(COCO17_TO_COCO18):
+        if j is not None:
+            out[..., i, :] = kp17[..., j, :]
+    ls, rs = kp17[..., 5, :], kp17[..., 6, :]
+    both = (ls[..., 2] > 0) & (rs[..., 2] > 0)
+    neck = out[..., 1, :]
+    neck[..., 0] = np.where(both, (ls[..., 0] + rs[..., 0]) / 2, 0.0)
+    neck[..., 1] = np.where(both, (ls[..., 1] + rs[..., 1]) / 2, 0.0)
+    neck[..., 2] = np.where(both, np.minimum(ls[..., 2], rs[..., 2]), 0.0)
+    return out
+
+
+def coco18_to_coco17(kp18: np.ndarray) -> np.ndarray:
+    """``(..., 18, 3)`` COCO-18 -> ``(..., 17, 3)`` COCO (the neck is dropped)."""
+    kp18 = np.asarray(kp18, np.float32)
+    out = np.zeros(kp18.shape[:-2] + (17, 3), np.float32)
+    for i, j in enumerate(COCO17_TO_COCO18):
+        if j is not None:
+            out[..., j, :] = kp18[..., i, :]
+    return out

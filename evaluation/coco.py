@@ -32,7 +32,7 @@ from openpose_plus.edge.grouping import Grouper, GroupParams
 from openpose_plus.edge.poses import Poses
 from openpose_plus.edge.preprocess import Preprocessor
 from openpose_plus.edge.progress import Progress
-from openpose_plus.edge.skeleton import COCO17_TO_COCO18, COCO18, Skeleton
+from openpose_plus.edge.skeleton import COCO18, Skeleton, coco18_to_coco17
 
 __all__ = ["MapFn", "EvalSettings", "EvalError", "METRICS", "load_coco", "to_coco_keypoints",
            "poses_to_results", "maps_to_results", "predict", "evaluate_predictions", "evaluate",
@@ -97,11 +97,7 @@ def to_coco_keypoints(keypoints: np.ndarray, skeleton: Skeleton) -> np.ndarray:
     """``(N, K, 3)`` image-pixel keypoints -> ``(N, 3 * K')`` COCO keypoint rows (COCO-18 -> 17)."""
     kp = np.asarray(keypoints, np.float32).reshape(-1, skeleton.num_parts, 3)
     if skeleton == COCO18:
-        out = np.zeros((kp.shape[0], 17, 3), np.float32)
-        for i18, i17 in enumerate(COCO17_TO_COCO18):
-            if i17 is not None:
-                out[:, i17] = kp[:, i18]
-        kp = out
+        kp = coco18_to_coco17(kp)
     return kp.reshape(kp.shape[0], kp.shape[1] * 3)
 
 

@@ -271,10 +271,10 @@ def test_a_hung_pipeline_stops_feeding_the_watchdog(bundle, tmp_path):
 
 @pytest.mark.parametrize("text, message", [
     ("[model]\nbundle = 'b'\n[source]\nuri = 'synthetic://'\n[sinks.http]\nprot = 80\n", "sinks.http.prot: unknown key"),
-    ("[model]\nbundle = 'b'\n[source]\nuri = 'synthetic://'\n[pipeline]\nqueue_size = 'two'\n", "pipeline.queue_size: should be an integer"),
+    ("[model]\nbundle = 'b'\n[source]\nuri = 'synthetic://'\n[pipeline]\nqueue_size = 'two'\n", "pipeline.queue_size: must be an integer"),
     ("[model]\nbundle = 'b'\n[source]\nuri = 'synthetic://'\n[camera]\nx = 1\n", "camera: unknown section"),
-    ("[model]\nbundle = 'b'\n", "source.uri is required"),
-    ("[model]\nbundle = 'b'\nbackend = 'cuda'\n[source]\nuri = 'x'\n", "model.backend: 'cuda' is not one of"),
+    ("[model]\nbundle = 'b'\n", "source.uri: required"),
+    ("[model]\nbundle = 'b'\nbackend = 'cuda'\n[source]\nuri = 'x'\n", "model.backend: must be one of auto | tensorrt | onnxruntime, got 'cuda'"),
     ("[model]\nbundle = 'b'\n[source]\nuri = 'x'\n[grouping]\npeak_treshold = 0.1\n", "grouping.peak_treshold: unknown key"),
     ("[model]\nbundle = 'b'\n[source]\nuri = 'x'\n[grouping]\nmax_peaks = 0\n", "grouping: GroupParams.max_peaks"),
     ("[model\nbundle = 'b'\n", "not valid TOML"),

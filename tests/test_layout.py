@@ -21,7 +21,7 @@ MAY_IMPORT = {
     "evaluation": {"edge"},
     "calibration": {"edge", "evaluation"},
     "host_training": {"edge", "evaluation"},
-    "benches": {"edge", "evaluation", "calibration", "host_training"},
+    "benches": {"edge", "evaluation", "calibration", "host_training", "commands"},
     "commands": {"edge", "evaluation", "calibration", "host_training", "benches"},
 }
 # Libraries a part must never import, anywhere in it (lazily included)...

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from openpose_plus.commands import main
-from openpose_plus.host_training.data.coco import COCO17_PARTS, read_keypoint_dataset
-from openpose_plus.host_training.data.synthetic import SynthOptions, coco18_to_coco17, render_sample, write_dataset
+from openpose_plus.edge.skeleton import COCO17_PARTS, coco18_to_coco17
+from openpose_plus.host_training.data.coco import read_keypoint_dataset
+from openpose_plus.host_training.data.synthetic import SynthOptions, render_sample, write_dataset
 
 
 @pytest.fixture(scope="module")

@@ -79,7 +79,6 @@ class TensorRTBackend(Backend):
             self.gen = Generation(trt.__version__)
         except ValueError as exc:
             raise BackendError(str(exc)) from None
-        self.api = "trt%d" % self.gen.major
         cuda = import_pycuda()
         self._trt, self._cuda = trt, cuda
         self._logger: "trt.Logger" = trt.Logger(trt.Logger.WARNING)  # outlives the runtime and engine (TensorRT's rule)
