@@ -92,7 +92,7 @@ class EdgeConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     source: SourceConfig = field(default_factory=SourceConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
-    grouping: Dict[str, Any] = field(default_factory=dict)  # GroupParams fields
+    grouping: Dict[str, Any] = field(default_factory=dict)  # GroupParams fields over the bundle's own
     sinks: SinksConfig = field(default_factory=SinksConfig)
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
 
