@@ -167,6 +167,7 @@ def search(records: Sequence[MapRecord], coco_gt, settings: EvalSettings, start:
     best, best_ap = start, score(records, coco_gt, settings, start)[0]["AP"]
     start_ap = best_ap
     trials: List[Trial] = [Trial({}, start_ap)]
+    scored = {start}  # a setting met again (a later round, a field back at its start) is not scored again
     bound = rounds * sum(len(c) for _, c in space)
     progress = Progress(bound, label="trial", every=max(1, bound // 10), enabled=show_progress)
     done = 0
@@ -181,6 +182,9 @@ def search(records: Sequence[MapRecord], coco_gt, settings: EvalSettings, start:
                     params = dataclasses.replace(best, **{name: value})
                 except ValueError:  # a candidate this GroupParams refuses (e.g. outside a bound)
                     continue
+                if params in scored:
+                    continue
+                scored.add(params)
                 ap = score(records, coco_gt, settings, params)[0]["AP"]
                 trial = Trial(_diff(start, params), ap)
                 trials.append(trial)
