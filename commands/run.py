@@ -58,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     from openpose_plus.edge.backends import BackendError
     from openpose_plus.edge.bundle import BundleError
     from openpose_plus.edge.estimator import PoseEstimator
-    from openpose_plus.edge.pipeline import Pipeline, PipelineMetrics
+    from openpose_plus.edge.pipeline import Pipeline
+    from openpose_plus.edge.service.metrics import PipelineMetrics
     from openpose_plus.edge.sources import SourceError, open_source
 
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -11,7 +11,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from edge_fixtures import make_bundle
 from openpose_plus.edge.estimator import PoseEstimator
-from openpose_plus.edge.pipeline import STAGES, Pipeline, PipelineMetrics
+from openpose_plus.edge.pipeline import STAGES, Pipeline
+from openpose_plus.edge.service.metrics import PipelineMetrics
 from openpose_plus.edge.sinks import JsonLinesSink, OpenPoseJsonSink, Sink
 from openpose_plus.edge.sources import Source, SourceEnded, open_source
 

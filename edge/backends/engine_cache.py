@@ -113,8 +113,8 @@ class EngineCache:
         os.makedirs(self.directory, exist_ok=True)
         path, sidecar = self.paths(key)
         meta = {"key": key.as_dict(), "sha256": hashlib.sha256(engine).hexdigest(), "size": len(engine)}
-        write_atomic(path, engine)
-        write_atomic(sidecar, json.dumps(meta, indent=2))
+        write_atomic(path, engine, durable=True)
+        write_atomic(sidecar, json.dumps(meta, indent=2), durable=True)
         return path
 
     def invalidate(self, key: CacheKey, reason: str = "") -> None:

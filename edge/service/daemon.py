@@ -20,8 +20,9 @@ import time
 from typing import List, Optional, Tuple
 
 from .config import ConfigError, EdgeConfig, load_config
+from .metrics import PipelineMetrics
 from .notify import Notifier
-from openpose_plus.edge.pipeline import Pipeline, PipelineMetrics
+from openpose_plus.edge.pipeline import Pipeline
 from openpose_plus.edge.sinks import HttpSink, JsonLinesSink, OpenPoseJsonSink, Sink, VideoSink
 from openpose_plus.edge.sources import ReconnectingSource
 

@@ -84,7 +84,7 @@ def _read_ledger(dest: Path) -> Dict[str, Dict[str, object]]:
 
 
 def _write_ledger(dest: Path, ledger: Dict[str, Dict[str, object]]) -> None:
-    write_atomic(dest / LEDGER, json.dumps(ledger, indent=2, sort_keys=True))
+    write_atomic(dest / LEDGER, json.dumps(ledger, indent=2, sort_keys=True), durable=True)
 
 
 # -- fetching -----------------------------------------------------------------------------------
