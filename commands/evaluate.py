@@ -10,6 +10,7 @@ Results go to ``--out``, by default a training run's own ``eval/`` folder, and f
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -83,7 +84,7 @@ def open_model(path: str, precision: str = "fp32"):
 
     bundle = load_bundle(p)
     settings = EvalSettings(bundle.input_width, bundle.input_height, bundle.stride, bundle.skeleton,
-                            pad_value=bundle.pad_value)
+                            pad_value=bundle.pad_value, group=bundle.group_params())
     # Never into the bundle: it is an input (models/demo/ is part of a checkout).
     return bundle_map_fn(bundle, precision), settings, None, default_bundle_out(p)
 
@@ -114,6 +115,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-images", type=int, default=0, help="evaluate at most this many images")
     parser.add_argument("--upsample", type=int, default=1,
                         help="scale maps up this much before grouping (OpenPose: 8; default 1)")
+    parser.add_argument("--group", action="append", default=[], metavar="FIELD=VALUE",
+                        help="change a grouping parameter (repeatable); the rest are the bundle's own "
+                             "(or the run's EVAL.group)")
     add_precision(parser, default="fp32", choices=("fp32", "int8"), what="the bundle graph to run")
     parser.add_argument("--skip-bad-images", action="store_true", help="skip unreadable images, naming them")
     parser.add_argument("--out", help="folder for keypoint_results.json, metrics.json and drawn/ (default: "
@@ -125,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
     from openpose_plus.edge.bundle import BundleError
 
     from openpose_plus.host_training.checkpoints import RunError
+    from openpose_plus.edge.grouping import parse_overrides
     from openpose_plus.evaluation.coco import EvalError, evaluate, group_params
 
     if args.draw < 0 or args.max_images < 0 or args.upsample < 1:
@@ -133,7 +138,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         map_fn, settings, cfg, default_out = open_model(args.model, args.precision)
         annotations, images = _val_files(args, cfg)
-        settings.group = group_params(cfg.eval.group if cfg is not None else {})
+        overrides = parse_overrides(args.group)
+        if cfg is not None:
+            settings.group = group_params(dict(cfg.eval.group, **overrides))
+        else:  # a bundle: its own parameters, changed where asked
+            settings.group = dataclasses.replace(settings.group, **overrides)
         settings.upsample = args.upsample
         settings.bad_image = "skip" if args.skip_bad_images else "error"
         out = Path(args.out) if args.out else (Path(cfg.eval.output_dir) if cfg and cfg.eval.output_dir
@@ -145,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
     except (EvalError, RunError, BundleError, ValueError) as exc:
         print("evaluate: %s" % exc, file=sys.stderr)
         return 1
+    summary["grouping"] = {k: v for k, v in dataclasses.asdict(settings.group).items()}
     print(json.dumps(summary, indent=1))
     print("results: %s" % (out / "keypoint_results.json"))
     return 0

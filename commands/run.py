@@ -31,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0: default)")
     parser.add_argument("--mode", default="pipelined", choices=("pipelined", "sequential"))
     parser.add_argument("--fps", type=float, default=30.0, help="frame rate of the --output video")
+    parser.add_argument("--group", action="append", default=[], metavar="FIELD=VALUE",
+                        help="change a grouping parameter (repeatable); the rest are the bundle's own")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
 
 
@@ -47,10 +49,13 @@ def run(args: argparse.Namespace) -> int:
     if args.frames is not None and args.frames <= 0:
         print("openpose-plus run: --frames must be positive", file=sys.stderr)
         return 2
+    from openpose_plus.edge.grouping import parse_overrides
+
     try:
-        estimator = PoseEstimator(args.bundle, backend=args.backend, precision=args.precision, threads=args.threads)
+        estimator = PoseEstimator(args.bundle, backend=args.backend, precision=args.precision, threads=args.threads,
+                                  params=parse_overrides(args.group))
         source = open_source(args.source)
-    except (BundleError, BackendError, SourceError, OSError) as exc:
+    except (BundleError, BackendError, SourceError, OSError, ValueError) as exc:
         print("openpose-plus run: %s" % exc, file=sys.stderr)
         return 1
     holder = {}

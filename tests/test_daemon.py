@@ -1,6 +1,7 @@
 """The daemon under a real NOTIFY_SOCKET, as systemd would run it."""
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -367,3 +368,21 @@ def test_sources_fail_clearly_when_a_csi_camera_cannot_be_reached():
         pytest.skip("this machine can open CSI cameras")
     with pytest.raises(SourceError, match="csi:// needs jetson_utils or an OpenCV built with GStreamer"):
         open_source("csi://0", prefer="opencv")
+
+
+def test_the_daemon_groups_with_the_bundles_parameters_and_the_configs_changes(bundle, tmp_path):
+    import dataclasses
+
+    from openpose_plus.calibration.report import rewrite_bundle
+    from openpose_plus.edge.bundle import load_bundle
+    from openpose_plus.edge.grouping import GroupParams
+    from openpose_plus.edge.service.daemon import Daemon
+
+    tuned = rewrite_bundle(load_bundle(shutil.copytree(bundle, str(tmp_path / "tuned"))), {}, None,
+                           grouping={"params": dataclasses.asdict(GroupParams(peak_threshold=0.05, min_parts=4))})
+    daemon = Daemon(write_config(tmp_path / "edge.toml", tuned, "synthetic://", grouping={"min_parts": 5}))
+    est = daemon._make_estimator(daemon.config)
+    try:
+        assert est.params == GroupParams(peak_threshold=0.05, min_parts=5)
+    finally:
+        est.close()

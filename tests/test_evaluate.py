@@ -17,7 +17,7 @@ import pytest
 pytest.importorskip("pycocotools")
 
 from openpose_plus.edge.preprocess import Preprocessor  # noqa: E402
-from openpose_plus.edge.skeleton import COCO17_TO_COCO18, COCO18, coco17_to_coco18  # noqa: E402
+from openpose_plus.edge.skeleton import COCO17_TO_COCO18, COCO18, Skeleton, coco17_to_coco18  # noqa: E402
 from openpose_plus.edge.synthetic.figures import random_scene  # noqa: E402
 from openpose_plus.edge.targets import render_targets  # noqa: E402
 from openpose_plus.evaluation.coco import (EvalError, EvalSettings, evaluate,  # noqa: E402
@@ -144,6 +144,19 @@ def test_coco18_people_become_coco17_rows():
     # COCO-17 slot j holds the COCO-18 part that maps to it; the neck (1) is gone.
     expected = [COCO17_TO_COCO18.index(j) for j in range(17)]
     assert rows[0, :, 0].tolist() == expected and 1 not in expected
+
+
+def test_skeletons_naming_cocos_17_keypoints_are_scored_on_them():
+    from openpose_plus.calibration.importers.presets import TRT_POSE_HUMAN
+    from openpose_plus.edge.skeleton import BODY25, COCO17_PARTS
+
+    for sk in (BODY25, TRT_POSE_HUMAN):
+        kp = np.zeros((1, sk.num_parts, 3), np.float32)
+        kp[0, :, 0] = np.arange(sk.num_parts)
+        rows = to_coco_keypoints(kp, sk).reshape(1, 17, 3)
+        assert [sk.parts[int(i)] for i in rows[0, :, 0]] == list(COCO17_PARTS), sk.name
+    custom = Skeleton("hand", ("a", "b"), ((0, 1),))
+    assert to_coco_keypoints(np.ones((1, 2, 3), np.float32), custom).shape == (1, 6)
 
 
 def test_bad_maps_and_images_are_named(tmp_path):

@@ -99,3 +99,19 @@ def test_coco17_is_cocos_own_person_category():
     kp18 = coco17_to_coco18(kp17)
     np.testing.assert_array_equal(coco18_to_coco17(kp18), kp17)  # only the derived neck is dropped
     np.testing.assert_allclose(kp18[:, 1, :2], (kp17[:, 5, :2] + kp17[:, 6, :2]) / 2)
+
+
+def test_body25_is_openposes_table_and_a_builtin():
+    from openpose_plus.edge.skeleton import BODY25, builtin_skeleton
+
+    assert BODY25.num_parts == 25 and BODY25.num_limbs == 26 and BODY25.num_heatmaps == 26
+    # OpenPose's getPoseMapIndex(BODY_25): limb 0 (neck - mid hip) at PAF channels 0, 1; limb 1 at 14, 15.
+    assert BODY25.limbs[:2] == ((1, 8), (1, 2)) and BODY25.paf_channels[:2] == ((0, 1), (14, 15))
+    # COCO-18's parts keep their names; the feet and mid hip are BODY_25's own.
+    assert BODY25.parts[:8] == COCO18.parts[:8] and BODY25.index("mid_hip") == 8
+    perm = BODY25.flip_permutation()
+    assert perm[BODY25.index("left_heel")] == BODY25.index("right_heel")
+    assert sorted(BODY25.flip_limb_permutation()) == list(range(26))
+    assert builtin_skeleton("body25") is BODY25 and builtin_skeleton("COCO18") is COCO18
+    with pytest.raises(ValueError, match="unknown skeleton 'mpi'.*body25, coco18"):
+        builtin_skeleton("mpi")

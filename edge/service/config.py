@@ -75,7 +75,7 @@ class EdgeConfig:
     model: ModelConfig = section(ModelConfig)
     source: SourceConfig = section(SourceConfig)
     pipeline: PipelineConfig = section(PipelineConfig)
-    grouping: Dict[str, Any] = section(dict, doc="GroupParams fields")
+    grouping: Dict[str, Any] = section(dict, doc="GroupParams fields over the bundle's own")
     sinks: SinksConfig = section(SinksConfig)
     daemon: DaemonConfig = section(DaemonConfig)
 

@@ -53,7 +53,6 @@ class Daemon:
     # -- building ------------------------------------------------------------------------
     def _make_estimator(self, cfg: EdgeConfig):
         from openpose_plus.edge.estimator import PoseEstimator
-        from openpose_plus.edge.grouping import GroupParams
 
         m = cfg.model
         done = threading.Event()
@@ -70,7 +69,7 @@ class Daemon:
         pinger.start()
         try:
             return PoseEstimator(m.bundle, backend=m.backend, precision=m.precision,
-                                 params=GroupParams(**cfg.grouping), threads=m.threads,
+                                 params=dict(cfg.grouping), threads=m.threads,
                                  cache_dir=m.cache_dir or None, dla_core=m.dla_core if m.dla_core >= 0 else None)
         finally:
             done.set()
