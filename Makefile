@@ -16,7 +16,7 @@ HOROVOD_ENV := HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHO
 PYTEST_ARGS ?=
 OPP    := $(VENV)/bin/openpose-plus
 
-.PHONY: setup test test-fast sanitize fuzz bench demo demo-model clean info install-service install-mpi
+.PHONY: setup wheelhouse test test-fast sanitize fuzz bench demo demo-model clean info install-service install-mpi
 
 # The C core as a library for C/C++ programs: pack, install-pack, uninstall-pack, clean-pack.
 include cffi_build/pack.mk
@@ -37,6 +37,14 @@ $(HVD_STAMP): $(STAMP)
 # The C grouping core: rebuilt in place whenever its sources change.
 $(PAF_EXT): $(STAMP) $(PAF_SRC)
 	$(PY) setup.py -q build_ext --inplace
+	touch $@
+
+# The wheels tests/test_wheel.py installs offline, per interpreter (scripts/wheelhouse.py):
+# fetched again only when pyproject.toml's requirements or the targets change.
+WHEELHOUSE_STAMP := wheelhouse/.done
+wheelhouse: $(WHEELHOUSE_STAMP)
+$(WHEELHOUSE_STAMP): $(STAMP) pyproject.toml scripts/wheelhouse.py
+	$(PY) scripts/wheelhouse.py
 	touch $@
 
 test: setup
