@@ -51,8 +51,10 @@ test: setup
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 	$(MAKE) sanitize
 
+# Two workers: the fast tier's ~1 minute on a 2-core machine (more cores: TEST_WORKERS=auto).
+TEST_WORKERS ?= 2
 test-fast: setup
-	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not slow" $(PYTEST_ARGS)
 
 # The grouping tests again, against the C core built with AddressSanitizer + UBSan.
 sanitize: setup

@@ -15,6 +15,7 @@ from openpose_plus.host_training.data.coco import (COCO17_PARTS, BadSample, coco
 from openpose_plus.host_training.config import load_config
 from openpose_plus.host_training.data.custom import CUSTOM_ID_OFFSET, split_batch
 
+pytestmark = pytest.mark.tensorflow
 tf = pytest.importorskip("tensorflow")
 from openpose_plus.host_training.data.pipeline import build_dataset, dataset_skeleton  # noqa: E402
 

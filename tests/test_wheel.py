@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 import wheelhouse  # noqa: E402  (scripts/wheelhouse.py: the targets and their folders)
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.toolchain]  # minutes; other Pythons, a C compiler
 
 
 def _parts() -> dict:
