@@ -14,6 +14,7 @@ from openpose_plus.host_training.data.coco import BadSample, ignore_mask, read_k
 from openpose_plus.host_training.config import load_config
 from openpose_plus.host_training.data.custom import CUSTOM_ID_OFFSET, split_batch
 
+pytestmark = pytest.mark.tensorflow
 tf = pytest.importorskip("tensorflow")
 from openpose_plus.host_training.data.pipeline import build_dataset, dataset_skeleton  # noqa: E402
 

@@ -239,6 +239,7 @@ def test_scoring_needs_no_tensorflow():
 
 
 @pytest.mark.slow
+@pytest.mark.tensorflow
 def test_evaluate_cli_on_a_training_run(tmp_path, capsys):
     pytest.importorskip("tensorflow")
     from openpose_plus.commands import main

@@ -125,6 +125,7 @@ def test_cli_refuses_bad_arguments(tmp_path, capsys):
         main(["synth-data", str(tmp_path), "--images", "1", "--size", "big"])
 
 
+@pytest.mark.tensorflow
 def test_bench_data_measures_decode_and_pipeline_rates(dataset, capsys):
     """The benchmark runs end to end on a dataset (its numbers are for the report, not asserted)."""
     pytest.importorskip("tensorflow")

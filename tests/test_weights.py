@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.tensorflow
 tf = pytest.importorskip("tensorflow")
 import keras  # noqa: E402
 
@@ -148,6 +149,7 @@ def test_named_pytorch_state_dict_npz(tmp_path):
     check_loaded(model, blobs)
 
 
+@pytest.mark.slow  # two VGG networks: ~5 s
 def test_custom_skeleton_keeps_its_own_heads_when_asked(tmp_path):
     hand = Skeleton("hand", ("wrist", "thumb", "index"), ((0, 1), (0, 2)))
     blobs = random_blobs(cmu_layers(stages=2), seed=2)
