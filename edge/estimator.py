@@ -6,13 +6,16 @@
         ...
 
 The frame is letterboxed into the backend's own input buffer, the network writes its
-maps into the backend's own output buffers, and grouping reads those by address.
+maps into the backend's own output buffers, and grouping reads those by address: the path
+of :class:`~openpose_plus.edge.worker.InferenceWorker`, which :meth:`PoseEstimator.infer`
+runs on the estimator's own session, buffers and grouper.
 
 For frame-level parallelism (:class:`~openpose_plus.edge.pipeline.Pipeline` with several
-inference workers) :meth:`PoseEstimator.workers` hands out :class:`InferenceWorker` s: each
-takes one frame from letterbox to poses on one thread, with its own preprocessor, buffer
-set and grouper, and on the onnxruntime backend its own session (``cores / N`` intra-op
-threads each), so workers never share memory or wait for each other.
+inference workers) the estimator is a :class:`~openpose_plus.edge.worker.WorkerPool`:
+:meth:`PoseEstimator.workers` hands out workers that each take one frame from letterbox to
+poses on one thread, with their own preprocessor, buffer set and grouper, and on the
+onnxruntime backend their own session (``cores / N`` intra-op threads each), so workers
+never share memory or wait for each other.
 """
 from __future__ import annotations
 
@@ -22,9 +25,9 @@ from typing import Dict, Iterator, List, Optional, Tuple, Union
 import numpy as np
 
 from .backends import create_backend
-from .backends.base import BufferSet
 from .bundle import Bundle, load_bundle
 from .preprocess import Preprocessor
+from .worker import InferenceWorker
 
 __all__ = ["PoseEstimator", "InferenceWorker", "cpu_cores"]
 
@@ -37,37 +40,13 @@ def cpu_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-class InferenceWorker:
-    """One frame at a time from letterbox to poses: ``preprocess``, ``infer``, ``group``.
+class PoseEstimator:
+    """A bundle run frame by frame: letterbox, backend, grouping.
 
-    Everything it writes is its own (buffer set, grouper workspace, preprocessor state), and
-    grouping reads the very output buffer its backend wrote, so a worker's buffers are never
-    reused before grouping is done with them (the next frame starts after ``group`` returns).
+    ``params`` is the grouping: None for the parameters the bundle carries (the defaults where
+    it carries none), a dict of GroupParams fields to change some of them, or a GroupParams.
     """
 
-    def __init__(self, backend, bundle: Bundle, grouper, buffers: BufferSet, threads: int) -> None:
-        self.backend = backend
-        self.bundle = bundle
-        self.grouper = grouper
-        self.buffers = buffers
-        self.threads = threads  # onnxruntime intra-op threads of its session (0: the library's default)
-        self.preprocessor = Preprocessor(bundle.input_width, bundle.input_height, bundle.pad_value)
-
-    def preprocess(self, frame: np.ndarray):
-        return self.preprocessor(frame, self.buffers.input)
-
-    def infer(self) -> None:
-        self.backend.infer(self.buffers)
-
-    def group(self):
-        """Poses in map coordinates, read where this worker's backend left the maps."""
-        b, sk = self.bundle, self.bundle.skeleton
-        bufs = self.buffers
-        return self.grouper.group_ptr(bufs.heat_ptr, bufs.paf_ptr, sk.num_heatmaps, sk.num_pafs,
-                                      b.map_height, b.map_width)
-
-
-class PoseEstimator:
     def __init__(self, bundle: Union[str, Bundle], backend: str = "auto", precision: str = "auto",
                  params=None, threads: int = 0, cache_dir: Optional[str] = None,
                  dla_core: Optional[int] = None) -> None:
@@ -75,15 +54,18 @@ class PoseEstimator:
 
         self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
         b = self.bundle
-        if isinstance(params, dict):
-            params = GroupParams(**params)
+        # The bundle's own grouping parameters (those it was scored with), unless told otherwise:
+        # a GroupParams replaces them, a dict changes the fields it names.
+        if not isinstance(params, GroupParams):
+            params = b.group_params(params)
         self.params = params
         self.threads = int(threads)  # onnxruntime intra-op threads per session (0: auto)
         self.backend = create_backend(b, backend, precision, threads=threads, cache_dir=cache_dir, dla_core=dla_core)
         self.preprocessor = Preprocessor(b.input_width, b.input_height, b.pad_value)
         self.grouper = Grouper(b.skeleton, b.map_height, b.map_width, params)
         self.buffers = self.backend.new_buffers()
-        self._sets = [self.buffers]
+        # infer()'s path: a worker on the estimator's own session, buffers and grouper.
+        self._own = InferenceWorker(self.backend, b, self.grouper, self.buffers, self.threads, self.preprocessor)
         # Worker sessions by intra-op thread count, made on first request and kept (a reload
         # or a second benchmark run reuses them); the primary session serves where it fits.
         self._sessions: Dict[int, list] = {}
@@ -133,49 +115,25 @@ class PoseEstimator:
         if got is not None:
             return got
         b = self.bundle
-        threads = self.worker_threads(n) if self.backend.name == "onnxruntime" else 0
+        onnx = self.backend.name == "onnxruntime"
+        threads = self.worker_threads(n) if onnx else 0
         out: List[InferenceWorker] = []
         for i in range(n):
-            backend = self._session(i, threads) if self.backend.name == "onnxruntime" else self.backend
+            backend = self._session(i, threads) if onnx else self.backend
+            # The primary session keeps the estimator's own thread count (0: the library's default).
+            own = self.threads if onnx and backend is self.backend else threads
             out.append(InferenceWorker(backend, b, Grouper(b.skeleton, b.map_height, b.map_width, self.params),
-                                       backend.new_buffers(), threads))
+                                       backend.new_buffers(), own))
         self._workers[n] = out
         return out
-
-    def primary_worker(self) -> InferenceWorker:
-        """The estimator's own session, buffers and grouper as a worker (the sequential loop)."""
-        w = self._workers.get(0)
-        if w is None:
-            w = [InferenceWorker(self.backend, self.bundle, self.grouper, self.buffers, self.threads)]
-            w[0].preprocessor = self.preprocessor
-            self._workers[0] = w
-        return w[0]
 
     @property
     def reason(self) -> str:
         return self.backend.reason
 
-    def new_buffers(self) -> BufferSet:
-        return self.backend.new_buffers()
-
-    def buffer_sets(self, n: int) -> List[BufferSet]:
-        """``n`` buffer sets for frames in flight, allocated on first request and kept."""
-        while len(self._sets) < n:
-            self._sets.append(self.backend.new_buffers())
-        return self._sets[:n]
-
-    def group(self, buffers: BufferSet):
-        """Group the maps where the backend left them (pointers, no copy); map coordinates."""
-        sk = self.bundle.skeleton
-        return self.grouper.group_ptr(buffers.heat_ptr, buffers.paf_ptr, sk.num_heatmaps, sk.num_pafs,
-                                      self.bundle.map_height, self.bundle.map_width)
-
-    def infer(self, frame: np.ndarray, buffers: Optional[BufferSet] = None):
+    def infer(self, frame: np.ndarray):
         """Poses of one RGB ``H x W x 3`` uint8 frame, in its pixel coordinates."""
-        bufs = buffers or self.buffers
-        lb = self.preprocessor(frame, bufs.input)
-        self.backend.infer(bufs)
-        return self.group(bufs).to_image(lb, self.bundle.stride)
+        return self._own.process(frame).poses
 
     def stream(self, source, frames: Optional[int] = None) -> Iterator[Tuple[np.ndarray, object]]:
         """``(frame, poses)`` for each frame of ``source`` (a URI or an open source)."""

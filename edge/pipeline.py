@@ -19,8 +19,12 @@ folder nothing is dropped (the stages wait for each other instead).
 session: every core unless ``threads`` says otherwise), group and sinks per frame in turn:
 the honest baseline.
 
-Per-stage times (ms) and counters are kept here and exported to Prometheus by
-:class:`PipelineMetrics`.
+The pipeline knows its parts only by their contracts: a :class:`~.worker.WorkerPool` (the
+estimator) hands it :class:`~.worker.FrameWorker` s, each ``process(image) -> Processed``;
+a :class:`~.sources.Source` yields frames from a ring the pipeline sizes through
+``keep_in_flight`` and hands back the frames it drops; sinks take :class:`~.sinks.base.Result` s.
+Per-stage times (ms) and counters are kept here; the service exports them to Prometheus
+(:class:`openpose_plus.edge.service.metrics.PipelineMetrics`).
 """
 from __future__ import annotations
 
@@ -29,13 +33,13 @@ import logging
 import queue
 import threading
 import time
-from typing import Callable, Dict, List, Optional, Union
+from typing import Callable, Dict, List, Optional, Sequence, Union
 
-from .preprocess import FrameError
 from .sinks.base import Result, Sink, SinkWorker
-from .sources import CorruptFrame, Source, SourceEnded, SourceError
+from .sources import CorruptFrame, Frame, Source, SourceEnded, SourceError
+from .worker import FrameError, FrameWorker, GroupingError, Processed, WorkerPool
 
-__all__ = ["Pipeline", "PipelineMetrics", "STAGES"]
+__all__ = ["Pipeline", "STAGES"]
 
 log = logging.getLogger("openpose_plus.pipeline")
 
@@ -76,20 +80,19 @@ class _StageTimes:
 
 
 class _Done:
-    """A frame out of a worker: its poses (image pixels) and stage times, or None if it was lost."""
+    """A frame out of a worker, in sequence: what the worker made of it, or None if it was lost."""
 
-    __slots__ = ("seq", "frame", "poses", "pre", "inf", "grp")
+    __slots__ = ("seq", "frame", "out")
 
-    def __init__(self, seq: int, frame, poses, pre: float = 0.0, inf: float = 0.0, grp: float = 0.0) -> None:
-        self.seq, self.frame, self.poses, self.pre, self.inf, self.grp = seq, frame, poses, pre, inf, grp
+    def __init__(self, seq: int, frame: Optional[Frame], out: Optional[Processed]) -> None:
+        self.seq, self.frame, self.out = seq, frame, out
 
 
 class Pipeline:
-    def __init__(self, estimator, source: Source, sinks: Optional[List[Sink]] = None, mode: str = "pipelined",
-                 queue_size: int = 2, infer_workers: Union[int, str] = "auto", sink_queue: int = 4,
-                 drop_when_busy: Optional[bool] = None, sink_policy: Optional[str] = None,
-                 max_frames: Optional[int] = None,
-                 on_frame: Optional[Callable[[Result], None]] = None) -> None:
+    def __init__(self, estimator: WorkerPool, source: Source, sinks: Optional[List[Sink]] = None,
+                 mode: str = "pipelined", queue_size: int = 2, infer_workers: Union[int, str] = "auto",
+                 sink_queue: int = 4, drop_when_busy: Optional[bool] = None, sink_policy: Optional[str] = None,
+                 max_frames: Optional[int] = None, on_frame: Optional[Callable[[Result], None]] = None) -> None:
         if mode not in ("pipelined", "sequential"):
             raise ValueError("pipeline mode must be 'pipelined' or 'sequential', got %r" % mode)
         if infer_workers in ("auto", 0, None):
@@ -129,12 +132,12 @@ class Pipeline:
         self._threads: List[threading.Thread] = []
         # Frames in flight, capture to sinks: the capture queue plus two per worker.
         self.window = self.queue_size + 2 * self.infer_workers
-        # The source's ring must outlive every frame in flight (frames are its buffers).
-        source.ring.ensure(self.window + 3)
-        if mode == "sequential":
-            self._workers = [estimator.primary_worker()]  # one session on every core
-        else:
-            self._workers = estimator.workers(self.infer_workers)  # made once, kept by the estimator
+        # Frames are the source's ring buffers: it keeps the window's frames, and the one the
+        # capture thread holds while it waits for room, from being overwritten.
+        source.keep_in_flight(self.window + 1)
+        # Made once and kept by the estimator. Sequential: one worker on the estimator's own
+        # session (every core unless ``threads`` says otherwise).
+        self._workers: Sequence[FrameWorker] = estimator.workers(self.infer_workers)
 
     @property
     def worker_threads(self) -> int:
@@ -179,42 +182,35 @@ class Pipeline:
         self.captured += 1
         return frame
 
-    def _process(self, worker, seq: int, frame) -> _Done:
-        """One frame through one worker: letterbox, network, grouping, all on this thread."""
-        t0 = time.perf_counter()
+    def _process(self, worker: FrameWorker, seq: int, frame: Frame) -> _Done:
+        """One frame through one worker (letterbox, network, grouping, all on this thread).
+        An unusable image or unreadable maps lose this frame only; anything else is raised."""
         try:
-            lb = worker.preprocess(frame.image)
+            out = worker.process(frame.image)
         except FrameError as exc:
             self._count_error("frame", exc)
             return _Done(seq, None, None)
-        t1 = time.perf_counter()
-        worker.infer()
-        t2 = time.perf_counter()
-        try:
-            poses = worker.group().to_image(lb, worker.bundle.stride)
-        except (ValueError, RuntimeError) as exc:  # e.g. NaN maps: this frame is lost, not the daemon
+        except GroupingError as exc:
             self._count_error("group", exc)
             return _Done(seq, None, None)
-        t3 = time.perf_counter()
-        pre, inf, grp = (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3
-        self.times.add3(pre, inf, grp)
-        return _Done(seq, frame, poses, pre, inf, grp)
+        self.times.add3(out.preprocess_ms, out.infer_ms, out.group_ms)
+        return _Done(seq, frame, out)
 
     def _sink(self, done: _Done) -> None:
         """Hand one frame's poses to the sinks (frames arrive here in capture order)."""
         t0 = time.perf_counter()
-        frame = done.frame
-        timings = {"capture": self.times.last["capture"], "preprocess": done.pre, "infer": done.inf,
-                   "group": done.grp, "sinks": self.times.last["sinks"]}
-        result = Result(frame.index, frame.timestamp, done.poses, frame.image, self.estimator.bundle.skeleton, timings,
-                        frame.truth)
+        frame, out = done.frame, done.out
+        poses = out.poses
+        timings = {"capture": self.times.last["capture"], "preprocess": out.preprocess_ms, "infer": out.infer_ms,
+                   "group": out.group_ms, "sinks": self.times.last["sinks"]}
+        result = Result(frame.index, frame.timestamp, poses, frame.image, poses.skeleton, timings, frame.truth)
         for worker in self.sinks:
             worker.submit(result)
         if self.on_frame is not None:
             self.on_frame(result)
         self.times.add("sinks", (time.perf_counter() - t0) * 1e3)
         self.frames += 1
-        self.last_people = len(done.poses.scores)
+        self.last_people = len(poses.scores)
         self.last_frame_time = time.monotonic()
         self._recent.append(self.last_frame_time)
 
@@ -262,15 +258,18 @@ class Pipeline:
                     continue
                 item = (seq, frame)
                 if self.drop_when_busy:
-                    # A live camera never waits for the network: no room, no frame.
+                    # A live camera never waits for the network: no room, no frame (and its
+                    # ring buffer takes the next one, not one still in flight).
                     if not window.acquire(blocking=False):
                         self.capture_drops += 1
+                        self.source.drop(frame)
                         continue
                     try:
                         q_in.put_nowait(item)
                     except queue.Full:
                         window.release()
                         self.capture_drops += 1
+                        self.source.drop(frame)
                         continue
                 else:
                     while not window.acquire(timeout=0.1):
@@ -393,90 +392,3 @@ class Pipeline:
                 "best_ms": {k: (round(v, 3) if v != float("inf") else 0.0) for k, v in self.times.best.items()},
                 "capture_drops": self.capture_drops, "sink_drops": self.sink_drops,
                 "sink_errors": {w.name: w.errors for w in self.sinks}, "frame_errors": dict(self.frame_errors)}
-
-
-class PipelineMetrics:
-    """Prometheus view of a running pipeline (read at scrape time, so nothing to keep in sync).
-
-    ``get_pipeline`` returns the current pipeline (the daemon swaps it on reload);
-    ``get_reconnects`` the source's reconnect count.
-    """
-
-    def __init__(self, get_pipeline: Callable[[], Optional[Pipeline]],
-                 get_reconnects: Callable[[], int] = lambda: 0) -> None:
-        from prometheus_client import CollectorRegistry
-
-        self.get_pipeline = get_pipeline
-        self.get_reconnects = get_reconnects
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(self)
-        # Totals survive reloads: a reload starts a new Pipeline, counters must not go back.
-        self._base: Dict[str, float] = {}
-
-    def carry_over(self, old: Optional[Pipeline]) -> None:
-        """Fold a finished pipeline's counts into the base before a reload replaces it."""
-        if old is None:
-            return
-        for key, value in self._counts(old).items():
-            self._base[key] = self._base.get(key, 0.0) + value
-        for s in STAGES:
-            self._base["sum:" + s] = self._base.get("sum:" + s, 0.0) + old.times.total[s] / 1e3
-            self._base["count:" + s] = self._base.get("count:" + s, 0.0) + old.times.count[s]
-
-    @staticmethod
-    def _counts(p: Pipeline) -> Dict[str, float]:
-        out = {"frames": float(p.frames), "drops:capture": float(p.capture_drops)}
-        for w in p.sinks:
-            out["drops:" + w.name] = float(w.dropped)
-            out["sink_errors:" + w.name] = float(w.errors)
-        for kind, n in p.frame_errors.items():
-            out["frame_errors:" + kind] = float(n)
-        return out
-
-    def collect(self):
-        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
-
-        p = self.get_pipeline()
-        counts = dict(self._base)
-        if p is not None:
-            for key, value in self._counts(p).items():
-                counts[key] = counts.get(key, 0.0) + value
-        frames = CounterMetricFamily("openpose_plus_frames", "Frames processed (through grouping)")
-        frames.add_metric([], counts.get("frames", 0.0))
-        yield frames
-        drops = CounterMetricFamily("openpose_plus_frames_dropped", "Frames dropped, by where", labels=["where"])
-        errors = CounterMetricFamily("openpose_plus_sink_errors", "Sink failures, by sink", labels=["sink"])
-        bad = CounterMetricFamily("openpose_plus_frame_errors", "Frames skipped as unusable, by kind", labels=["kind"])
-        for key, value in sorted(counts.items()):
-            kind, _, label = key.partition(":")
-            if kind == "drops":
-                drops.add_metric([label], value)
-            elif kind == "sink_errors":
-                errors.add_metric([label], value)
-            elif kind == "frame_errors":
-                bad.add_metric([label], value)
-        yield drops
-        yield errors
-        yield bad
-        rec = CounterMetricFamily("openpose_plus_source_reconnects", "Times the source was reopened")
-        rec.add_metric([], float(self.get_reconnects()))
-        yield rec
-        lat = SummaryMetricFamily("openpose_plus_stage_seconds", "Time per frame in each stage", labels=["stage"])
-        for s in STAGES:
-            total = self._base.get("sum:" + s, 0.0) + (p.times.total[s] / 1e3 if p else 0.0)
-            count = self._base.get("count:" + s, 0.0) + (p.times.count[s] if p else 0)
-            lat.add_metric([s], count_value=count, sum_value=total)
-        yield lat
-        fps = GaugeMetricFamily("openpose_plus_fps", "Frames per second over the last frames")
-        fps.add_metric([], p.recent_fps if p else 0.0)
-        yield fps
-        depth = GaugeMetricFamily("openpose_plus_sink_queue", "Frames waiting in each sink's queue", labels=["sink"])
-        lag = GaugeMetricFamily("openpose_plus_sink_seconds", "Time the sink took for its last frame", labels=["sink"])
-        for w in (p.sinks if p else []):
-            depth.add_metric([w.name], float(w.queue.qsize()))
-            lag.add_metric([w.name], w.latency_ms / 1e3)
-        yield depth
-        yield lag
-        people = GaugeMetricFamily("openpose_plus_people", "People in the last frame")
-        people.add_metric([], float(p.last_people) if p else 0.0)
-        yield people

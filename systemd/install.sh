@@ -54,6 +54,12 @@ if [ -e "$conf_dir/edge.toml" ]; then
 else
     install -m 0644 "$here/edge.toml" "$conf_dir/edge.toml"
 fi
+# The unit's Documentation= points here.
+doc_dir="$root/usr/local/share/doc/openpose-plus"
+mkdir -p "$doc_dir"
+for f in "$here/../README.md" "$here/../docs/architecture.md"; do
+    if [ -f "$f" ]; then install -m 0644 "$f" "$doc_dir/"; fi
+done
 echo "installed $unit_dir/openpose-plus.service (ExecStart=$bin) and $conf_dir/edge.toml"
 
 if [ "$reload" = 1 ] && [ -d /run/systemd/system ]; then

@@ -76,6 +76,41 @@ def test_backend_errors_are_clear(bundle, tmp_path):
             OnnxRuntimeBackend(bundle, providers=["CUDAExecutionProvider"])
 
 
+def test_backends_register_and_auto_falls_back_past_one_that_fails(bundle, monkeypatch):
+    from openpose_plus.edge import backends
+    from openpose_plus.edge.environment import Status
+
+    monkeypatch.setattr(backends, "_REGISTRY", dict(backends._REGISTRY))
+    monkeypatch.setattr(backends, "BACKENDS", backends.BACKENDS)
+    real = select("auto")[0]
+
+    def flaky(bundle, precision, **options):
+        raise BackendError("flaky: the device went away")
+
+    def ort_one_thread(bundle, precision, **options):
+        return OnnxRuntimeBackend(bundle, precision, threads=1)
+
+    first = backends.BACKENDS[0]
+    backends.register_backend(backends.BackendEntry("flaky", lambda: Status("flaky", True, "1.0"),
+                                                    ("auto", "fp32", "fp16"), flaky), before=first)
+    backends.register_backend(backends.BackendEntry("ort1", lambda: Status("ort1", False, "not for auto"),
+                                                    ("auto", "fp32"), ort_one_thread))
+    assert backends.BACKENDS[0] == "flaky" and backends.BACKENDS[-1] == "ort1"
+    assert [s.name for s in availability()] == list(backends.BACKENDS)
+    name, why = select("auto")
+    assert name == "flaky" and why.startswith("auto: flaky works (1.0)") and "ort1: not for auto" in why
+    # auto: the first choice fails to open, so the next that runs here, at a precision it runs
+    be = create_backend(bundle, "auto", "fp16")
+    assert be.name == real and "flaky failed (BackendError: flaky: the device went away), so %s" % real in be.reason
+    assert be.precision == ("fp16" if real == "tensorrt" else "fp32")
+    with pytest.raises(BackendError, match="the device went away"):
+        create_backend(bundle, "flaky")  # asked for by name: no fallback
+    one = create_backend(bundle, "ort1")  # a backend named explicitly runs even if auto would skip it
+    assert one.session.get_session_options().intra_op_num_threads == 1
+    with pytest.raises(BackendError, match="choose from auto, flaky, .*ort1"):
+        select("cuda")
+
+
 def test_model_that_disagrees_with_its_meta_is_refused(tmp_path):
     # meta says a 3-part skeleton, the graph outputs COCO-18 channels
     sk = Skeleton("three", ("a", "b", "c"), ((0, 1), (1, 2)))

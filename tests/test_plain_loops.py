@@ -23,6 +23,9 @@ from openpose_plus.edge.synthetic.figures import random_scene, smooth_noise
 from openpose_plus.edge.targets import render_targets
 
 
+pytestmark = pytest.mark.toolchain  # compiles the core again, with the C compiler
+
+
 @pytest.fixture(scope="module")
 def plain(tmp_path_factory):
     return build_core("_paf_plain", ["-DOPP_PLAIN_LOOPS"], tmp_path_factory.mktemp("plain"))

@@ -25,6 +25,8 @@ from openpose_plus.edge.skeleton import COCO18
 from openpose_plus.edge.synthetic.figures import random_scene, smooth_noise
 from openpose_plus.edge.targets import render_targets
 
+pytestmark = pytest.mark.toolchain  # compiles the core again, with the C compiler
+
 
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory):

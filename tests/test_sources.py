@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from openpose_plus.edge.sources import (CorruptFrame, ReconnectingSource, SourceEnded, SourceError,
+from openpose_plus.edge.sources import (CorruptFrame, ReconnectingSource, Source, SourceEnded, SourceError,
                                         availability, make_source, open_source, parse_uri)
 
 
@@ -142,16 +142,21 @@ def test_reconnect_backs_off_until_the_source_is_back(tmp_path):
     path = tmp_path / "cam.avi"
     _write_video(path, 2)
     statuses, beats = [], []
-    src = ReconnectingSource(str(path), min_delay=0.05, max_delay=0.2, on_status=statuses.append,
+    hidden = tmp_path / "away.avi"
+
+    def on_status(text):  # the camera comes back at the third retry, however long the first two took
+        statuses.append(text)
+        if "retry" in text and sum("retry" in s for s in statuses) == 3:
+            os.rename(hidden, path)
+
+    src = ReconnectingSource(str(path), min_delay=0.05, max_delay=0.2, on_status=on_status,
                              heartbeat=lambda: beats.append(1))
     src.open()
     assert src.read().index == 0 and src.read().index == 1
-    hidden = tmp_path / "away.avi"
     os.rename(path, hidden)  # the camera goes away at the end of the stream
-    threading.Timer(0.6, os.rename, (hidden, path)).start()
     t0 = time.monotonic()
     frame = src.read()  # blocks: retries with backoff until the file is back
-    assert frame.index == 2 and time.monotonic() - t0 >= 0.5
+    assert frame.index == 2 and time.monotonic() - t0 >= 0.05 + 0.1 + 0.2
     assert src.delays[:3] == [0.05, 0.1, 0.2] and max(src.delays) == 0.2
     assert any("retry" in s and "no such file" in s for s in statuses)
     assert src.reconnects == 1 and len(beats) >= len(src.delays)
@@ -190,3 +195,92 @@ def test_ring_grows_without_touching_frames_in_use():
     others = [src.read().image for _ in range(4)]
     assert all(o.ctypes.data != a.ctypes.data for o in others)
     np.testing.assert_array_equal(a, keep)
+
+
+# -- the registry: kinds register themselves ---------------------------------------------------
+@pytest.fixture
+def fresh_registry(monkeypatch):
+    """Kinds a test registers go away after it."""
+    from openpose_plus.edge.sources import registry, uri
+
+    monkeypatch.setattr(registry, "_KINDS", {k: list(v) for k, v in registry._KINDS.items()})
+    monkeypatch.setattr(registry, "_LABELS", dict(registry._LABELS))
+    monkeypatch.setattr(uri, "_SCHEMES", dict(uri._SCHEMES))
+    return registry
+
+
+def test_the_built_in_kinds_register_themselves():
+    from openpose_plus.edge.sources import registry
+    from openpose_plus.edge.sources.jetson import JetsonSource
+    from openpose_plus.edge.sources.opencv import OpenCVSource
+    from openpose_plus.edge.synthetic.source import SyntheticSource
+
+    assert set(registry.kinds()) == {"synthetic", "csi", "v4l2", "rtsp", "file", "folder"}
+    (synthetic,) = registry.providers("synthetic")
+    assert synthetic.factory.__module__ == "openpose_plus.edge.synthetic.source"
+    assert isinstance(make_source("synthetic://"), SyntheticSource)
+    for kind in ("csi", "v4l2", "rtsp", "file"):
+        assert [p.name for p in registry.providers(kind)] == ["jetson_utils", "opencv"]
+    assert isinstance(make_source("/dev/video0", prefer="opencv"), OpenCVSource)
+    assert isinstance(make_source("rtsp://cam/x", prefer="jetson_utils"), JetsonSource)  # made, not opened
+    if not {s.name: s for s in availability()}["v4l2://"].detail.endswith("(zero-copy cudaImage)"):
+        assert isinstance(make_source("v4l2://0"), OpenCVSource)  # auto: jetson_utils is not here
+    with pytest.raises(SourceError, match="unknown source provider 'gstreamer'"):
+        make_source("csi://0", prefer="gstreamer")
+
+
+class Counting(Source):
+    """A new kind for the registry tests: ``count://N?value=V``, N frames of value V."""
+
+    kind = "count"
+
+    def __init__(self, uri, where, ring, via="count"):
+        super().__init__(uri, ring)
+        self.n, self.value, self.via = int(where.location or 1), int(where.options.get("value", 0)), via
+
+    def read(self):
+        if self.index >= self.n:
+            raise SourceEnded("count ended")
+        buf = self.ring.get(4, 4)
+        buf.fill(self.value)
+        return self._frame(buf)
+
+
+def test_a_new_kind_brings_its_scheme_and_opens_like_the_others(fresh_registry):
+    from openpose_plus.edge.environment import Status
+
+    fresh_registry.register("count", "count", Counting, lambda kind: Status(kind, True, "counts"), scheme="count")
+    assert parse_uri("count://3?value=7") == ("count", "3", {"value": "7"})
+    with open_source("count://3?value=7") as src:
+        assert [int(f.image[0, 0, 0]) for f in src] == [7, 7, 7]
+    assert {s.name: (s.ok, s.detail) for s in availability()}["count://"] == (True, "counts")
+    with pytest.raises(SourceError, match="count://"):  # the error lists what can be named
+        parse_uri("ftp://host/x")
+    with pytest.raises(ValueError, match="already opens csi"):
+        fresh_registry.register("count", "count", Counting, scheme="csi")
+    src = ReconnectingSource("count://2", min_delay=0.01).open()  # the wrapper opens any kind
+    assert [src.read().index for _ in range(4)] == [0, 1, 2, 3]
+    assert src.reconnects == 1
+    src.close()
+
+
+def test_auto_takes_the_first_provider_that_runs_here_and_prefer_names_one(fresh_registry):
+    from openpose_plus.edge.environment import Status
+
+    def via(name):
+        return lambda uri, where, ring: Counting(uri, where, ring, via=name)
+
+    reg = fresh_registry.register
+    reg("count", "plain", via("plain"), scheme="count")
+    reg("count", "absent", via("absent"), lambda kind: Status(kind, False, "absent: not installed"), priority=20)
+    reg("count", "fast", via("fast"), lambda kind: Status(kind, True, "fast path"), priority=10)
+    assert [p.name for p in fresh_registry.providers("count")] == ["absent", "fast", "plain"]
+    assert make_source("count://1").via == "fast"
+    assert make_source("count://1", prefer="absent").via == "absent"
+    assert make_source("count://1", prefer="plain").via == "plain"
+    assert make_source("count://1", prefer="opencv").via == "fast"  # a provider, not of this kind: auto
+    st = {s.name: s for s in availability()}["count://"]
+    assert st.ok and st.detail == "fast path (no absent)"
+    reg("count", "fast", via("fast"), lambda kind: Status(kind, False, "fast: no GPU"), priority=10)  # replaced
+    assert make_source("count://1").via == "plain"  # nothing better runs: the last one
+    assert {s.name: s for s in availability()}["count://"].detail == "built in (no absent)"

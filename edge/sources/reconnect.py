@@ -1,0 +1,118 @@
+"""A source that comes back: reopens its URI with exponential backoff when it fails or ends."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable, List, Optional
+
+from .base import DEFAULT_RING, CorruptFrame, Frame, Source, SourceEnded, SourceError
+from .registry import make_source
+
+__all__ = ["ReconnectingSource"]
+
+log = logging.getLogger("openpose_plus.sources")
+
+
+class ReconnectingSource(Source):
+    """Reopens ``uri`` with exponential backoff when it fails (and, if ``reopen_on_end``, when it ends).
+
+    ``on_status(text)`` hears about losses and retries (the daemon puts it in STATUS=),
+    ``heartbeat()`` is called on every attempt (the pipeline is alive while retrying).
+    ``stop()`` interrupts a backoff sleep. Frame indices keep counting across reconnects.
+    """
+
+    def __init__(self, uri: str, ring: int = DEFAULT_RING, min_delay: float = 0.5, max_delay: float = 30.0,
+                 reopen_on_end: bool = True, max_attempts: Optional[int] = None,
+                 on_status: Optional[Callable[[str], None]] = None,
+                 heartbeat: Optional[Callable[[], None]] = None, prefer: str = "auto") -> None:
+        super().__init__(uri, ring)
+        if min_delay <= 0 or max_delay < min_delay:
+            raise ValueError("reconnect delays must satisfy 0 < min (%r) <= max (%r)" % (min_delay, max_delay))
+        self.min_delay, self.max_delay = float(min_delay), float(max_delay)
+        self.reopen_on_end = reopen_on_end
+        self.max_attempts = max_attempts
+        self.on_status = on_status or (lambda text: None)
+        self.heartbeat = heartbeat or (lambda: None)
+        self.prefer = prefer
+        self.inner: Optional[Source] = None
+        self.reconnects = 0
+        self.delays: List[float] = []  # the backoff delays slept, for logs and tests
+        self.connected = False
+        self._stop = threading.Event()
+
+    @property
+    def live(self) -> bool:  # type: ignore[override]
+        return True
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def open(self) -> "ReconnectingSource":
+        self._connect(first=True)
+        return self
+
+    def _connect(self, first: bool = False, why: str = "") -> None:
+        delay = self.min_delay
+        attempt = 0
+        while not self._stop.is_set():
+            attempt += 1
+            self.heartbeat()
+            try:
+                self.inner = make_source(self.uri, self.ring.size, self.prefer).open()
+                self.inner.ring = self.ring  # keep one ring across reconnects
+                self.connected = True
+                if not first:
+                    self.reconnects += 1
+                    self.on_status("source %s reconnected after %d attempt(s)" % (self.uri, attempt))
+                    log.info("source %s reconnected", self.uri)
+                return
+            except SourceError as exc:
+                if self.max_attempts is not None and attempt >= self.max_attempts:
+                    raise
+                msg = "%s; retry %d in %.1f s" % (exc, attempt, delay)
+                self.on_status(("source lost (%s): " % why if why else "") + msg)
+                log.warning("%s", msg)
+                self.delays.append(delay)
+                deadline = time.monotonic() + delay
+                while not self._stop.is_set() and time.monotonic() < deadline:
+                    self.heartbeat()  # retrying is alive: the daemon keeps its watchdog fed
+                    self._stop.wait(min(1.0, max(0.0, deadline - time.monotonic())))
+                delay = min(delay * 2.0, self.max_delay)
+        raise SourceEnded("source %s: stopped while reconnecting" % self.uri)
+
+    def read(self) -> Frame:
+        while True:
+            if self._stop.is_set():
+                raise SourceEnded("source %s stopped" % self.uri)
+            if self.inner is None:
+                self._connect(why="not open")
+            try:
+                frame = self.inner.read()  # type: ignore[union-attr]
+            except CorruptFrame:
+                raise
+            except SourceEnded as exc:
+                if not self.reopen_on_end:
+                    raise
+                self._drop(str(exc))
+                continue
+            except SourceError as exc:
+                self._drop(str(exc))
+                continue
+            frame.index = self.index
+            self.index += 1
+            return frame
+
+    def _drop(self, why: str) -> None:
+        self.connected = False
+        log.warning("source %s lost: %s", self.uri, why)
+        if self.inner is not None:
+            self.inner.close()
+            self.inner = None
+        self._connect(why=why)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self.inner is not None:
+            self.inner.close()
+            self.inner = None

@@ -1,0 +1,113 @@
+"""One frame's path from image to poses, and the contract the frame loop runs it by.
+
+    image ──► Preprocessor (letterbox into the backend's input buffer)
+          ──► Backend.infer (the network writes the heatmaps and PAFs into its output buffers)
+          ──► Grouper.group_ptr (reads those buffers by address) ──► Poses, in frame pixels
+
+:class:`InferenceWorker` is that path for one thread: its own preprocessor state, buffer set
+and grouper, so grouping reads the very buffer its backend wrote and the next frame cannot
+overwrite it before grouping is done. :class:`FrameWorker` is all the pipeline knows of it:
+``process(image) -> Processed`` (the poses and each step's time), :class:`FrameError` for
+an unusable image and :class:`GroupingError` for maps grouping could not read; both lose
+that frame only. Anything else (a backend that fails) is the worker's end.
+:class:`WorkerPool` is what the pipeline asks of an estimator: how many workers suit this
+machine, and that many workers. ``PoseEstimator.infer`` runs the same ``process``.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable, Optional, Protocol, Sequence
+
+import numpy as np
+
+from .preprocess import FrameError, Preprocessor
+
+__all__ = ["FrameWorker", "WorkerPool", "Processed", "InferenceWorker", "FrameError", "GroupingError"]
+
+
+class GroupingError(RuntimeError):
+    """Grouping could not read one frame's maps (e.g. its workspace was too small); that frame is lost."""
+
+
+class Processed:
+    """What a worker made of one frame: its poses in frame pixels and each step's time (ms)."""
+
+    __slots__ = ("poses", "preprocess_ms", "infer_ms", "group_ms")
+
+    def __init__(self, poses, preprocess_ms: float, infer_ms: float, group_ms: float) -> None:
+        self.poses = poses
+        self.preprocess_ms = preprocess_ms
+        self.infer_ms = infer_ms
+        self.group_ms = group_ms
+
+
+class FrameWorker(Protocol):
+    """Takes one frame at a time, on one thread, from image to poses."""
+
+    threads: int  # intra-op threads of its network session (0: the library's default)
+
+    def process(self, image: np.ndarray) -> Processed:
+        """Poses of one RGB ``H x W x 3`` uint8 image; FrameError / GroupingError lose this frame only."""
+        ...
+
+
+class WorkerPool(Protocol):
+    """What the pipeline needs from an estimator."""
+
+    def auto_workers(self) -> int:
+        """How many workers suit this machine and backend."""
+        ...
+
+    def workers(self, n: int) -> Sequence[FrameWorker]:
+        """``n`` workers that never share buffers (made once and kept: ask again, get the same)."""
+        ...
+
+
+class InferenceWorker:
+    """One frame at a time from letterbox to poses: :meth:`preprocess`, :meth:`infer`, :meth:`group`.
+
+    Everything it writes is its own (buffer set, grouper workspace, preprocessor state), and
+    grouping reads the very output buffer its backend wrote, so a worker's buffers are never
+    reused before grouping is done with them (the next frame starts after ``group`` returns).
+    ``clock`` times the steps (a profiler sets ``time.thread_time`` for CPU time).
+    """
+
+    clock: Callable[[], float] = staticmethod(time.perf_counter)
+
+    def __init__(self, backend, bundle, grouper, buffers, threads: int,
+                 preprocessor: Optional[Preprocessor] = None) -> None:
+        self.backend = backend
+        self.bundle = bundle
+        self.grouper = grouper
+        self.buffers = buffers
+        self.threads = threads  # onnxruntime intra-op threads of its session (0: the library's default)
+        self.preprocessor = preprocessor or Preprocessor(bundle.input_width, bundle.input_height, bundle.pad_value)
+        sk = bundle.skeleton
+        self.stride = bundle.stride
+        self._maps = (sk.num_heatmaps, sk.num_pafs, bundle.map_height, bundle.map_width)
+
+    def preprocess(self, image: np.ndarray):
+        """Letterbox ``image`` into this worker's input buffer; the :class:`.geometry.Letterbox` used."""
+        return self.preprocessor(image, self.buffers.input)
+
+    def infer(self) -> None:
+        self.backend.infer(self.buffers)
+
+    def group(self):
+        """Poses in map coordinates, read where this worker's backend left the maps."""
+        bufs = self.buffers
+        return self.grouper.group_ptr(bufs.heat_ptr, bufs.paf_ptr, *self._maps)
+
+    def process(self, image: np.ndarray) -> Processed:
+        clock = self.clock
+        t0 = clock()
+        lb = self.preprocess(image)  # FrameError: the image is unusable
+        t1 = clock()
+        self.infer()
+        t2 = clock()
+        try:
+            poses = self.group().to_image(lb, self.stride)
+        except (ValueError, RuntimeError) as exc:  # e.g. a full workspace: this frame is lost, not the stream
+            raise GroupingError("grouping failed: %s" % exc) from exc
+        t3 = clock()
+        return Processed(poses, (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3)
