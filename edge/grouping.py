@@ -18,7 +18,8 @@ from ._paf import ffi, lib
 from .poses import Poses
 from .skeleton import COCO18, Skeleton
 
-__all__ = ["GroupParams", "Grouper", "group", "native_version", "parse_overrides"]
+__all__ = ["GroupParams", "Grouper", "group", "native_version", "parse_overrides", "BEFORE_FIELD",
+           "DEFAULTS_0_1"]
 
 _ASSIGNMENTS = {"greedy": lib.OPP_ASSIGN_GREEDY, "optimal": lib.OPP_ASSIGN_OPTIMAL}
 _PERSON_SCORES = {"evidence": lib.OPP_SCORE_EVIDENCE, "mean": lib.OPP_SCORE_MEAN}
@@ -96,6 +97,13 @@ class GroupParams:
             raise bad("person_score", "one of %s" % ", ".join(map(repr, _PERSON_SCORES)))
         if self.merge_radius < 0:
             raise bad("merge_radius", ">= 0 (0: never merge)")
+
+
+# What each field added since the core's 0.1 did before it existed: the value a stored table of
+# parameters (a bundle's meta.json) that does not name it was scored with.
+BEFORE_FIELD: Dict[str, object] = {"person_score": "mean", "peak_weight": 0.0, "merge_radius": 0.0}
+# The core's 0.1 defaults, tuned on synthetic maps only (the README compares them on real maps).
+DEFAULTS_0_1: Dict[str, object] = dict(BEFORE_FIELD, peak_threshold=0.15, min_parts=3, min_person_score=0.2)
 
 
 def parse_overrides(pairs: Sequence[str]) -> Dict[str, object]:
