@@ -25,6 +25,7 @@ static int new_person(const assemble_ws *w, int k, int *rows)
     w->people[row].sum = 0.0;
     w->people[row].terms = 0;
     w->people[row].parts = 0;
+    w->people[row].absorbed = 0;
     return row;
 }
 
@@ -43,7 +44,7 @@ static int same_part(const opp_peak *p, const opp_peak *q, float r2)
  * evidence of anyone else) but leaves its score. Returns whether it merged. */
 static int merge(const assemble_ws *w, const opp_peak *peaks, int k, int m, float r2, int into, int from)
 {
-    int *a = w->slots + (size_t)into * k, *b = w->slots + (size_t)from * k, i;
+    int *a = w->slots + (size_t)into * k, *b = w->slots + (size_t)from * k, i, shared = 0;
     person *q = &w->people[into];
     for (i = 0; i < k; ++i)
         if (a[i] >= 0 && b[i] >= 0 && !same_part(&peaks[(size_t)i * m + a[i]], &peaks[(size_t)i * m + b[i]], r2))
@@ -61,8 +62,13 @@ static int merge(const assemble_ws *w, const opp_peak *peaks, int k, int m, floa
             q->sum -= sb > sa ? sa : sb;
             q->terms -= 1;
             q->parts -= 1;
+            ++shared;
         }
     }
+    if (w->people[from].absorbed) /* peaks it absorbed before: no owner may name a merged person */
+        for (i = 0; i < k * m; ++i)
+            if (w->owner[i] == from) w->owner[i] = into;
+    q->absorbed += w->people[from].absorbed + shared;
     q->sum += w->people[from].sum;
     q->terms += w->people[from].terms;
     q->parts += w->people[from].parts;
@@ -192,7 +198,10 @@ int oppi_assemble(const opp_skeleton *s, const opp_params *p, const opp_peak *pe
                 out[0] = out[1] = out[2] = 0.0f;
             }
         }
-        person_scores[r] = (float)w.people[w.best[r]].score;
+        { /* evidence near FLT_MAX (absurd maps) summed over more terms than K + L may not fit a float */
+            const double score = w.people[w.best[r]].score;
+            person_scores[r] = score < FLT_MAX ? (float)score : FLT_MAX;
+        }
     }
     *num_people = kept;
     return status;

@@ -132,6 +132,7 @@ typedef struct person {
     double score; /* its person score, once assembled */
     int terms;    /* how many scores are in sum */
     int parts;    /* 0 once merged into another person */
+    int absorbed; /* peaks it owns outside its slots: a part's weaker copy (see merge) */
 } person;
 
 typedef struct assemble_ws {

@@ -34,5 +34,5 @@ export LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=lib
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export OPP_PAF_MODULE="$module"
-exec "$PYTHON" -m pytest tests/test_grouping.py tests/test_grouping_errors.py tests/test_grouping_fuzz.py \
+exec "$PYTHON" -m pytest tests/test_grouping*.py \
     -q -p no:cacheprovider --capture=sys "$@"

@@ -48,26 +48,27 @@ def test_a_whole_faint_person_outranks_a_confident_fragment():
 # -- fragments merged --------------------------------------------------------------------------
 
 class Assembly:
-    """opp_assemble on made-up peaks and connections (COCO-18)."""
+    """opp_assemble on made-up peaks and connections."""
 
-    def __init__(self, **params):
-        self.g = Grouper(COCO18, 46, 54, GroupParams(min_parts=1, min_person_score=0.0, **params))
+    def __init__(self, skeleton=COCO18, **params):
+        self.sk = skeleton
+        self.g = Grouper(skeleton, 46, 54, GroupParams(min_parts=1, min_person_score=0.0, **params))
         self.m = self.g.params.max_peaks
-        self.peaks = ffi.new("opp_peak[]", K * self.m)
-        self.counts = ffi.new("int[]", K)
-        self.conns = ffi.new("opp_connection[]", L * self.m)
-        self.conn_counts = ffi.new("int[]", L)
+        self.peaks = ffi.new("opp_peak[]", skeleton.num_parts * self.m)
+        self.counts = ffi.new("int[]", skeleton.num_parts)
+        self.conns = ffi.new("opp_connection[]", max(1, skeleton.num_limbs) * self.m)
+        self.conn_counts = ffi.new("int[]", max(1, skeleton.num_limbs))
 
     def peak(self, part, x, y, score):
         """Adds a peak (strongest first, as step 1 lists them); returns its index."""
-        part = COCO18.index(part)
+        part = self.sk.index(part)
         i = self.counts[part]
         self.peaks[part * self.m + i] = {"x": x, "y": y, "score": score}
         self.counts[part] += 1
         return i
 
     def connect(self, part_a, a, part_b, b, score=0.9):
-        limb = COCO18.limbs.index((COCO18.index(part_a), COCO18.index(part_b)))
+        limb = self.sk.limbs.index((self.sk.index(part_a), self.sk.index(part_b)))
         self.conns[limb * self.m + self.conn_counts[limb]] = {"a": a, "b": b, "score": score}
         self.conn_counts[limb] += 1
 
@@ -77,7 +78,8 @@ class Assembly:
         rc = lib.opp_assemble(g._skeleton, g._params, self.peaks, self.counts, self.conns, self.conn_counts,
                               g._ws_ptr, g._workspace.nbytes, g._kp_ptr, g._scores_ptr, n)
         assert rc == 0
-        return [{COCO18.parts[k]: tuple(g._keypoints[p, k]) for k in range(K) if g._keypoints[p, k, 2] > 0}
+        k = self.sk.num_parts
+        return [{self.sk.parts[i]: tuple(g._keypoints[p, i]) for i in range(k) if g._keypoints[p, i, 2] > 0}
                 for p in range(n[0])], g._scores[:n[0]].copy()
 
 
@@ -138,6 +140,27 @@ def test_a_connection_between_fragments_merges_them():
     asm.connect("left_shoulder", ls, "left_ear", ear)
     people, _ = asm.people()
     assert len(people) == 1 and people[0]["neck"][:2] == (20.0, 10.0)
+
+
+def test_a_merged_persons_absorbed_copy_follows_it_into_the_next_merge():
+    # a is found twice (a0, a1): the fragments {a0, b} and {a1, c} merge on the limb b-c, a1
+    # absorbed; then that person joins {d, e} on the limb d-b. The fragment pass after must
+    # see a1 as the merged person's, not merge what is already one person (counting its
+    # evidence twice).
+    chain = Skeleton("chain", ("a", "b", "c", "d", "e"), ((0, 1), (0, 2), (1, 2), (3, 4), (3, 1)))
+    asm = Assembly(chain, merge_radius=3.0)
+    a0, a1 = asm.peak("a", 10.0, 10.0, 0.9), asm.peak("a", 11.0, 10.0, 0.5)
+    b, c = asm.peak("b", 10.0, 14.0, 0.8), asm.peak("c", 14.0, 10.0, 0.7)
+    d, e = asm.peak("d", 10.0, 20.0, 0.6), asm.peak("e", 10.0, 25.0, 0.6)
+    asm.connect("a", a0, "b", b, 0.5)
+    asm.connect("a", a1, "c", c, 0.5)
+    asm.connect("b", b, "c", c, 0.5)
+    asm.connect("d", d, "e", e, 0.5)
+    asm.connect("d", d, "b", b, 0.5)
+    people, scores = asm.people()
+    assert len(people) == 1 and set(people[0]) == set("abcde") and people[0]["a"][:2] == (10.0, 10.0)
+    evidence = 0.9 + 0.8 + 0.7 + 0.6 + 0.6 + 5 * 0.5
+    assert scores[0] == pytest.approx(evidence / (5 + 5), rel=1e-6)
 
 
 # -- the limb between confident peaks first ---------------------------------------------------
