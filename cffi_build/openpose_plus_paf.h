@@ -108,7 +108,8 @@ typedef struct opp_params {
     float min_person_score;     /* people with a lower person score are dropped (0.05) */
     int max_people;             /* P, capacity of the output, 1..OPP_MAX_PEOPLE (64) */
     int person_score;           /* OPP_SCORE_EVIDENCE or OPP_SCORE_MEAN (evidence) */
-    float peak_weight;          /* a candidate limb's score adds this times its weaker peak's score, 0..1 (0.2) */
+    float peak_weight;          /* a candidate limb's score is weighed by its weaker peak's score (clamped to
+                                 * 0..1) to this power, 0..1 (0.5); 0 = the PAF alone */
     float merge_radius;         /* two peaks of one part closer than this (map pixels, >= 0) may be one
                                  * part seen twice: their people merge (see opp_assemble); 0 = never (3) */
 } opp_params;
@@ -164,9 +165,10 @@ int opp_find_peaks(const float *heatmaps, int heatmap_channels, int height, int 
  * peak j of dot(PAF, unit(j - i)), plus the distance prior
  * min(0, max_limb_length / distance - 1). A pair is a candidate if at least
  * min_sample_fraction of the samples exceed paf_sample_threshold and that is
- * positive; its score is then that plus peak_weight times the smaller of its
- * two peaks' scores (of a limb and a piece of it, both along the PAF, the one
- * between confident peaks comes first). Otherwise its score is 0.
+ * positive; its score is then that times min(1, the smaller of its two
+ * peaks' scores) ^ peak_weight (of a limb and a piece of it, both along the
+ * PAF, the one between confident peaks scores higher). Otherwise its score
+ * is 0.
  * peaks/counts: as written by opp_find_peaks (peaks must lie inside the map).
  * workspace: scratch of workspace_size bytes (opp_workspace_size() is enough).
  * Errors: NULL_POINTER, SIZE, CHANNELS (paf_channels != 2L), SKELETON, PARAMS,

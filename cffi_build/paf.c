@@ -42,7 +42,7 @@ void opp_default_params(opp_params *p)
     p->min_person_score = 0.05f;
     p->max_people = 64;
     p->person_score = OPP_SCORE_EVIDENCE;
-    p->peak_weight = 0.2f;
+    p->peak_weight = 0.5f;
     p->merge_radius = 3.0f;
 }
 

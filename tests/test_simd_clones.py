@@ -44,7 +44,7 @@ def _cpu_has_avx2() -> bool:
 PARAMS = [
     GroupParams(),
     GroupParams(assignment="optimal"),
-    GroupParams(paf_samples=21, min_sample_fraction=0.6, peak_threshold=0.05),  # longer sample runs
+    GroupParams(paf_samples=21, min_sample_fraction=0.6, peak_weight=0.3),       # longer sample runs, powf
     GroupParams(paf_samples=5, nms_radius=2, min_parts=1, max_peaks=8),         # short runs, truncation
     GroupParams(peak_threshold=0.15, min_parts=3, min_person_score=0.2, person_score="mean",
                 peak_weight=0.0, merge_radius=0.0),                             # the defaults before 0.2
