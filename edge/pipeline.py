@@ -310,6 +310,9 @@ class Pipeline:
                     q_out.put(_Done(seq, None, None))  # keep the sequence without a hole
                     raise
                 q_out.put(done)
+                # Hold no frame while waiting for the next: a source whose ring turns on every
+                # capture (jetson_utils) waits until the frames it would overwrite are let go.
+                item = frame = done = None
         except BaseException as exc:  # the backend failed: stop the pipeline and report it
             self.error = exc
             self._stop.set()
@@ -334,6 +337,7 @@ class Pipeline:
                         self._sink(done)
                 finally:
                     window.release()
+                item = done = None  # the frame is let go here, not when the next one comes
         for _ in pending:  # only after a worker failed mid-frame: nothing waits for these
             window.release()
 
