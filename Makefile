@@ -16,7 +16,7 @@ HOROVOD_ENV := HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHO
 PYTEST_ARGS ?=
 OPP    := $(VENV)/bin/openpose-plus
 
-.PHONY: setup test test-fast sanitize fuzz bench demo demo-model clean info install-service install-mpi
+.PHONY: setup wheelhouse test test-fast sanitize fuzz bench demo demo-model clean info install-service install-mpi
 
 # The C core as a library for C/C++ programs: pack, install-pack, uninstall-pack, clean-pack.
 include cffi_build/pack.mk
@@ -39,12 +39,22 @@ $(PAF_EXT): $(STAMP) $(PAF_SRC)
 	$(PY) setup.py -q build_ext --inplace
 	touch $@
 
+# The wheels tests/test_wheel.py installs offline, per interpreter (scripts/wheelhouse.py):
+# fetched again only when pyproject.toml's requirements or the targets change.
+WHEELHOUSE_STAMP := wheelhouse/.done
+wheelhouse: $(WHEELHOUSE_STAMP)
+$(WHEELHOUSE_STAMP): $(STAMP) pyproject.toml scripts/wheelhouse.py
+	$(PY) scripts/wheelhouse.py
+	touch $@
+
 test: setup
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 	$(MAKE) sanitize
 
+# Two workers: the fast tier's ~1 minute on a 2-core machine (more cores: TEST_WORKERS=auto).
+TEST_WORKERS ?= 2
 test-fast: setup
-	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not slow" $(PYTEST_ARGS)
 
 # The grouping tests again, against the C core built with AddressSanitizer + UBSan.
 sanitize: setup

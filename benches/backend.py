@@ -20,7 +20,7 @@ import numpy as np
 __all__ = ["add_arguments", "run", "bench_models", "TARGET_INT8_SPEEDUP"]
 
 TARGET_INT8_SPEEDUP = 1.5
-_LEVELS = ("disable", "basic", "extended", "all")
+_LEVELS = ("disable", "basic", "extended", "all")  # edge.backends.onnxruntime_backend.OPTIMIZATION_LEVELS
 
 
 HELP = "onnxruntime FP32 / FP16 / INT8 frames/s"
@@ -35,19 +35,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
 
 
-def _session(path: str, threads: int, level: str):
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = {
-        "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL, "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED, "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-    }[level]
-    if threads:
-        opts.intra_op_num_threads = threads
-    return ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
-
-
 def bench_models(paths: Dict[str, str], input_name: str, shape, frames: int, warmup: int, threads: int = 0,
                  level: str = "all") -> Dict[str, Dict[str, float]]:
     """frames/s and ms per frame of each ONNX model on one uint8 frame.
@@ -55,7 +42,10 @@ def bench_models(paths: Dict[str, str], input_name: str, shape, frames: int, war
     The models take turns frame by frame, so a load that comes and goes on a shared machine
     slows them alike; frames/s is from the median time (what a steady stream sees).
     """
-    sessions = {k: _session(p, threads, level) for k, p in paths.items()}
+    from openpose_plus.edge.backends.onnxruntime_backend import CPU, open_session
+
+    # spin: each session runs alone here, as onnxruntime's own benchmarks run it.
+    sessions = {k: open_session(p, threads, CPU, level, spin=True) for k, p in paths.items()}
     feed = {input_name: np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)}
     for session in sessions.values():
         for _ in range(warmup):

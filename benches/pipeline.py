@@ -12,7 +12,8 @@ not how fast this machine can render synthetic people.
 
 ``BUNDLE`` may be ``demo`` (or ``demo:WxH``, default 368x368): a network of realistic cost
 for that input (stride 8, COCO-18 heads, about 3 GFLOP at 368x368) is built with ``onnx``
-into a temporary bundle, with random weights, so the timings need no trained model.
+(:mod:`openpose_plus.benches._pose_onnx`, the tests' builder too) into a temporary bundle,
+with random weights, so the timings need no trained model.
 
 Targets (issue 6): everything but the network at most 10 % of the network's time;
 pipelined throughput at least 1.5x the sequential loop on 2 cores.
@@ -24,13 +25,14 @@ import json
 import os
 import statistics
 import sys
-from typing import Dict, List, Tuple
+from typing import Dict, List
 
 import numpy as np
 
+from openpose_plus.commands._options import add_backend, add_precision, parse_size
 from openpose_plus.edge.sources import Source, SourceEnded
 
-__all__ = ["add_arguments", "run", "ReplaySource", "measure", "demo_model", "cpu_profile"]
+__all__ = ["add_arguments", "run", "ReplaySource", "measure", "cpu_profile"]
 
 STAGE_NAMES = ("capture", "preprocess", "infer", "group", "sinks")
 
@@ -53,74 +55,15 @@ class ReplaySource(Source):
 
 HELP = "per-stage time and end-to-end frames/s"
 
-def demo_model(width: int = 368, height: int = 368, seed: int = 0) -> bytes:
-    """A serialized ONNX pose network of realistic cost (random weights) for ``width x height``.
-
-    uint8 NHWC input with the normalisation and transpose in the graph (like an export),
-    a stride-8 backbone (32, 64, 128 channels), four 3x3 128-channel convolutions at stride
-    8, and heatmap (sigmoid, biased low so peaks are sparse, as a trained model's are) and
-    PAF (tanh) heads for COCO-18. Needs ``onnx`` (a host package; ``pip install onnx``).
-    """
-    try:
-        import onnx
-        from onnx import TensorProto, helper, numpy_helper
-    except ImportError as exc:
-        raise RuntimeError("bench pipeline demo: building the demo model needs onnx (pip install onnx): %s" % exc)
-    from openpose_plus.edge.skeleton import COCO18
-
-    if width % 8 or height % 8:
-        raise ValueError("demo model input must be a multiple of 8, got %dx%d" % (width, height))
-    rng = np.random.default_rng(seed)
-    inits, nodes = [], []
-
-    def const(name, arr):
-        inits.append(numpy_helper.from_array(np.asarray(arr, np.float32), name))
-
-    def conv(x, cin, cout, k, stride, name, act="Relu", bias=0.0):
-        const(name + "_w", rng.normal(0, (2.0 / (cin * k * k)) ** 0.5, (cout, cin, k, k)))
-        const(name + "_b", rng.normal(0, 0.1, cout) + bias)
-        out = name if act is None else name + "_c"
-        nodes.append(helper.make_node("Conv", [x, name + "_w", name + "_b"], [out], kernel_shape=[k, k],
-                                      strides=[stride, stride], pads=[k // 2] * 4))
-        if act is not None:
-            nodes.append(helper.make_node(act, [out], [name]))
-        return name
-
-    sk = COCO18
-    const("mean", np.full((1, 1, 1, 3), 127.5))
-    const("std", np.full((1, 1, 1, 3), 127.5))
-    nodes += [helper.make_node("Cast", ["image"], ["x_f"], to=TensorProto.FLOAT),
-              helper.make_node("Sub", ["x_f", "mean"], ["x_c"]),
-              helper.make_node("Div", ["x_c", "std"], ["x_n"]),
-              helper.make_node("Transpose", ["x_n"], ["x0"], perm=[0, 3, 1, 2])]
-    x = conv("x0", 3, 32, 3, 2, "s1")
-    x = conv(x, 32, 64, 3, 2, "s2")
-    x = conv(x, 64, 128, 3, 2, "s3")
-    for i in range(4):
-        x = conv(x, 128, 128, 3, 1, "b%d" % i)
-    hm = conv(x, 128, sk.num_heatmaps, 1, 1, "hm", act=None, bias=-4.0)
-    pf = conv(x, 128, sk.num_pafs, 1, 1, "pf", act=None)
-    nodes += [helper.make_node("Sigmoid", [hm], ["heatmaps"]), helper.make_node("Tanh", [pf], ["pafs"])]
-    h8, w8 = height // 8, width // 8
-    graph = helper.make_graph(
-        nodes, "demo_pose", [helper.make_tensor_value_info("image", TensorProto.UINT8, [1, height, width, 3])],
-        [helper.make_tensor_value_info("heatmaps", TensorProto.FLOAT, [1, sk.num_heatmaps, h8, w8]),
-         helper.make_tensor_value_info("pafs", TensorProto.FLOAT, [1, sk.num_pafs, h8, w8])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model.SerializeToString()
-
-
 def _demo_bundle(spec: str, tmp: str) -> str:
+    from openpose_plus.benches._pose_onnx import demo_pose_onnx
     from openpose_plus.edge.bundle import write_bundle
 
-    size = spec.partition(":")[2] or "368x368"
     try:
-        w, h = (int(v) for v in size.lower().split("x"))
-    except ValueError:
-        raise ValueError("%r: the demo size must be WIDTHxHEIGHT" % spec) from None
-    return write_bundle(os.path.join(tmp, "demo"), demo_model(w, h), input_size=(w, h), stride=8,
+        w, h = parse_size(spec.partition(":")[2] or "368x368", multiple=8, example="368x368")
+    except ValueError as exc:
+        raise ValueError("%r: the demo %s" % (spec, exc)) from None
+    return write_bundle(os.path.join(tmp, "demo"), demo_pose_onnx(w, h), input_size=(w, h), stride=8,
                         mean=(127.5,) * 3, std=(127.5,) * 3, training_config={"MODEL": {"name": "demo"}})
 
 
@@ -131,8 +74,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--distinct", type=int, default=30, help="distinct frames taken from the source")
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs of each mode, interleaved; medians are reported (default %(default)s)")
-    parser.add_argument("--backend", default="onnxruntime", choices=("auto", "tensorrt", "onnxruntime"))
-    parser.add_argument("--precision", default="auto")
+    add_backend(parser, default="onnxruntime")
+    add_precision(parser)
     parser.add_argument("--threads", type=int, default=0,
                         help="onnxruntime threads of the sequential loop's session (0: every core)")
     parser.add_argument("--workers", type=int, default=0,

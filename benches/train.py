@@ -13,24 +13,16 @@ from typing import Dict, List
 
 import numpy as np
 
+from openpose_plus.commands._options import size_type
+
 __all__ = ["add_arguments", "run", "measure"]
 
 
 HELP = "networks: inference ms/image and training samples/s"
 
-def _size(text: str):
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError("size must look like 368x368, got %r" % text) from None
-    if w <= 0 or h <= 0 or w % 8 or h % 8:
-        raise argparse.ArgumentTypeError("size must be positive multiples of 8, got %r" % text)
-    return w, h
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", default="vgg,vggtiny,mobilenet", help="comma-separated MODEL.name values")
-    parser.add_argument("--size", type=_size, default=(368, 368), help="input WxH (default 368x368)")
+    parser.add_argument("--size", type=size_type(multiple=8, example="368x368"), default=(368, 368), help="input WxH (default 368x368)")
     parser.add_argument("--batch-size", type=int, default=4, help="training batch (default 4)")
     parser.add_argument("--steps", type=int, default=5, help="timed training steps (default 5)")
     parser.add_argument("--runs", type=int, default=10, help="timed inference runs (default 10)")

@@ -13,7 +13,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-__all__ = ["ValSet", "OutputError", "ort_map_fn", "output_error", "measure", "ap_of"]
+__all__ = ["ValSet", "OutputError", "ort_map_fn", "output_error", "measure", "ap_of", "tune_grouping"]
 
 MapFn = Callable[[np.ndarray], Tuple[np.ndarray, np.ndarray]]
 
@@ -47,13 +47,9 @@ class OutputError:
 
 def ort_map_fn(model_path: str, input_name: str, output_names: Tuple[str, str], threads: int = 0) -> MapFn:
     """An ONNX file on onnxruntime's CPU provider as an evaluation ``map_fn`` (NCHW maps)."""
-    import onnxruntime as ort
+    from openpose_plus.edge.backends.onnxruntime_backend import CPU, open_session
 
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if threads:
-        opts.intra_op_num_threads = threads
-    session = ort.InferenceSession(model_path, sess_options=opts, providers=["CPUExecutionProvider"])
+    session = open_session(model_path, threads, CPU)
     names = list(output_names)
 
     def map_fn(batch: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -78,25 +74,40 @@ def _error_dict(heat: OutputError, paf: OutputError) -> Dict[str, float]:
             "pafs_max_abs": paf.max_abs, "pafs_mean_abs": paf.mean_abs}
 
 
-def _settings(bundle):
+def _settings(bundle, params=None):
+    """Evaluation settings of ``bundle``: grouping by ``params``, else by the bundle's own."""
     from openpose_plus.evaluation.coco import EvalSettings
 
     return EvalSettings(bundle.input_width, bundle.input_height, bundle.stride, bundle.skeleton,
-                        pad_value=bundle.pad_value)
+                        pad_value=bundle.pad_value, group=params if params is not None else bundle.group_params())
 
 
-def ap_of(bundle, model_path: str, val: ValSet, coco_gt=None, show_progress: bool = False) -> Dict[str, float]:
-    """COCO keypoint AP/AR of one ONNX model on ``val`` (the bundle gives size, stride, skeleton)."""
+def ap_of(bundle, model_path: str, val: ValSet, coco_gt=None, show_progress: bool = False,
+          params=None) -> Dict[str, float]:
+    """COCO keypoint AP/AR of one ONNX model on ``val`` (the bundle gives size, stride, skeleton,
+    and the grouping parameters unless ``params`` are given)."""
     from openpose_plus.evaluation.coco import evaluate_predictions, load_coco, predict
 
     coco_gt = coco_gt or load_coco(val.annotations)
     fn = ort_map_fn(model_path, bundle.input_name, (bundle.heatmaps_name, bundle.pafs_name))
-    results, ids = predict(coco_gt, val.images, fn, _settings(bundle), val.max_images, show_progress=show_progress)
+    results, ids = predict(coco_gt, val.images, fn, _settings(bundle, params), val.max_images,
+                           show_progress=show_progress)
     return evaluate_predictions(coco_gt, results, ids)
 
 
+def tune_grouping(bundle, model_path: str, val: ValSet, start=None, show_progress: bool = False):
+    """The grouping parameters that score best on ``val`` with ``model_path``'s maps
+    (:func:`openpose_plus.evaluation.tune.tune`, from ``start`` or the bundle's own)."""
+    from openpose_plus.evaluation.tune import tune
+
+    fn = ort_map_fn(model_path, bundle.input_name, (bundle.heatmaps_name, bundle.pafs_name))
+    return tune(val.annotations, val.images, fn, _settings(bundle, start), max_images=val.max_images,
+                show_progress=show_progress)
+
+
 def measure(bundle, variants: Dict[str, str], val: Optional[ValSet] = None,
-            inputs: Optional[np.ndarray] = None, show_progress: bool = False) -> Dict[str, Dict[str, float]]:
+            inputs: Optional[np.ndarray] = None, show_progress: bool = False,
+            params=None) -> Dict[str, Dict[str, float]]:
     """``precision -> figures`` for each of ``variants`` (precision -> ONNX path; must hold ``fp32``).
 
     With ``val``: COCO AP, AP50, AR and the number of people found, over its images, and the
@@ -120,7 +131,7 @@ def measure(bundle, variants: Dict[str, str], val: Optional[ValSet] = None,
     from openpose_plus.evaluation.coco import evaluate_predictions, load_coco, predict
 
     coco_gt = load_coco(val.annotations)
-    settings = _settings(bundle)
+    settings = _settings(bundle, params)
     recorded: List[Tuple[np.ndarray, np.ndarray]] = []
     for prec in ["fp32"] + [p for p in variants if p != "fp32"]:
         fn = ort_map_fn(variants[prec], bundle.input_name, names)

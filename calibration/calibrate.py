@@ -10,6 +10,9 @@ FP32, FP16 and INT8; when INT8 loses more than ``--max-ap-drop`` AP points, the 
 sensitive layers are kept in FP32 until it does not, and the report says which. Without a
 val set only the per-output error is measured (on the calibration images) and the budget
 cannot be checked (said so). The report is printed and stored in meta.json.
+People are grouped with the bundle's own grouping parameters; with ``tune_grouping`` (a val set
+needed) they are first searched on the val set with the FP32 maps, and every precision is scored
+with the winner. Whenever AP is measured, the parameters it was measured with go into meta.json.
 """
 from __future__ import annotations
 
@@ -27,6 +30,15 @@ class CalibrationFailed(RuntimeError):
     """Calibration ran but its result is not acceptable (e.g. INT8 over the AP budget)."""
 
 
+def _grouping_record(bundle, params) -> Dict[str, object]:
+    """meta.json's grouping table once AP is measured with ``params``: the bundle's, stating them all."""
+    import dataclasses
+
+    record = dict(bundle.grouping) or {"source": "defaults"}
+    record["params"] = dataclasses.asdict(params)
+    return record
+
+
 def _progress(total: int, label: str, quiet: bool):
     from openpose_plus.edge.progress import Progress
 
@@ -38,7 +50,7 @@ def calibrate_bundle(bundle_path: str, images_dir: str, precision: str, method: 
                      num_images: Optional[int] = None, max_ap_drop: float = 1.0, max_fallback: int = 16,
                      val=None, trt_version: str = "8.6.1", per_channel: bool = True,
                      work_dir: Optional[str] = None, quiet: bool = False, log=None,
-                     form: str = "tensorrt") -> Dict[str, object]:
+                     form: str = "tensorrt", tune_grouping: bool = False) -> Dict[str, object]:
     """The whole ``calibrate`` step; returns the report (also stored in the bundle's meta.json).
 
     Raises :class:`~openpose_plus.edge.bundle.BundleError`, :class:`.images.CalibrationError`
@@ -56,6 +68,9 @@ def calibrate_bundle(bundle_path: str, images_dir: str, precision: str, method: 
 
     log = log or sys.stderr
     bundle = load_bundle(bundle_path)  # checked before anything runs on it
+    if tune_grouping and val is None:
+        raise ValueError("tuning the grouping needs a held-out set (--val-images and --val-annotations)")
+    params = bundle.group_params()
     paths = list_images(images_dir, num_images)
     inputs = load_images(paths, bundle.input_width, bundle.input_height, bundle.pad_value)
     own_tmp = work_dir is None
@@ -75,7 +90,17 @@ def calibrate_bundle(bundle_path: str, images_dir: str, precision: str, method: 
             variants["int8"] = int8.calibrate(fp32, os.path.join(work, "model.int8.onnx"), ranges, method, reader,
                                               per_channel=per_channel, form=form)
         names = (bundle.heatmaps_name, bundle.pafs_name)
-        report = measure(bundle, variants, val=val, inputs=inputs, show_progress=not quiet)
+        grouping = _grouping_record(bundle, params) if val is not None else None
+        if tune_grouping:
+            from .accuracy import tune_grouping as search
+
+            print("calibrate: searching the grouping parameters on %s (FP32 maps)" % val.images, file=log)
+            tuned = search(bundle, fp32, val, params, show_progress=not quiet)
+            params = tuned.params
+            print("calibrate: grouping AP %.4f -> %.4f with %s" % (tuned.start_ap, tuned.ap, tuned.changes() or
+                                                                  "no change"), file=log)
+            grouping = tuned.record("calibrate --tune-grouping", val=os.path.basename(str(val.annotations)))
+        report = measure(bundle, variants, val=val, inputs=inputs, show_progress=not quiet, params=params)
         excluded = []
         status = "ok"
         if precision == "int8":
@@ -93,13 +118,14 @@ def calibrate_bundle(bundle_path: str, images_dir: str, precision: str, method: 
                                       on_step=None if quiet else _progress(len(candidates), "layer", quiet),
                                       form=form)
                 result = fall_back(fp32, ranges, method, ranking,
-                                   lambda path: ap_of(bundle, path, val)["AP"], report["fp32"]["AP"],
+                                   lambda path: ap_of(bundle, path, val, params=params)["AP"], report["fp32"]["AP"],
                                    max_ap_drop, os.path.join(work, "model.int8.fallback.onnx"),
                                    max_layers=max_fallback, baseline=(variants["int8"], report["int8"]["AP"]),
                                    log=log, form=form)
                 excluded = result.excluded
                 variants["int8"] = result.model_path
-                report["int8"] = measure(bundle, {"fp32": fp32, "int8": result.model_path}, val=val)["int8"]
+                report["int8"] = measure(bundle, {"fp32": fp32, "int8": result.model_path}, val=val,
+                                         params=params)["int8"]
                 calibration["sensitivity"] = {"ranking": [[n, e] for n, e in ranking.layers[:32]],
                                               "trials": result.trials}
                 if result.within_budget:
@@ -131,7 +157,8 @@ def calibrate_bundle(bundle_path: str, images_dir: str, precision: str, method: 
         accuracy = {k: v for k, v in report.items() if k != "int8" or status != "over budget"}
         if status == "over budget":
             calibration["int8_rejected"]["accuracy"] = report["int8"]  # type: ignore[index]
-        path = rewrite_bundle(bundle, accuracy, calibration, int8_model=int8_model, calibration_cache=cache_path)
+        path = rewrite_bundle(bundle, accuracy, calibration, int8_model=int8_model, calibration_cache=cache_path,
+                              grouping=grouping)
         print(format_table(report, notes), file=log)
         out = {"bundle": path, "precision": precision, "accuracy": report, "status": status,
                "fp32_layers": excluded, "notes": notes}

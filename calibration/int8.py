@@ -88,12 +88,10 @@ def prepare(fp32_path: str, out_path: str) -> str:
     accuracy and (on the CPU) speed. Names matter because layers are kept in FP32 by name.
     """
     import onnx
-    import onnxruntime as ort
 
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-    opts.optimized_model_filepath = out_path
-    ort.InferenceSession(fp32_path, sess_options=opts, providers=["CPUExecutionProvider"])
+    from openpose_plus.edge.backends.onnxruntime_backend import CPU, open_session
+
+    open_session(fp32_path, providers=CPU, optimization="basic", save_optimized=out_path)
     model = onnx.load(out_path)
     # onnxruntime lists its own domains when it saves; keep only those a node uses, since
     # TensorRT's parser should see the plain ONNX graph it was exported as.

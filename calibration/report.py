@@ -50,12 +50,15 @@ def format_table(report: Mapping[str, Mapping[str, float]], notes: Optional[Mapp
     return "\n".join(lines)
 
 
-def rewrite_bundle(bundle, accuracy: Mapping[str, Mapping[str, float]], calibration: Mapping[str, object],
-                   int8_model: Optional[str] = None, calibration_cache: Optional[str] = None) -> str:
-    """Write ``bundle`` again with new accuracy figures, calibration facts and INT8 files.
+def rewrite_bundle(bundle, accuracy: Mapping[str, Mapping[str, float]], calibration: Optional[Mapping[str, object]],
+                   int8_model: Optional[str] = None, calibration_cache: Optional[str] = None,
+                   grouping: Optional[Mapping[str, object]] = None) -> str:
+    """Write ``bundle`` again with new accuracy figures, calibration facts, INT8 files, grouping.
 
     Everything else in meta.json (input, stride, skeleton, outputs, normalisation, training
-    digest, extra) is kept; INT8 files not replaced are kept too. Returns the bundle path.
+    digest, extra, grouping unless ``grouping`` replaces it) is kept; INT8 files not replaced
+    are kept too; ``calibration`` None leaves the calibration record as it was. Returns the
+    bundle path.
     """
     from openpose_plus.edge.bundle import write_bundle
 
@@ -69,9 +72,10 @@ def rewrite_bundle(bundle, accuracy: Mapping[str, Mapping[str, float]], calibrat
     for prec, figures in accuracy.items():
         merged[prec] = {k: float(v) for k, v in figures.items()}
     extra = dict(meta.get("extra") or {})
-    cal = dict(extra.get("calibration") or {})
-    cal.update(calibration)
-    extra["calibration"] = cal
+    if calibration is not None:
+        cal = dict(extra.get("calibration") or {})
+        cal.update(calibration)
+        extra["calibration"] = cal
     norm = meta["normalisation"]
     source = bundle.source or bundle.path
     tar = os.path.isfile(source)
@@ -83,4 +87,5 @@ def rewrite_bundle(bundle, accuracy: Mapping[str, Mapping[str, float]], calibrat
                         output_names=(bundle.heatmaps_name, bundle.pafs_name), mean=norm["mean"], std=norm["std"],
                         pad_value=bundle.pad_value, training_config=bundle.training_config_digest,
                         accuracy=merged, int8_model=int8_model, calibration_cache=calibration_cache,
-                        extra=extra, tar=tar)
+                        extra=extra, tar=tar,
+                        grouping=grouping if grouping is not None else meta.get("grouping"))

@@ -2,7 +2,8 @@
 
 Every module of this package is a verb (``build_engine.py`` is ``openpose-plus build-engine``):
 it says what it does in ``HELP``, adds its own arguments in ``add_arguments(parser)`` and does
-its work in ``run(args) -> int``. Verb modules import only the standard library at the top, so
+its work in ``run(args) -> int``. A verb that is a Python keyword lives in a module with a
+trailing underscore, as PEP 8 names such things (``import_.py`` is ``openpose-plus import``). Verb modules import only the standard library at the top, so
 ``--help`` lists every verb in milliseconds, and a verb whose part is not installed here (a
 Jetson has no TensorFlow) fails with the missing library named, only when it is run.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import keyword
 import os
 import pkgutil
 import sys
@@ -21,11 +23,13 @@ __all__ = ["main", "verbs", "load_verb"]
 
 def verbs() -> List[str]:
     """Every verb, from the modules of this package (none listed by hand)."""
-    return sorted(m.name.replace("_", "-") for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+    return sorted(m.name.rstrip("_").replace("_", "-") for m in pkgutil.iter_modules(__path__)
+                  if not m.name.startswith("_"))
 
 
 def load_verb(name: str) -> ModuleType:
-    return importlib.import_module("%s.%s" % (__name__, name.replace("-", "_")))
+    module = name.replace("-", "_")
+    return importlib.import_module("%s.%s" % (__name__, module + "_" if keyword.iskeyword(module) else module))
 
 
 def build_parser(selected: Optional[str]) -> argparse.ArgumentParser:

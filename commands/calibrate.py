@@ -10,6 +10,8 @@ import json
 import os
 import sys
 
+from openpose_plus.commands._options import add_precision
+
 __all__ = ["add_arguments", "run"]
 
 HELP = "FP16 / INT8 calibration of a bundle, with its accuracy cost"
@@ -18,7 +20,7 @@ HELP = "FP16 / INT8 calibration of a bundle, with its accuracy cost"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("bundle", help="model bundle (directory or .tar), rewritten in place")
     parser.add_argument("--images", required=True, help="folder of representative images (calibration)")
-    parser.add_argument("--precision", choices=("fp16", "int8"), required=True)
+    add_precision(parser, choices=("fp16", "int8"), required=True, what="what to calibrate")
     parser.add_argument("--method", choices=("entropy", "percentile", "minmax"), default="entropy",
                         help="INT8 activation range method (default entropy, as TensorRT's calibrator)")
     parser.add_argument("--num-images", type=int, default=None, metavar="N",
@@ -31,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val-images", help="held-out images (COCO-format set) for the AP check")
     parser.add_argument("--val-annotations", help="the held-out set's COCO keypoint annotation file")
     parser.add_argument("--max-val-images", type=int, default=0, metavar="N", help="use only N val images (0 = all)")
+    parser.add_argument("--tune-grouping", action="store_true",
+                        help="search the grouping parameters on the val set first (FP32 maps); every precision "
+                             "is scored with the winner, which the bundle keeps")
     parser.add_argument("--trt-version", default="8.6.1",
                         help="TensorRT version written in the calibration cache header (default 8.6.1)")
     parser.add_argument("--int8-form", choices=("tensorrt", "onnxruntime"), default="tensorrt",
@@ -52,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
     if bool(args.val_images) != bool(args.val_annotations):
         print("calibrate: --val-images and --val-annotations go together", file=sys.stderr)
         return 2
+    if args.tune_grouping and not args.val_images:
+        print("calibrate: --tune-grouping needs the val set (--val-images, --val-annotations)", file=sys.stderr)
+        return 2
     if args.val_images:
         if not os.path.isdir(args.val_images):
             print("calibrate: val image folder %s does not exist" % args.val_images, file=sys.stderr)
@@ -66,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         out = calibrate_bundle(args.bundle, args.images, args.precision, args.method, args.num_images,
                                args.max_ap_drop, args.max_fallback, val, args.trt_version,
-                               not args.no_per_channel, args.work_dir, args.quiet, form=args.int8_form)
+                               not args.no_per_channel, args.work_dir, args.quiet, form=args.int8_form,
+                               tune_grouping=args.tune_grouping)
     except CalibrationFailed as exc:
         print("calibrate: INT8 rejected: %s" % exc, file=sys.stderr)
         return 3

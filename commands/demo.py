@@ -17,6 +17,8 @@ from typing import List
 
 import numpy as np
 
+from openpose_plus.commands._options import add_backend, add_precision, size_type
+
 DEFAULT_BUNDLE = os.path.join("models", "demo")
 INPUT_SIZE = 368   # the network input the maps stand for (square, as in the OpenPose paper)
 STRIDE = 8
@@ -27,15 +29,10 @@ DEMO_HEIGHT = (0.4, 0.95)  # models/demo.toml's DATA.synthetic_height
 
 HELP = "the system at work on synthetic people (no camera, no GPU)"
 
-def _size(text: str):
-    w, h = text.lower().split("x")
-    return int(w), int(h)
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--people", type=int, default=4)
-    parser.add_argument("--size", type=_size, default=(640, 480), help="frame size WxH")
+    parser.add_argument("--size", type=size_type(minimum=32), default=(640, 480), help="frame size WxH")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--height", type=float, nargs=2, default=DEMO_HEIGHT, metavar=("MIN", "MAX"),
                         help="people's heights as fractions of the frame height (default %g %g: what the "
@@ -43,8 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=os.path.join("out", "demo"), help="output folder")
     parser.add_argument("--bundle", default=None, help="model bundle (default: %s when present)" % DEFAULT_BUNDLE)
     parser.add_argument("--no-model", action="store_true", help="ground-truth maps instead of the network")
-    parser.add_argument("--backend", default="auto", choices=("auto", "tensorrt", "onnxruntime"))
-    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "int8"))
+    add_backend(parser)
+    add_precision(parser)
 
 
 class _Tally:

@@ -4,10 +4,13 @@ MODEL is a training run directory (its latest checkpoint, run in TensorFlow) or 
 bundle (directory or .tar, run in onnxruntime as the device would). DIR is COCO-layout:
 ``annotations/person_keypoints_val2017.json`` and ``val2017/`` (what ``synth-data --val``
 and ``download-coco`` write); ``--annotations``/``--images`` name other files.
+Results go to ``--out``, by default a training run's own ``eval/`` folder, and for a bundle
+``out/evaluate/NAME`` under the current directory (never into the bundle).
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -16,7 +19,9 @@ from typing import Tuple
 
 import numpy as np
 
-__all__ = ["add_arguments", "run", "keras_map_fn", "bundle_map_fn", "open_model"]
+from openpose_plus.commands._options import add_precision
+
+__all__ = ["add_arguments", "run", "keras_map_fn", "bundle_map_fn", "open_model", "default_bundle_out"]
 
 
 HELP = "COCO keypoint AP of a model on a val set"
@@ -53,8 +58,18 @@ def bundle_map_fn(bundle, precision: str = "fp32"):
     return map_fn
 
 
+def default_bundle_out(bundle: Path) -> Path:
+    """``out/evaluate/NAME`` under the current directory: NAME is the bundle's folder, or its .tar's stem."""
+    name = bundle.resolve().name if bundle.is_dir() else bundle.name.split(".")[0]
+    return Path("out") / "evaluate" / (name or "bundle")
+
+
 def open_model(path: str, precision: str = "fp32"):
-    """``(map_fn, EvalSettings, run config or None, default output dir)`` for a run directory or bundle."""
+    """``(map_fn, EvalSettings, run config or None, default output dir)`` for a run directory or bundle.
+
+    The default output is the run's own ``eval/`` (or its ``EVAL.output_dir``) for a training run, and
+    ``out/evaluate/NAME`` under the current directory for a bundle.
+    """
     from openpose_plus.host_training.checkpoints import CONFIG_FILE
     from openpose_plus.evaluation.coco import EvalSettings
 
@@ -69,9 +84,9 @@ def open_model(path: str, precision: str = "fp32"):
 
     bundle = load_bundle(p)
     settings = EvalSettings(bundle.input_width, bundle.input_height, bundle.stride, bundle.skeleton,
-                            pad_value=bundle.pad_value)
-    out = (p if p.is_dir() else p.parent / p.stem) / "eval"
-    return bundle_map_fn(bundle, precision), settings, None, out
+                            pad_value=bundle.pad_value, group=bundle.group_params())
+    # Never into the bundle: it is an input (models/demo/ is part of a checkout).
+    return bundle_map_fn(bundle, precision), settings, None, default_bundle_out(p)
 
 
 def _val_files(args: argparse.Namespace, cfg) -> Tuple[str, str]:
@@ -100,9 +115,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-images", type=int, default=0, help="evaluate at most this many images")
     parser.add_argument("--upsample", type=int, default=1,
                         help="scale maps up this much before grouping (OpenPose: 8; default 1)")
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "int8"), help="bundle graph to run")
+    parser.add_argument("--group", action="append", default=[], metavar="FIELD=VALUE",
+                        help="change a grouping parameter (repeatable); the rest are the bundle's own "
+                             "(or the run's EVAL.group)")
+    add_precision(parser, default="fp32", choices=("fp32", "int8"), what="the bundle graph to run")
     parser.add_argument("--skip-bad-images", action="store_true", help="skip unreadable images, naming them")
-    parser.add_argument("--out", help="folder for keypoint_results.json, metrics.json and drawn/")
+    parser.add_argument("--out", help="folder for keypoint_results.json, metrics.json and drawn/ (default: "
+                                      "RUN/eval for a training run, out/evaluate/NAME here for a bundle)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -110,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
     from openpose_plus.edge.bundle import BundleError
 
     from openpose_plus.host_training.checkpoints import RunError
+    from openpose_plus.edge.grouping import parse_overrides
     from openpose_plus.evaluation.coco import EvalError, evaluate, group_params
 
     if args.draw < 0 or args.max_images < 0 or args.upsample < 1:
@@ -118,7 +138,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         map_fn, settings, cfg, default_out = open_model(args.model, args.precision)
         annotations, images = _val_files(args, cfg)
-        settings.group = group_params(cfg.eval.group if cfg is not None else {})
+        overrides = parse_overrides(args.group)
+        if cfg is not None:
+            settings.group = group_params(dict(cfg.eval.group, **overrides))
+        else:  # a bundle: its own parameters, changed where asked
+            settings.group = dataclasses.replace(settings.group, **overrides)
         settings.upsample = args.upsample
         settings.bad_image = "skip" if args.skip_bad_images else "error"
         out = Path(args.out) if args.out else (Path(cfg.eval.output_dir) if cfg and cfg.eval.output_dir
@@ -130,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
     except (EvalError, RunError, BundleError, ValueError) as exc:
         print("evaluate: %s" % exc, file=sys.stderr)
         return 1
+    summary["grouping"] = {k: v for k, v in dataclasses.asdict(settings.group).items()}
     print(json.dumps(summary, indent=1))
     print("results: %s" % (out / "keypoint_results.json"))
     return 0

@@ -28,8 +28,7 @@ def _opencv() -> env.Status:
         return st
     import cv2
 
-    info = cv2.getBuildInformation()
-    gst = "GStreamer" if any("GStreamer:" in l and "YES" in l for l in info.splitlines()) else "no GStreamer"
+    gst = "GStreamer" if env.opencv_has_gstreamer() else "no GStreamer"
     return env.Status("opencv", True, "%s (%s)" % (cv2.__version__, gst))
 
 

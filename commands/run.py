@@ -9,8 +9,8 @@ import json
 import logging
 import signal
 import sys
-from typing import List
 
+from openpose_plus.commands._options import add_backend, add_precision
 from openpose_plus.edge.progress import Progress
 
 __all__ = ["add_arguments", "run"]
@@ -26,30 +26,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jsonl", metavar="TARGET", help="JSON lines to - (stdout), a file or udp://host:port")
     parser.add_argument("--http", metavar="ADDR:PORT", help="serve /poses, /preview.mjpg, /metrics, /healthz")
     parser.add_argument("--frames", type=int, default=None, metavar="N", help="stop after N frames")
-    parser.add_argument("--backend", default="auto", choices=("auto", "tensorrt", "onnxruntime"))
-    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "int8"))
+    add_backend(parser)
+    add_precision(parser)
     parser.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0: default)")
     parser.add_argument("--mode", default="pipelined", choices=("pipelined", "sequential"))
     parser.add_argument("--fps", type=float, default=30.0, help="frame rate of the --output video")
+    parser.add_argument("--group", action="append", default=[], metavar="FIELD=VALUE",
+                        help="change a grouping parameter (repeatable); the rest are the bundle's own")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
-
-
-def _sinks(args: argparse.Namespace, metrics) -> List[object]:
-    from openpose_plus.edge.sinks import HttpSink, JsonLinesSink, OpenPoseJsonSink, VideoSink
-
-    sinks: List[object] = []
-    if args.write_json:
-        sinks.append(OpenPoseJsonSink(args.write_json))
-    if args.output:
-        sinks.append(VideoSink(args.output, args.fps))
-    if args.jsonl:
-        sinks.append(JsonLinesSink(args.jsonl))
-    if args.http:
-        host, sep, port = args.http.rpartition(":")
-        if not sep or not port.isdigit():
-            raise ValueError("--http wants ADDR:PORT, got %r" % args.http)
-        sinks.append(HttpSink(host or "127.0.0.1", int(port), registry=metrics.registry))
-    return sinks
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,22 +42,26 @@ def run(args: argparse.Namespace) -> int:
     from openpose_plus.edge.estimator import PoseEstimator
     from openpose_plus.edge.pipeline import Pipeline
     from openpose_plus.edge.service.metrics import PipelineMetrics
+    from openpose_plus.edge.sinks.factory import build_sinks, sinks_config
     from openpose_plus.edge.sources import SourceError, open_source
 
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.frames is not None and args.frames <= 0:
         print("openpose-plus run: --frames must be positive", file=sys.stderr)
         return 2
+    from openpose_plus.edge.grouping import parse_overrides
+
     try:
-        estimator = PoseEstimator(args.bundle, backend=args.backend, precision=args.precision, threads=args.threads)
+        estimator = PoseEstimator(args.bundle, backend=args.backend, precision=args.precision, threads=args.threads,
+                                  params=parse_overrides(args.group))
         source = open_source(args.source)
-    except (BundleError, BackendError, SourceError, OSError) as exc:
+    except (BundleError, BackendError, SourceError, OSError, ValueError) as exc:
         print("openpose-plus run: %s" % exc, file=sys.stderr)
         return 1
     holder = {}
     metrics = PipelineMetrics(lambda: holder.get("p"))
     try:
-        sinks = _sinks(args, metrics)
+        sinks = build_sinks(sinks_config(args.write_json, args.jsonl, args.output, args.fps, args.http), metrics.registry)
     except ValueError as exc:
         print("openpose-plus run: %s" % exc, file=sys.stderr)
         return 2

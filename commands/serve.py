@@ -1,4 +1,4 @@
-"""``openpose-plus serve --config /etc/openpose-plus/edge.toml``: the systemd daemon."""
+"""``openpose-plus serve --config /etc/openpose-plus/edge.toml [--set section.key=VALUE ...]``: the systemd daemon."""
 from __future__ import annotations
 
 import argparse
@@ -11,7 +11,9 @@ DEFAULT_CONFIG = "/etc/openpose-plus/edge.toml"
 HELP = "the daemon (systemd Type=notify)"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", default=DEFAULT_CONFIG, help="TOML config (default: %(default)s)")
+    from openpose_plus.edge.service.config import add_config_arguments
+
+    add_config_arguments(parser, DEFAULT_CONFIG)
     parser.add_argument("--check", action="store_true", help="check the config and the bundle, then exit")
 
 
@@ -28,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
         if args.check:
             from openpose_plus.edge.bundle import BundleError, load_bundle
 
-            cfg = load_config(args.config)
+            cfg = load_config(args.config, args.overrides)
             try:
                 load_bundle(cfg.model.bundle)
             except BundleError as exc:
@@ -37,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
             return 0
         from openpose_plus.edge.service.daemon import Daemon
 
-        daemon = Daemon(args.config)
+        daemon = Daemon(args.config, overrides=args.overrides)
     except ConfigError as exc:
         print("openpose-plus serve: bad config: %s" % exc, file=sys.stderr)
         return 2

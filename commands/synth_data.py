@@ -9,27 +9,19 @@ import argparse
 import os
 import sys
 
+from openpose_plus.commands._options import size_type
+
 __all__ = ["add_arguments", "run"]
 
 
 HELP = "write a synthetic COCO-format dataset"
-
-def _size(text: str):
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError("size must look like 640x480, got %r" % text) from None
-    if w < 32 or h < 32:
-        raise argparse.ArgumentTypeError("size must be at least 32x32, got %r" % text)
-    return w, h
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out", help="output directory")
     parser.add_argument("--images", type=int, required=True, help="training images")
     parser.add_argument("--val", type=int, default=0, help="validation images (default: none)")
     parser.add_argument("--seed", type=int, default=0, help="the same seed writes the same dataset")
-    parser.add_argument("--size", type=_size, default=(640, 480), help="image size WxH (default 640x480)")
+    parser.add_argument("--size", type=size_type(minimum=32), default=(640, 480), help="image size WxH (default 640x480)")
     parser.add_argument("--people", type=int, nargs=2, default=(1, 5), metavar=("MIN", "MAX"),
                         help="people per image (default 1 5)")
     parser.add_argument("--height", type=float, nargs=2, default=(0.12, 1.0), metavar=("MIN", "MAX"),

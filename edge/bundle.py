@@ -14,7 +14,14 @@ input, NCHW heatmap and PAF outputs), optionally ``model.int8.onnx`` (QDQ) and
      "models": {"fp32": "model.onnx", "int8": "model.int8.onnx"},
      "calibration_cache": "calibration.cache" | null,
      "accuracy": {"fp32": {...}, "fp16": {...}, "int8": {...}},
+     "grouping": {"params": {GroupParams field: value, ...}, "source": "...", "AP": ...},  (optional)
      "files": {"model.onnx": {"sha256": ..., "size": ...}, ...}}
+
+``grouping`` holds the grouping parameters the model was scored with (every field, so a
+runtime whose defaults moved still groups as the score was measured) and where they came from
+(an import preset, ``tune-grouping`` with the AP it reached, ``calibrate``). The runtime, the
+evaluation and the calibration group with them unless told otherwise
+(:meth:`Bundle.group_params`); a bundle without the table groups with the defaults.
 
 ``write_bundle`` is the host's half (export and calibration call it), ``load_bundle`` the
 device's: it checks every field and every file's size and sha256 before anything trusts
@@ -124,6 +131,37 @@ class Bundle:
     def training_config_digest(self) -> str:
         return str(self.meta.get("training_config_digest", ""))
 
+    @property
+    def grouping(self) -> Dict[str, object]:
+        """meta.json's ``grouping`` table (params and where they came from); empty when absent."""
+        return dict(self.meta.get("grouping") or {})  # type: ignore[arg-type]
+
+    def group_params(self, overrides: Optional[Mapping[str, object]] = None):
+        """The :class:`~openpose_plus.edge.grouping.GroupParams` this bundle was scored with,
+        ``overrides`` (field -> value) on top; the defaults for whatever it does not say.
+
+        A field this runtime does not know is refused by name: grouping without it would not
+        be the grouping the bundle was scored with.
+        """
+        from .grouping import GroupParams  # the C core; bundles load without it
+
+        known = set(GroupParams.__dataclass_fields__)
+        stored = dict(self.grouping.get("params") or {})  # type: ignore[call-overload]
+        unknown = sorted(set(stored) - known)
+        if unknown:
+            raise BundleError("bundle %s: meta.json grouping parameter %r is unknown to this runtime "
+                              "(it knows %s); upgrade openpose-plus" % (self.source or self.path, unknown[0],
+                                                                       ", ".join(sorted(known))))
+        extra = dict(overrides or {})
+        unknown = sorted(set(extra) - known)
+        if unknown:
+            raise ValueError("unknown grouping parameter %r (known: %s)" % (unknown[0], ", ".join(sorted(known))))
+        stored.update(extra)
+        try:
+            return GroupParams(**stored)
+        except (TypeError, ValueError) as exc:
+            raise BundleError("bundle %s: grouping parameters: %s" % (self.source or self.path, exc)) from None
+
 
 # -- writing (host) -------------------------------------------------------------------
 
@@ -152,12 +190,14 @@ def write_bundle(path: PathLike, model: Union[PathLike, bytes], *, input_size: T
                  accuracy: Optional[Mapping[str, Mapping[str, float]]] = None,
                  int8_model: Union[PathLike, bytes, None] = None,
                  calibration_cache: Union[PathLike, bytes, None] = None,
-                 extra: Optional[Mapping[str, object]] = None, tar: bool = False) -> str:
+                 extra: Optional[Mapping[str, object]] = None, tar: bool = False,
+                 grouping: Optional[Mapping[str, object]] = None) -> str:
     """Write a bundle directory at ``path`` (or ``path`` as a ``.tar`` when ``tar``); returns it.
 
     ``model`` / ``int8_model`` / ``calibration_cache`` are file paths or bytes.
     ``input_size`` is ``(width, height)`` and must be a multiple of ``stride``.
     ``training_config`` is the config (hashed here) or an already computed digest string.
+    ``grouping`` is meta.json's grouping table (``{"params": {...}, ...}``; see the module doc).
     """
     width, height = int(input_size[0]), int(input_size[1])
     if stride <= 0 or width <= 0 or height <= 0 or width % stride or height % stride:
@@ -168,6 +208,8 @@ def write_bundle(path: PathLike, model: Union[PathLike, bytes], *, input_size: T
     for prec in (accuracy or {}):
         if prec not in PRECISIONS:
             raise BundleError("accuracy for unknown precision %r (known: %s)" % (prec, ", ".join(PRECISIONS)))
+    if grouping is not None:
+        _check_grouping(grouping)
     path = os.fspath(path)
     out_dir = path[:-4] if tar and path.endswith(".tar") else path
     parent = os.path.dirname(os.path.abspath(out_dir))
@@ -204,6 +246,8 @@ def write_bundle(path: PathLike, model: Union[PathLike, bytes], *, input_size: T
         }
         if extra:
             meta["extra"] = dict(extra)
+        if grouping:
+            meta["grouping"] = json.loads(json.dumps(dict(grouping)))  # a plain copy, refused if not JSON
         with open(os.path.join(staging, META), "w") as f:
             json.dump(meta, f, indent=2, sort_keys=True)
         if tar:
@@ -309,6 +353,22 @@ def _check_meta(meta: Mapping[str, object], where: str) -> None:
             raise BundleError("meta.json: accuracy entry %r is not a known precision with figures" % prec)
     _need(meta, "files", dict)
     _need(meta, "skeleton", dict)
+    if meta.get("grouping") is not None:
+        _check_grouping(meta["grouping"])
+
+
+def _check_grouping(grouping: object) -> None:
+    """meta.json's grouping table: ``params`` maps field names to numbers or strings.
+    (Whether the fields are known and their values valid is :meth:`Bundle.group_params`' check,
+    which has the grouping core at hand.)"""
+    if not isinstance(grouping, Mapping):
+        raise BundleError("meta.json: 'grouping' should be a table, got %r" % (grouping,))
+    params = grouping.get("params")
+    if not isinstance(params, Mapping):
+        raise BundleError("meta.json: grouping 'params' should be a table of GroupParams fields, got %r" % (params,))
+    for key, value in params.items():
+        if not isinstance(key, str) or isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise BundleError("meta.json: grouping parameter %r = %r is not a number or a name" % (key, value))
 
 
 def load_bundle(path: PathLike, verify: bool = True) -> Bundle:

@@ -20,7 +20,8 @@ try:  # Python 3.8 has importlib.metadata
 except ImportError:  # pragma: no cover
     _metadata = None  # type: ignore[assignment]
 
-__all__ = ["Status", "probe_module", "distribution_version", "gpu_devices", "is_jetson", "summary"]
+__all__ = ["Status", "probe_module", "distribution_version", "gpu_devices", "is_jetson", "opencv_has_gstreamer",
+           "summary"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,13 @@ def is_jetson() -> bool:
             return b"jetson" in f.read().lower()
     except OSError:
         return os.path.exists("/etc/nv_tegra_release")
+
+
+def opencv_has_gstreamer() -> bool:
+    """Whether this OpenCV was built with GStreamer (what ``csi://`` needs without jetson_utils)."""
+    import cv2
+
+    return any("GStreamer:" in line and "YES" in line for line in cv2.getBuildInformation().splitlines())
 
 
 def summary() -> List[str]:

@@ -41,6 +41,12 @@ def cpu_cores() -> int:
 
 
 class PoseEstimator:
+    """A bundle run frame by frame: letterbox, backend, grouping.
+
+    ``params`` is the grouping: None for the parameters the bundle carries (the defaults where
+    it carries none), a dict of GroupParams fields to change some of them, or a GroupParams.
+    """
+
     def __init__(self, bundle: Union[str, Bundle], backend: str = "auto", precision: str = "auto",
                  params=None, threads: int = 0, cache_dir: Optional[str] = None,
                  dla_core: Optional[int] = None) -> None:
@@ -48,8 +54,10 @@ class PoseEstimator:
 
         self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
         b = self.bundle
-        if isinstance(params, dict):
-            params = GroupParams(**params)
+        # The bundle's own grouping parameters (those it was scored with), unless told otherwise:
+        # a GroupParams replaces them, a dict changes the fields it names.
+        if not isinstance(params, GroupParams):
+            params = b.group_params(params)
         self.params = params
         self.threads = int(threads)  # onnxruntime intra-op threads per session (0: auto)
         self.backend = create_backend(b, backend, precision, threads=threads, cache_dir=cache_dir, dla_core=dla_core)

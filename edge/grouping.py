@@ -8,8 +8,9 @@ code their own memory (never a copy), after checking dtype, shape and layout.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -17,7 +18,7 @@ from ._paf import ffi, lib
 from .poses import Poses
 from .skeleton import COCO18, Skeleton
 
-__all__ = ["GroupParams", "Grouper", "group", "native_version"]
+__all__ = ["GroupParams", "Grouper", "group", "native_version", "parse_overrides"]
 
 _ASSIGNMENTS = {"greedy": lib.OPP_ASSIGN_GREEDY, "optimal": lib.OPP_ASSIGN_OPTIMAL}
 _F32 = np.dtype(np.float32)
@@ -76,6 +77,25 @@ class GroupParams:
             raise bad("max_limb_length", ">= 0 (0: half the map height)")
         if self.assignment not in _ASSIGNMENTS:
             raise bad("assignment", "one of %s" % ", ".join(map(repr, _ASSIGNMENTS)))
+
+
+def parse_overrides(pairs: Sequence[str]) -> Dict[str, object]:
+    """``["peak_threshold=0.05", "assignment=optimal"]`` (the CLI's ``--group``) -> GroupParams
+    fields, each value read as its field's type; ``ValueError`` names a bad pair or field."""
+    fields = {f.name: f for f in dataclasses.fields(GroupParams)}
+    out: Dict[str, object] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        name = name.strip()
+        if not sep or name not in fields:
+            raise ValueError("--group %r: want FIELD=VALUE with FIELD one of %s" % (pair, ", ".join(sorted(fields))))
+        kind = type(fields[name].default)
+        try:
+            out[name] = kind(text.strip()) if kind is not str else text.strip()
+        except ValueError:
+            raise ValueError("--group %s: %r is not a%s %s" % (name, text, "n" if kind is int else "",
+                                                               kind.__name__)) from None
+    return out
 
 
 def native_version() -> str:

@@ -17,7 +17,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-__all__ = ["Skeleton", "COCO18", "COCO17_TO_COCO18"]
+import numpy as np
+
+__all__ = ["Skeleton", "COCO18", "COCO17", "COCO17_PARTS", "COCO17_TO_COCO18", "coco17_to_coco18", "coco18_to_coco17",
+           "BODY25", "BUILTIN", "builtin_skeleton"]
 
 
 @dataclass(frozen=True)
@@ -193,7 +196,83 @@ COCO18 = Skeleton(
     flip_pairs=((2, 5), (3, 6), (4, 7), (8, 11), (9, 12), (10, 13), (14, 15), (16, 17)),
 )
 
+# COCO 2017's person keypoints, in its order, and its 19 skeleton lines (the dataset's own
+# category; COCO-format annotations, results and the synthetic generator's files use it).
+COCO17_PARTS: Tuple[str, ...] = (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip",
+    "left_knee", "right_knee", "left_ankle", "right_ankle")
+COCO17 = Skeleton(
+    name="person",
+    parts=COCO17_PARTS,
+    limbs=((15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7), (6, 8),
+           (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6)),
+    flip_pairs=((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16)),
+)
+
 # COCO's 17 keypoints in COCO-18 order: entry i is the COCO-17 index of COCO-18 part i;
 # None marks the neck, which COCO does not label (it is the mid-shoulder point).
-COCO17_TO_COCO18: Tuple[Optional[int], ...] = (
-    0, None, 6, 8, 10, 5, 7, 9, 12, 14, 16, 11, 13, 15, 2, 1, 4, 3)
+COCO17_TO_COCO18: Tuple[Optional[int], ...] = tuple(
+    None if part == "neck" else COCO17_PARTS.index(part) for part in COCO18.parts)
+
+
+def coco17_to_coco18(kp17: np.ndarray) -> np.ndarray:
+    """``(..., 17, 3)`` COCO keypoints -> ``(..., 18, 3)`` COCO-18 with the neck derived: the
+    mid-shoulder point when both shoulders are labelled (visibility the lower), else absent."""
+    kp17 = np.asarray(kp17, np.float32)
+    out = np.zeros(kp17.shape[:-2] + (18, 3), np.float32)
+    for i, j in enumerate(COCO17_TO_COCO18):
+        if j is not None:
+            out[..., i, :] = kp17[..., j, :]
+    ls, rs = kp17[..., 5, :], kp17[..., 6, :]
+    both = (ls[..., 2] > 0) & (rs[..., 2] > 0)
+    neck = out[..., 1, :]
+    neck[..., 0] = np.where(both, (ls[..., 0] + rs[..., 0]) / 2, 0.0)
+    neck[..., 1] = np.where(both, (ls[..., 1] + rs[..., 1]) / 2, 0.0)
+    neck[..., 2] = np.where(both, np.minimum(ls[..., 2], rs[..., 2]), 0.0)
+    return out
+
+
+def coco18_to_coco17(kp18: np.ndarray) -> np.ndarray:
+    """``(..., 18, 3)`` COCO-18 -> ``(..., 17, 3)`` COCO (the neck is dropped)."""
+    kp18 = np.asarray(kp18, np.float32)
+    out = np.zeros(kp18.shape[:-2] + (17, 3), np.float32)
+    for i, j in enumerate(COCO17_TO_COCO18):
+        if j is not None:
+            out[..., j, :] = kp18[..., i, :]
+    return out
+
+
+# OpenPose's BODY_25 model (pose_iter_584000): COCO-18's parts with a mid-hip (8) and six
+# foot points, 26 limbs (POSE_BODY_25 pairs, the last two of the ears' shoulders among them)
+# and its PAF channel table (getPoseMapIndex(BODY_25)), so its network's output is read as
+# published: 26 heatmaps (25 parts, then background), then 52 PAF channels.
+BODY25 = Skeleton(
+    name="body25",
+    parts=("nose", "neck", "right_shoulder", "right_elbow", "right_wrist", "left_shoulder",
+           "left_elbow", "left_wrist", "mid_hip", "right_hip", "right_knee", "right_ankle",
+           "left_hip", "left_knee", "left_ankle", "right_eye", "left_eye", "right_ear", "left_ear",
+           "left_big_toe", "left_small_toe", "left_heel", "right_big_toe", "right_small_toe",
+           "right_heel"),
+    limbs=((1, 8), (1, 2), (1, 5), (2, 3), (3, 4), (5, 6), (6, 7), (8, 9), (9, 10), (10, 11),
+           (8, 12), (12, 13), (13, 14), (1, 0), (0, 15), (15, 17), (0, 16), (16, 18), (2, 17),
+           (5, 18), (14, 19), (19, 20), (14, 21), (11, 22), (22, 23), (11, 24)),
+    paf_channels=((0, 1), (14, 15), (22, 23), (16, 17), (18, 19), (24, 25), (26, 27), (6, 7),
+                  (2, 3), (4, 5), (8, 9), (10, 11), (12, 13), (30, 31), (32, 33), (36, 37),
+                  (34, 35), (38, 39), (20, 21), (28, 29), (40, 41), (42, 43), (44, 45), (46, 47),
+                  (48, 49), (50, 51)),
+    flip_pairs=((2, 5), (3, 6), (4, 7), (9, 12), (10, 13), (11, 14), (15, 16), (17, 18),
+                (19, 22), (20, 23), (21, 24)),
+)
+
+# The skeletons known by name (``--skeleton body25``); any other comes as a file.
+BUILTIN: Dict[str, Skeleton] = {"coco18": COCO18, "body25": BODY25}
+
+
+def builtin_skeleton(name: str) -> Skeleton:
+    """A built-in skeleton by name; ``ValueError`` naming the known ones otherwise."""
+    try:
+        return BUILTIN[name.lower()]
+    except KeyError:
+        raise ValueError("unknown skeleton %r (built in: %s; or a skeleton JSON file)"
+                         % (name, ", ".join(sorted(BUILTIN)))) from None

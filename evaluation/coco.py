@@ -9,8 +9,9 @@ all scored the same way, by the same code the device runs: letterboxing by
 the coordinate convention of :mod:`openpose_plus.edge.geometry`.
 
 COCO-18 people go back to COCO's 17 keypoints (the neck, which COCO does not label, is
-dropped); a custom skeleton's keypoints are written in its own order, and scored with a
-uniform OKS sigma unless given.
+dropped), and so does any skeleton that names all 17 of COCO's keypoints (BODY_25, trt_pose's
+18 parts: its other parts are dropped); a custom skeleton's keypoints are written in its own
+order, and scored with a uniform OKS sigma unless given.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import io
 import json
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -32,7 +34,7 @@ from openpose_plus.edge.grouping import Grouper, GroupParams
 from openpose_plus.edge.poses import Poses
 from openpose_plus.edge.preprocess import Preprocessor
 from openpose_plus.edge.progress import Progress
-from openpose_plus.edge.skeleton import COCO17_TO_COCO18, COCO18, Skeleton
+from openpose_plus.edge.skeleton import COCO17_PARTS, COCO17_TO_COCO18, COCO18, Skeleton
 
 __all__ = ["MapFn", "EvalSettings", "EvalError", "METRICS", "load_coco", "to_coco_keypoints",
            "poses_to_results", "maps_to_results", "predict", "evaluate_predictions", "evaluate",
@@ -93,16 +95,29 @@ def load_coco(annotation_file):
 
 # -- people -> COCO results ------------------------------------------------------------------
 
-def to_coco_keypoints(keypoints: np.ndarray, skeleton: Skeleton) -> np.ndarray:
-    """``(N, K, 3)`` image-pixel keypoints -> ``(N, 3 * K')`` COCO keypoint rows (COCO-18 -> 17)."""
-    kp = np.asarray(keypoints, np.float32).reshape(-1, skeleton.num_parts, 3)
+def coco17_parts(skeleton: Skeleton) -> Optional[List[int]]:
+    """The skeleton's part index of each of COCO's 17 keypoints (COCO's order), or None when it
+    does not name them all (a custom skeleton, scored in its own order)."""
     if skeleton == COCO18:
-        out = np.zeros((kp.shape[0], 17, 3), np.float32)
+        order = [0] * 17
         for i18, i17 in enumerate(COCO17_TO_COCO18):
             if i17 is not None:
-                out[:, i17] = kp[:, i18]
-        kp = out
-    return kp.reshape(kp.shape[0], kp.shape[1] * 3)
+                order[i17] = i18
+        return order
+    index = {name: i for i, name in enumerate(skeleton.parts)}
+    if skeleton.num_parts > 17 and all(name in index for name in COCO17_PARTS):
+        return [index[name] for name in COCO17_PARTS]
+    return None
+
+
+def to_coco_keypoints(keypoints: np.ndarray, skeleton: Skeleton) -> np.ndarray:
+    """``(N, K, 3)`` image-pixel keypoints -> ``(N, 3 * K')`` COCO keypoint rows (COCO's 17
+    where the skeleton has them: :func:`coco17_parts`)."""
+    kp = np.asarray(keypoints, np.float32).reshape(-1, skeleton.num_parts, 3)
+    order = coco17_parts(skeleton)
+    if order is not None:
+        kp = kp[:, order]
+    return np.ascontiguousarray(kp).reshape(kp.shape[0], kp.shape[1] * 3)
 
 
 def poses_to_results(poses: Poses, image_id: int, category_id: int = 1) -> List[Dict[str, Any]]:
@@ -253,10 +268,13 @@ def evaluate(annotation_file, image_dir, map_fn: MapFn, settings: EvalSettings, 
     if settings.category_id not in cats and len(cats) == 1:
         settings.category_id = cats[0]  # a custom dataset's one category, whatever its id
     out = Path(out_dir) if out_dir else None
+    start = time.perf_counter()
     results, ids = predict(coco_gt, image_dir, map_fn, settings, max_images, draw,
                            (out / "drawn") if out else None, show_progress)
+    seconds = time.perf_counter() - start  # reading, letterbox, network, grouping, drawing
     metrics = evaluate_predictions(coco_gt, results, ids)
-    summary: Dict[str, Any] = dict(metrics, images=len(ids), people=len(results))
+    summary: Dict[str, Any] = dict(metrics, images=len(ids), people=len(results),
+                                   ms_per_image=round(1000.0 * seconds / max(1, len(ids)), 2))
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "keypoint_results.json").write_text(json.dumps(results))

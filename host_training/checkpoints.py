@@ -3,6 +3,9 @@
 A run directory holds ``config.toml`` (the resolved config), ``skeleton.json`` (the
 skeleton the heads were built for, so export and evaluation need no dataset),
 ``checkpoints/`` (tf.train.Checkpoint: model, optimizer, step) and ``logs/`` (TensorBoard).
+
+TensorFlow is imported where a network is built or read, not here: ``evaluate`` on a bundle
+asks only whether a path is a run (``CONFIG_FILE``), and must work without TensorFlow.
 """
 from __future__ import annotations
 
@@ -10,13 +13,10 @@ import json
 from pathlib import Path
 from typing import Optional, Tuple
 
-import tensorflow as tf
-
 from openpose_plus.edge.atomic import write_atomic
 from openpose_plus.edge.skeleton import Skeleton
 
 from .config import Config, load_config
-from .models import build_model
 
 __all__ = ["CONFIG_FILE", "SKELETON_FILE", "CHECKPOINT_DIR", "LOG_DIR", "RunError", "build_network",
            "write_run_files", "latest_checkpoint", "load_trained_model"]
@@ -32,6 +32,8 @@ class RunError(ValueError):
 
 
 def build_network(cfg: Config, skeleton: Skeleton):
+    from .models import build_model
+
     """The network ``cfg.model`` describes, for ``skeleton``."""
     m = cfg.model
     options = {"stages": m.stages or None, "width": m.width or None}
@@ -47,11 +49,15 @@ def write_run_files(run_dir, cfg: Config, skeleton: Skeleton) -> None:
 
 
 def latest_checkpoint(run_dir) -> Optional[str]:
+    import tensorflow as tf
+
     return tf.train.latest_checkpoint(str(Path(run_dir) / CHECKPOINT_DIR))
 
 
 def load_trained_model(path, checkpoint: Optional[str] = None) -> Tuple[object, Config, Skeleton]:
     """``(model, config, skeleton)`` from a run directory (its latest checkpoint, or ``checkpoint``)."""
+    import tensorflow as tf
+
     run_dir = Path(path)
     if not run_dir.is_dir():
         raise RunError("%s: not a training run directory" % run_dir)

@@ -16,59 +16,25 @@ An override is ``SECTION.key=value`` (``TRAIN.lr_schedule.warmup_steps=500`` for
 nested table); the value is read as a TOML literal (``16``, ``true``, ``"a b"``,
 ``[1, 2]``, ``{name = "flip"}``) and, if it is not one, taken as a plain string.
 Any unknown section or key, or a bad value, raises :class:`ConfigError` naming the key:
-``TRAIN.batch_size: must be a positive integer, got -1``.
+``TRAIN.batch_size: must be a positive integer, got -1``. The reading itself is
+:mod:`openpose_plus.edge.configfile`'s, the same reader as the daemon's config.
 """
 from __future__ import annotations
 
-import copy
-import dataclasses
 import hashlib
 import json
 import math
 import os
-import tomllib
-import typing
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
+from typing import Any, Dict, Iterable, List, Mapping, Optional
+
+from openpose_plus.edge import configfile
+from openpose_plus.edge.configfile import (ConfigError, apply_override, fraction as _fraction, non_negative as _non_negative,
+                                           one_of as _one_of, option as _f, parse_value, positive as _positive, section)
 
 __all__ = ["ConfigError", "Config", "DataConfig", "ModelConfig", "AugmentConfig", "TargetsConfig",
            "TrainConfig", "LRSchedule", "EvalConfig", "load_config", "config_from_dict", "apply_override",
-           "DEFAULT_AUGMENT_STEPS"]
-
-
-class ConfigError(ValueError):
-    """A config file or override that cannot be used; the message starts with the key."""
-
-
-# -- validators: each returns an error text, or None when the value is fine ------------
-
-def _one_of(*choices: str) -> Callable[[Any], Optional[str]]:
-    def check(v: Any) -> Optional[str]:
-        return None if v in choices else "must be one of %s, got %r" % (" | ".join(choices), v)
-    return check
-
-
-def _positive(v: Any) -> Optional[str]:
-    return None if v > 0 else "must be positive, got %r" % (v,)
-
-
-def _non_negative(v: Any) -> Optional[str]:
-    return None if v >= 0 else "must be zero or more, got %r" % (v,)
-
-
-def _fraction(v: Any) -> Optional[str]:
-    return None if 0.0 <= v <= 1.0 else "must be between 0 and 1, got %r" % (v,)
-
-
-def _meta(check: Optional[Callable[[Any], Optional[str]]] = None, doc: str = "") -> Dict[str, Any]:
-    return {"check": check, "doc": doc}
-
-
-def _f(default: Any, check: Optional[Callable[[Any], Optional[str]]] = None, doc: str = "") -> Any:
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: copy.deepcopy(default), metadata=_meta(check, doc))
-    return field(default=default, metadata=_meta(check, doc))
+           "parse_value", "DEFAULT_AUGMENT_STEPS"]
 
 
 # -- sections -----------------------------------------------------------------------
@@ -152,7 +118,7 @@ class TrainConfig:
     steps: int = _f(100000, _positive, "optimiser steps")
     learning_rate: float = _f(4e-5, _positive, "base rate (parallel: scaled by the number of ranks)")
     scale_lr: bool = _f(True, doc="parallel: multiply the rate by the number of ranks after the warm-up")
-    lr_schedule: LRSchedule = field(default_factory=LRSchedule, metadata=_meta(None, "[TRAIN.lr_schedule]"))
+    lr_schedule: LRSchedule = section(LRSchedule, doc="[TRAIN.lr_schedule]")
     optimizer: str = _f("adam", _one_of("adam", "sgd", "momentum", "rmsprop"), "optimiser")
     momentum: float = _f(0.9, _fraction, "momentum / rmsprop")
     weight_decay: float = _f(5e-4, _non_negative, "L2 on the weights")
@@ -173,23 +139,18 @@ class EvalConfig:
     batch_size: int = _f(1, _positive, "images per inference batch")
     max_images: int = _f(0, _non_negative, "evaluate at most this many images (0 = all)")
     draw: int = _f(0, _non_negative, "save pictures of this many predictions")
-    output_dir: str = _f("", doc="results JSON and pictures (default: beside the model)")
+    output_dir: str = _f("", doc="results JSON and pictures (default: the run's eval/)")
     group: Dict[str, Any] = _f({}, doc="grouping parameters (GroupParams fields)")
-
-
-# Section name in files -> attribute on Config.
-SECTIONS: Dict[str, str] = {"DATA": "data", "MODEL": "model", "AUGMENT": "augment", "TARGETS": "targets",
-                            "TRAIN": "train", "EVAL": "eval"}
 
 
 @dataclass
 class Config:
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    targets: TargetsConfig = field(default_factory=TargetsConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
+    data: DataConfig = section(DataConfig, "DATA")
+    model: ModelConfig = section(ModelConfig, "MODEL")
+    augment: AugmentConfig = section(AugmentConfig, "AUGMENT")
+    targets: TargetsConfig = section(TargetsConfig, "TARGETS")
+    train: TrainConfig = section(TrainConfig, "TRAIN")
+    eval: EvalConfig = section(EvalConfig, "EVAL")
 
     # -- derived sizes the pipeline and the networks share --------------------------
     @property
@@ -201,7 +162,7 @@ class Config:
         return self.model.input_width // self.model.stride
 
     def to_dict(self) -> Dict[str, Dict[str, Any]]:
-        return {sec: dataclasses.asdict(getattr(self, attr)) for sec, attr in SECTIONS.items()}
+        return configfile.as_document(self)
 
     def to_toml(self) -> str:
         """The resolved config as TOML that :func:`load_config` reads back to an equal config."""
@@ -222,89 +183,9 @@ class Config:
 
 # -- reading --------------------------------------------------------------------------
 
-def _type_name(tp: Any) -> str:
-    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(tp, str(tp))
-
-
-def _coerce(key: str, tp: Any, value: Any) -> Any:
-    """``value`` as type ``tp``, or ConfigError naming ``key``."""
-    origin = typing.get_origin(tp)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError("%s: must be true or false, got %r" % (key, value))
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise ConfigError("%s: must be an integer, got %r" % (key, value))
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if not math.isfinite(value):
-                raise ConfigError("%s: must be a finite number, got %r" % (key, value))
-            return float(value)
-        raise ConfigError("%s: must be a number, got %r" % (key, value))
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        if isinstance(value, os.PathLike):
-            return os.fspath(value)
-        raise ConfigError("%s: must be a string, got %r" % (key, value))
-    if origin in (list, List):
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError("%s: must be a list, got %r" % (key, value))
-        return list(value)
-    if origin in (dict, Dict):
-        if not isinstance(value, Mapping):
-            raise ConfigError("%s: must be a table, got %r" % (key, value))
-        return dict(value)
-    raise ConfigError("%s: unsupported type %r" % (key, tp))  # pragma: no cover
-
-
-def _build_section(cls: type, prefix: str, raw: Any) -> Any:
-    if not isinstance(raw, Mapping):
-        raise ConfigError("%s: must be a table of keys, got %r" % (prefix, raw))
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = [k for k in raw if k not in fields]
-    if unknown:
-        raise ConfigError("%s.%s: unknown key (known: %s)" % (prefix, unknown[0], ", ".join(sorted(fields))))
-    values: Dict[str, Any] = {}
-    for name, value in raw.items():
-        key = "%s.%s" % (prefix, name)
-        tp = hints[name]
-        if dataclasses.is_dataclass(tp):
-            values[name] = _build_section(tp, key, value)
-            continue
-        value = _coerce(key, tp, value)
-        check = fields[name].metadata.get("check")
-        if check is not None:
-            problem = check(value)
-            if problem:
-                if tp is int and "positive" in problem:
-                    problem = "must be a positive integer, got %r" % (value,)
-                raise ConfigError("%s: %s" % (key, problem))
-        values[name] = value
-    return cls(**values)
-
-
 def config_from_dict(d: Mapping[str, Any]) -> Config:
     """A validated :class:`Config` from nested mappings (``{"TRAIN": {"batch_size": 8}}``)."""
-    if not isinstance(d, Mapping):
-        raise ConfigError("config: must be a table of sections, got %r" % (type(d).__name__,))
-    sections: Dict[str, Any] = {}
-    for name, raw in d.items():
-        attr = SECTIONS.get(str(name).upper())
-        if attr is None:
-            raise ConfigError("%s: unknown section (known: %s)" % (name, ", ".join(SECTIONS)))
-        if attr in sections:
-            raise ConfigError("%s: section given twice" % (name,))
-        cls = typing.get_type_hints(Config)[attr]
-        sections[attr] = _build_section(cls, str(name).upper(), raw)
-    cfg = Config(**sections)
-    _check_whole(cfg)
-    return cfg
+    return configfile.from_document(Config, d, check=_check_whole)
 
 
 def _check_whole(cfg: Config) -> None:
@@ -338,81 +219,14 @@ def _check_augment(steps: List[Any]) -> None:
             raise ConfigError("%s: %s" % (key, exc)) from None
 
 
-def parse_value(text: str) -> Any:
-    """A TOML literal (``16``, ``true``, ``"x"``, ``[1, 2]``), else the text itself."""
-    try:
-        return tomllib.loads("v = " + text)["v"]
-    except tomllib.TOMLDecodeError:
-        return text
-
-
-def apply_override(d: Dict[str, Any], item: str) -> None:
-    """Apply one ``SECTION.key[.sub]=value`` to nested dict ``d`` in place."""
-    if "=" not in item:
-        raise ConfigError("%s: an override must look like SECTION.key=value" % (item,))
-    path, _, text = item.partition("=")
-    parts = [p.strip() for p in path.strip().split(".")]
-    if len(parts) < 2 or not all(parts):
-        raise ConfigError("%s: an override must look like SECTION.key=value" % (path.strip(),))
-    section = parts[0].upper()
-    if section not in SECTIONS:
-        raise ConfigError("%s: unknown section (known: %s)" % (parts[0], ", ".join(SECTIONS)))
-    node = d.setdefault(section, {})
-    # Find the section whatever case the file used.
-    for k in list(d):
-        if k != section and str(k).upper() == section:
-            node = d[k]
-    for p in parts[1:-1]:
-        nxt = node.setdefault(p, {})
-        if not isinstance(nxt, dict):
-            raise ConfigError("%s: is not a table" % ".".join([section] + parts[1:]))
-        node = nxt
-    node[parts[-1]] = parse_value(text.strip())
-
-
-def _read_file(path: Path) -> Dict[str, Any]:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError("%s: cannot read config file: %s" % (path, exc.strerror or exc)) from None
-    suffix = path.suffix.lower()
-    if suffix in (".yaml", ".yml"):
-        try:
-            import yaml  # optional: only YAML configs need it
-        except ImportError:
-            raise ConfigError("%s: reading YAML needs pyyaml (pip install pyyaml), or use TOML" % path) from None
-        try:
-            data = yaml.safe_load(raw.decode("utf-8")) or {}
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise ConfigError("%s: not valid YAML: %s" % (path, exc)) from None
-    else:
-        try:
-            data = tomllib.loads(raw.decode("utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError("%s: not valid TOML: %s" % (path, exc)) from None
-    if not isinstance(data, dict):
-        raise ConfigError("%s: must hold a table of sections" % path)
-    return data
-
-
 def load_config(path: Optional[os.PathLike | str] = None, overrides: Iterable[str] = ()) -> Config:
     """Defaults, then the file (TOML, or YAML by suffix), then ``--set`` overrides, validated."""
-    d: Dict[str, Any] = _read_file(Path(path)) if path is not None else {}
-    for item in overrides:
-        apply_override(d, item)
-    try:
-        return config_from_dict(d)
-    except ConfigError as exc:
-        if path is not None and not str(exc).startswith(str(path)):
-            raise ConfigError("%s (in %s)" % (exc, path)) from None
-        raise
+    return configfile.load(Config, path, overrides, check=_check_whole)
 
 
 def add_config_arguments(parser: Any) -> None:
     """``--config FILE`` and repeatable ``--set SECTION.key=value`` for a subcommand."""
-    parser.add_argument("--config", metavar="FILE", help="TOML (or YAML) config; defaults when omitted")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.key=VALUE",
-                        help="override one key, e.g. --set TRAIN.batch_size=16 (repeatable)")
+    configfile.add_arguments(parser, example="TRAIN.batch_size=16")
 
 
 def config_from_args(args: Any) -> Config:

@@ -144,12 +144,10 @@ def compare_with_tensorflow(inference, onnx_bytes: bytes, images: Iterable[np.nd
 
     Raises :class:`ExportError` when either exceeds ``tolerance``.
     """
-    import onnxruntime as ort
+    from openpose_plus.edge.backends.onnxruntime_backend import CPU, open_session
 
-    opts = ort.SessionOptions()
     # Compare the graph as written: no fusions that could hide (or cause) a difference.
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    session = ort.InferenceSession(onnx_bytes, sess_options=opts, providers=["CPUExecutionProvider"])
+    session = open_session(onnx_bytes, providers=CPU, optimization="disable")
     worst = [0.0, 0.0]
     n = 0
     for image in images:

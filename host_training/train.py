@@ -140,50 +140,38 @@ def _next_batch(it, step: int):
         raise TrainingError("reading training data failed at step %d: %s" % (step, _data_error(exc.message))) from None
 
 
-def train(cfg: Config, on_step: Optional[Callable[[int, Dict[str, np.ndarray], float], None]] = None,
-          stream: Optional[TextIO] = None, dist: Optional[Distribution] = None) -> TrainResult:
-    """Train as ``cfg`` says; ``on_step(step, batch, loss)`` is called on every rank after each step."""
-    t = cfg.train
-    dist = dist or make_distribution(t.train_mode)
-    chief = dist.is_chief
-    out = Path(t.output_dir)
-    keras.utils.set_random_seed(t.seed)  # same initial weights everywhere; rank 0's win anyway
-
-    skeleton = dataset_skeleton(cfg)
+def _build_model(cfg: Config, skeleton, chief: bool):
+    """The network (its layers in the mixed policy when asked), started from MODEL.pretrained."""
     previous_policy = keras.mixed_precision.global_policy()
-    if t.mixed_precision:
+    if cfg.train.mixed_precision:
         keras.mixed_precision.set_global_policy(_mixed_policy())
     try:
         model = build_network(cfg, skeleton)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
-    optimizer = make_optimizer(t, t.mixed_precision)
-    optimizer.build(model.trainable_variables)
     if cfg.model.pretrained:
         note = load_pretrained(model, cfg.model.pretrained)
         if chief:
             log.info("started from %s", note)
+    return model
 
-    step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step_var)
-    manager = tf.train.CheckpointManager(checkpoint, str(out / CHECKPOINT_DIR), max_to_keep=t.keep_checkpoints)
-    if t.resume and manager.latest_checkpoint:
-        try:
-            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        except (tf.errors.OpError, AssertionError, ValueError) as exc:
-            raise TrainingError("TRAIN.resume: %s does not fit this network and optimiser: %s"
-                                % (manager.latest_checkpoint, str(exc).splitlines()[0])) from None
-        if chief:
-            log.info("resumed from %s at step %d", manager.latest_checkpoint, int(step_var.numpy()))
-    # Rank 0's weights, optimiser slots and step are everyone's starting point.
-    dist.broadcast_variables(list(model.variables) + list(optimizer.variables) + [step_var])
-    start = int(step_var.numpy())
 
+def _resume(checkpoint, manager, step_var, chief: bool) -> None:
+    """TRAIN.resume: model, optimiser and step from the last checkpoint, if there is one."""
+    if not manager.latest_checkpoint:
+        return
+    try:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    except (tf.errors.OpError, AssertionError, ValueError) as exc:
+        raise TrainingError("TRAIN.resume: %s does not fit this network and optimiser: %s"
+                            % (manager.latest_checkpoint, str(exc).splitlines()[0])) from None
     if chief:
-        write_run_files(out, cfg, skeleton)
-        runlog = RunLog(out / LOG_DIR, skeleton, cfg.model.stride)
-    dataset = build_dataset(cfg, "train", rank=dist.rank, num_ranks=dist.size, repeat=True)
+        log.info("resumed from %s at step %d", manager.latest_checkpoint, int(step_var.numpy()))
 
+
+def _make_train_step(model, optimizer, dist: Distribution, t: TrainConfig):
+    """One optimiser update as a tf.function: the loss over every stage plus weight decay,
+    gradients averaged across ranks; returns the rank-averaged total and the loss parts."""
     variables = model.trainable_variables
     wd = float(t.weight_decay)
 
@@ -198,13 +186,79 @@ def train(cfg: Config, on_step: Optional[Callable[[int, Dict[str, np.ndarray], f
         grads = dist.average_gradients(grads)
         optimizer.apply_gradients(zip(grads, variables))
         return dist.average(total), parts
+    return train_step
+
+
+class _ChiefReport:
+    """Rank 0's part of each step: the progress line, TensorBoard scalars and pictures, checkpoints."""
+
+    def __init__(self, cfg: Config, out: Path, skeleton, manager, ranks: int, start: int,
+                 stream: Optional[TextIO]) -> None:
+        self.t, self.manager, self.ranks = cfg.train, manager, ranks
+        write_run_files(out, cfg, skeleton)
+        self.runlog = RunLog(out / LOG_DIR, skeleton, cfg.model.stride)
+        self.progress = Progress(self.t.steps, start=start, label="step", every=self.t.log_every,
+                                 stream=stream or sys.stderr)
+        self.batch_total = self.t.batch_size * ranks
+        self.begin()
+
+    def begin(self) -> None:
+        """Start timing the samples/s window (right before the first step)."""
+        self.window_t, self.window_steps = time.monotonic(), 0
+
+    def after_step(self, step: int, batch, loss: float, parts, model) -> Optional[str]:
+        """Report step ``step`` (0-based); the path of the checkpoint written, if one was."""
+        t = self.t
+        now = time.monotonic()
+        self.window_steps += 1
+        rate = self.batch_total * self.window_steps / max(now - self.window_t, 1e-9)
+        self.progress.update(step + 1, loss=loss, samples_s=rate)
+        done = step + 1 == t.steps
+        if (step + 1) % t.log_every == 0 or done:
+            scalars = {"loss/total": loss, "lr": learning_rate_at(t, step, self.ranks), "samples_per_s": rate}
+            scalars.update({"loss/" + k: float(v) for k, v in parts.items()})
+            self.runlog.scalars(step + 1, scalars)
+            self.window_t, self.window_steps = now, 0
+        if (step + 1) % t.image_every == 0 or done:
+            preds = model(batch["image"][:1], training=False)
+            self.runlog.pictures(step + 1, batch["image"][0].numpy(), batch["heatmaps"][0].numpy(),
+                                 preds[-2][0].numpy(), preds[-1][0].numpy(), batch["pafs"][0].numpy())
+        if (step + 1) % t.checkpoint_every == 0 or done:
+            return self.manager.save(checkpoint_number=step + 1)
+        return None
+
+    def close(self) -> None:
+        self.runlog.flush()
+        self.runlog.close()
+
+
+def train(cfg: Config, on_step: Optional[Callable[[int, Dict[str, np.ndarray], float], None]] = None,
+          stream: Optional[TextIO] = None, dist: Optional[Distribution] = None) -> TrainResult:
+    """Train as ``cfg`` says; ``on_step(step, batch, loss)`` is called on every rank after each step."""
+    t = cfg.train
+    dist = dist or make_distribution(t.train_mode)
+    out = Path(t.output_dir)
+    keras.utils.set_random_seed(t.seed)  # same initial weights everywhere; rank 0's win anyway
+    skeleton = dataset_skeleton(cfg)
+    model = _build_model(cfg, skeleton, dist.is_chief)
+    optimizer = make_optimizer(t, t.mixed_precision)
+    optimizer.build(model.trainable_variables)
+    step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step_var)
+    manager = tf.train.CheckpointManager(checkpoint, str(out / CHECKPOINT_DIR), max_to_keep=t.keep_checkpoints)
+    if t.resume:
+        _resume(checkpoint, manager, step_var, dist.is_chief)
+    # Rank 0's weights, optimiser slots and step are everyone's starting point.
+    dist.broadcast_variables(list(model.variables) + list(optimizer.variables) + [step_var])
+    start = int(step_var.numpy())
+    report = _ChiefReport(cfg, out, skeleton, manager, dist.size, start, stream) if dist.is_chief else None
+    dataset = build_dataset(cfg, "train", rank=dist.rank, num_ranks=dist.size, repeat=True)
+    train_step = _make_train_step(model, optimizer, dist, t)
 
     result = TrainResult(str(out), start, start, model=model)
-    batch_total = t.batch_size * dist.size
-    progress = Progress(t.steps, start=start, label="step", every=t.log_every, stream=stream or sys.stderr,
-                        enabled=chief)
     it = iter(dataset)
-    window_t, window_steps = time.monotonic(), 0
+    if report is not None:
+        report.begin()
     warm_t = None  # time after the first step (which also traces the graph)
     for step in range(start, t.steps):
         batch = _next_batch(it, step)
@@ -221,30 +275,13 @@ def train(cfg: Config, on_step: Optional[Callable[[int, Dict[str, np.ndarray], f
             warm_t = time.monotonic()
         result.losses.append(loss)
         result.last_step = step + 1
-        window_steps += 1
         if on_step is not None:
             on_step(step, {k: v.numpy() for k, v in batch.items()}, loss)
-        if not chief:
-            continue
-        now = time.monotonic()
-        rate = batch_total * window_steps / max(now - window_t, 1e-9)
-        progress.update(step + 1, loss=loss, samples_s=rate)
-        done = step + 1 == t.steps
-        if (step + 1) % t.log_every == 0 or done:
-            scalars = {"loss/total": loss, "lr": learning_rate_at(t, step, dist.size), "samples_per_s": rate}
-            scalars.update({"loss/" + k: float(v) for k, v in parts.items()})
-            runlog.scalars(step + 1, scalars)
-            window_t, window_steps = now, 0
-        if (step + 1) % t.image_every == 0 or done:
-            preds = model(batch["image"][:1], training=False)
-            runlog.pictures(step + 1, batch["image"][0].numpy(), batch["heatmaps"][0].numpy(),
-                            preds[-2][0].numpy(), preds[-1][0].numpy(), batch["pafs"][0].numpy())
-        if (step + 1) % t.checkpoint_every == 0 or done:
-            result.checkpoint = manager.save(checkpoint_number=step + 1)
+        if report is not None:
+            result.checkpoint = report.after_step(step, batch, loss, parts, model) or result.checkpoint
     if warm_t is not None and result.last_step - start > 1:
-        result.samples_per_second = batch_total * (result.last_step - start - 1) / (time.monotonic() - warm_t)
-    if chief:
-        runlog.flush()
-        runlog.close()
+        result.samples_per_second = t.batch_size * dist.size * (result.last_step - start - 1) / (time.monotonic() - warm_t)
+    if report is not None:
+        report.close()
     dist.barrier()  # no rank leaves (and tears Horovod down) while rank 0 still writes
     return result

@@ -101,7 +101,7 @@ def test_backends_register_and_auto_falls_back_past_one_that_fails(bundle, monke
     assert name == "flaky" and why.startswith("auto: flaky works (1.0)") and "ort1: not for auto" in why
     # auto: the first choice fails to open, so the next that runs here, at a precision it runs
     be = create_backend(bundle, "auto", "fp16")
-    assert be.name == real and "flaky failed (flaky: the device went away), so %s" % real in be.reason
+    assert be.name == real and "flaky failed (BackendError: flaky: the device went away), so %s" % real in be.reason
     assert be.precision == ("fp16" if real == "tensorrt" else "fp32")
     with pytest.raises(BackendError, match="the device went away"):
         create_backend(bundle, "flaky")  # asked for by name: no fallback

@@ -1,4 +1,5 @@
 """The bundle: written by the host, checked by the device before anything trusts it."""
+import dataclasses
 import json
 import os
 import shutil
@@ -78,6 +79,9 @@ def test_newer_format_is_refused_with_a_clear_message(tmp_path, model_bytes):
     (lambda m: m["accuracy"].update(fp64={"ap": 1}), "accuracy entry 'fp64'"),
     (lambda m: m.pop("training_config_digest"), "training_config_digest"),
     (lambda m: m["models"].update(int8="model.int8.onnx"), "model.int8.onnx is referenced"),
+    (lambda m: m.update(grouping=[0.1]), "'grouping' should be a table"),
+    (lambda m: m.update(grouping={"source": "x"}), "grouping 'params' should be a table"),
+    (lambda m: m.update(grouping={"params": {"min_parts": [3]}}), "grouping parameter 'min_parts' = \\[3\\]"),
 ])
 def test_bad_meta_fields_are_named(tmp_path, model_bytes, edit, message):
     path = _write(tmp_path, model_bytes)
@@ -159,3 +163,48 @@ def test_rewriting_a_bundle_replaces_it_whole(tmp_path, model_bytes):
     assert path == path2 and not os.path.exists(os.path.join(path, "model.int8.onnx"))
     assert [p for p in os.listdir(tmp_path) if p.startswith(".bundle-")] == []
     shutil.rmtree(path)
+
+
+def test_grouping_parameters_travel_with_the_bundle(tmp_path, model_bytes):
+    from openpose_plus.edge.grouping import GroupParams
+
+    path = _write(tmp_path, model_bytes)
+    assert load_bundle(path).group_params() == GroupParams()  # none stored: the defaults
+    record = {"params": dataclasses.asdict(GroupParams(peak_threshold=0.05, min_parts=4)), "source": "tune-grouping",
+              "AP": 0.18}
+    path = write_bundle(tmp_path / "g", model_bytes, input_size=(96, 64), stride=8, grouping=record)
+    b = load_bundle(path)
+    assert b.grouping == record
+    assert b.group_params() == GroupParams(peak_threshold=0.05, min_parts=4)
+    assert b.group_params({"min_parts": 2}) == GroupParams(peak_threshold=0.05, min_parts=2)
+    with pytest.raises(ValueError, match="unknown grouping parameter 'min_part'"):
+        b.group_params({"min_part": 2})
+    # A bundle from a runtime with a field this one lacks is not grouped as if it had none.
+    meta = json.load(open(os.path.join(path, "meta.json")))
+    meta["grouping"]["params"]["merge_fragments"] = 1
+    json.dump(meta, open(os.path.join(path, "meta.json"), "w"))
+    with pytest.raises(BundleError, match="grouping parameter 'merge_fragments' is unknown to this runtime"):
+        load_bundle(path).group_params()
+    meta["grouping"]["params"] = {"min_parts": 0}
+    json.dump(meta, open(os.path.join(path, "meta.json"), "w"))
+    with pytest.raises(BundleError, match="GroupParams.min_parts must be an integer"):
+        load_bundle(path).group_params()
+
+
+def test_the_estimator_groups_with_the_bundles_parameters_unless_told(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from openpose_plus.calibration.report import rewrite_bundle
+    from openpose_plus.edge.estimator import PoseEstimator
+    from openpose_plus.edge.grouping import GroupParams
+
+    path = make_bundle(tmp_path)
+    tuned = GroupParams(peak_threshold=0.3, min_parts=5)
+    path = rewrite_bundle(load_bundle(path), {}, None, grouping={"params": dataclasses.asdict(tuned)})
+    assert load_bundle(path).accuracy == {"fp32": {"ap": 0.0}}  # the rest of meta.json is kept
+    with PoseEstimator(path, backend="onnxruntime") as est:
+        assert est.params == tuned and est.grouper.params == tuned
+        assert est.workers(1)[0].grouper.params == tuned
+    with PoseEstimator(path, backend="onnxruntime", params={"min_parts": 2}) as est:
+        assert est.params == GroupParams(peak_threshold=0.3, min_parts=2)
+    with PoseEstimator(path, backend="onnxruntime", params=GroupParams()) as est:
+        assert est.params == GroupParams()

@@ -368,7 +368,7 @@ def test_onnxruntime_form_uses_uint8_activations_and_still_writes_the_cache(tmp_
         assert main(["build-engine", bundle, "--precision", "int8"]) == 2
         err = capsys.readouterr().err
         plan = json.loads(err[err.index("{"): err.rindex("}") + 1])
-        assert plan["int8"].startswith("implicit") and plan["onnx"].endswith("model.onnx")
+        assert plan["int8"].startswith("implicit") and plan["routes"]["TensorRT 8.6"].startswith("model.onnx")
 
 
 def test_prepared_graph_is_plain_onnx_with_batch_norms_folded(tmp_path):
@@ -413,3 +413,28 @@ def test_without_num_images_a_small_folder_is_used_whole_and_an_empty_one_is_ref
     empty.mkdir()
     with pytest.raises(CalibrationError, match="no calibration images"):
         list_images(str(empty), None)
+
+
+def test_calibrate_scores_with_the_bundles_grouping_and_can_tune_it_first(tmp_path, data, capsys):
+    import dataclasses
+
+    from openpose_plus.calibration.report import rewrite_bundle
+    from openpose_plus.edge.grouping import GroupParams
+
+    calib_dir, val = data
+    bad = GroupParams(min_parts=18)  # nobody in the val set shows all 18 parts
+    bundle = rewrite_bundle(load_bundle(encoder_bundle(tmp_path)), {}, None,
+                            grouping={"params": dataclasses.asdict(bad), "source": "test"})
+    out = calibrate_bundle(bundle, str(calib_dir), "fp16", val=val, quiet=True)
+    assert out["accuracy"]["fp32"]["AP"] < 0.6  # scored with the bundle's (bad) parameters...
+    assert load_bundle(bundle).grouping == {"params": dataclasses.asdict(bad), "source": "test"}  # ...and says so
+    assert main(["calibrate", bundle, "--images", str(calib_dir), "--precision", "fp16", "--tune-grouping",
+                 "--val-images", val.images, "--val-annotations", val.annotations, "--quiet"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["accuracy"]["fp32"]["AP"] > 0.9 and report["accuracy"]["fp16"]["AP"] > 0.9
+    b = load_bundle(bundle)
+    assert b.grouping["source"] == "calibrate --tune-grouping" and b.group_params().min_parts < 18
+    assert b.grouping["AP"] == pytest.approx(report["accuracy"]["fp32"]["AP"])
+    assert b.accuracy["fp32"]["AP"] > 0.9
+    assert main(["calibrate", bundle, "--images", str(calib_dir), "--precision", "fp16", "--tune-grouping"]) == 2
+    assert "--tune-grouping needs the val set" in capsys.readouterr().err

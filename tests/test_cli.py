@@ -41,8 +41,8 @@ def test_info_reports_backends_and_why_not():
     assert text.returncode == 0 and "backends" in text.stdout and "tensorrt" in text.stdout
 
 
-EXPECTED_VERBS = {"bench", "build-engine", "calibrate", "demo", "download-coco", "evaluate", "export", "info",
-                  "run", "serve", "synth-data", "train"}
+EXPECTED_VERBS = {"bench", "build-engine", "calibrate", "demo", "download-coco", "evaluate", "export", "import",
+                  "info", "run", "serve", "synth-data", "train", "tune-grouping"}
 
 
 def test_every_verb_module_imports_and_has_the_protocol():
@@ -54,6 +54,14 @@ def test_every_verb_module_imports_and_has_the_protocol():
         mod = commands.load_verb(name)
         assert isinstance(mod.HELP, str) and mod.HELP, name
         assert callable(mod.add_arguments) and callable(mod.run), name
+
+
+def test_a_keyword_verb_lives_in_a_module_with_a_trailing_underscore():
+    # `import` is a Python keyword: its module is import_.py, and the verb is still `import`.
+    assert "import" in commands.verbs() and "import-" not in commands.verbs()
+    assert commands.load_verb("import").__name__ == "openpose_plus.commands.import_"
+    proc = run_cli("import", "--help")
+    assert proc.returncode == 0 and "--preset" in proc.stdout, proc.stderr
 
 
 def test_help_lists_every_verb():

@@ -1,5 +1,6 @@
 """Config: TOML/YAML files, --set overrides, errors that name the key, round trips, digest."""
 import importlib.util
+import re
 
 import pytest
 
@@ -126,7 +127,9 @@ def test_round_trip_and_digest(tmp_path):
     again = load_config(path)
     assert again == cfg
     assert again.digest() == cfg.digest()
-    assert len(cfg.digest()) == 64 and int(cfg.digest(), 16) >= 0
+    assert re.fullmatch(r"[0-9a-f]{64}", cfg.digest())  # sha256 hex
+    for key in ("TRAIN.lr_schedule.warmup_steps=3", 'AUGMENT.steps=[{name = "flip"}]', "EVAL.group={threshold = 0.2}"):
+        assert cfg.replace([key]).digest() != cfg.digest(), "%s left the digest unchanged" % key  # nested keys count
     assert load_config(None, ["TRAIN.seed=8"]).digest() != load_config(None, ["TRAIN.seed=7"]).digest()
     assert load_config().digest() == load_config().digest()
 

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from openpose_plus.edge.geometry import input_to_map
-from openpose_plus.edge.skeleton import COCO18
-from openpose_plus.host_training.data.coco import (COCO17_PARTS, BadSample, coco17_to_coco18, ignore_mask,
-                                              read_keypoint_dataset)
+from openpose_plus.edge.skeleton import COCO17_PARTS, COCO18, coco17_to_coco18
+from openpose_plus.host_training.data.coco import BadSample, ignore_mask, read_keypoint_dataset
 from openpose_plus.host_training.config import load_config
 from openpose_plus.host_training.data.custom import CUSTOM_ID_OFFSET, split_batch
 
+pytestmark = pytest.mark.tensorflow
 tf = pytest.importorskip("tensorflow")
 from openpose_plus.host_training.data.pipeline import build_dataset, dataset_skeleton  # noqa: E402
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.tensorflow
 pytest.importorskip("tensorflow")
 pytest.importorskip("tf2onnx")
 pytest.importorskip("onnxruntime")

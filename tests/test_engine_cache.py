@@ -9,6 +9,8 @@ from edge_fixtures import make_bundle, tiny_pose_onnx
 from openpose_plus.edge.backends import trt_build
 from openpose_plus.edge.bundle import load_bundle, write_bundle
 from openpose_plus.edge.backends.engine_cache import CacheKey, EngineCache, default_cache_dir
+from openpose_plus.edge.backends.cuda_device import DeviceInfo
+from openpose_plus.edge.backends.trt_api import Generation
 from openpose_plus.edge.backends.trt_build import BuildOptions
 
 HAVE_TRT = importlib.util.find_spec("tensorrt") is not None
@@ -36,7 +38,10 @@ class Builder:
 def test_every_part_of_the_key_changes_the_entry():
     base = key()
     variants = [key(trt_version="8.6.2"), key(gpu_name="Xavier"), key(compute_capability="7.2"),
-                key(precision="int8"), key(onnx_sha256="cd" * 32), key(dla_core=0)]
+                key(precision="int8"), key(onnx_sha256="cd" * 32), key(dla_core=0),
+                key(device_model="NVIDIA Jetson Orin Nano, 8 SMs, 7620 MiB"), key(route="fp16-onnx"),
+                key(gpu_fallback=True), key(calibration_sha256="ef" * 32), key(profile="batch 1..4"),
+                key(workspace_mb=512)]
     names = {base.filename()} | {k.filename() for k in variants}
     digests = {base.digest()} | {k.digest() for k in variants}
     assert len(names) == len(digests) == 1 + len(variants)
@@ -49,6 +54,7 @@ def test_every_part_of_the_key_changes_the_entry():
     (dict(precision="fp64"), "precision"),
     (dict(onnx_sha256="xyz"), "64 lowercase hex"),
     (dict(gpu_name=""), "GPU name"),
+    (dict(calibration_sha256="12"), "calibration_sha256"),
 ])
 def test_bad_keys_are_refused(bad, message):
     with pytest.raises(ValueError, match=message):
@@ -141,17 +147,31 @@ def test_build_options_are_checked_before_a_build(bundles):
         BuildOptions("fp16", workspace_mb=0).validate(plain)
     with pytest.raises(ValueError, match="precision"):
         BuildOptions("bf16").validate(plain)
-    assert BuildOptions("int8", dla_core=1).validate(qdq).onnx_path(qdq).endswith("model.int8.onnx")
-    assert BuildOptions("int8").validate(cached).onnx_path(cached).endswith("model.onnx")  # the cache route
+    with pytest.raises(ValueError, match="max batch"):
+        BuildOptions("fp16", max_batch=0).validate(plain)
+    gen = Generation("8.6.2")
+    assert trt_build.plan_build(qdq, BuildOptions("int8"), gen).onnx == "model.int8.onnx"
+    assert trt_build.plan_build(cached, BuildOptions("int8"), gen).onnx == "model.onnx"  # the cache route
+
+
+ORIN = DeviceInfo(0, "Orin", "8.7", 16, 62841, True, True, "NVIDIA Jetson AGX Orin Developer Kit")
 
 
 def test_cache_key_uses_the_onnx_that_is_built(bundles):
     plain, qdq, _ = bundles
-    k16 = trt_build.cache_key(qdq, BuildOptions("fp16"), "8.6.2", "Orin", "8.7")
-    k8 = trt_build.cache_key(qdq, BuildOptions("int8"), "8.6.2", "Orin", "8.7")
+    k16 = trt_build.cache_key(qdq, BuildOptions("fp16"), "8.6.2", ORIN)
+    k8 = trt_build.cache_key(qdq, BuildOptions("int8"), "8.6.2", ORIN)
     assert k16.onnx_sha256 == qdq.file_sha256("model.onnx")
     assert k8.onnx_sha256 == qdq.file_sha256("model.int8.onnx")
     assert k16 != k8
+    assert k16.device_model == "NVIDIA Jetson AGX Orin Developer Kit, 16 SMs, 62841 MiB"
+
+
+def test_timing_cache_lives_beside_the_engines(tmp_path):
+    cache = EngineCache(str(tmp_path))
+    path = cache.timing_cache_path("10.3.0", "NVIDIA Jetson AGX Orin Developer Kit, 16 SMs, 62841 MiB")
+    assert os.path.dirname(path) == str(tmp_path)
+    assert os.path.basename(path) == "timing-trt10.3.0-nvidia-jetson-agx-orin-developer-kit-16-sms-62841-mib.cache"
 
 
 def test_trt_major_versions():
@@ -182,6 +202,6 @@ def test_int8_route_follows_what_the_qdq_model_was_made_for(tmp_path):
     both = load_bundle(write_bundle(tmp_path / "b", model, input_size=(96, 64), stride=8, int8_model=model,
                                     calibration_cache=b"TRT-8601-EntropyCalibration2\n", extra=ort_form))
     assert trt_build.int8_route(both) == "cache"  # the cache route, on the FP32 graph
-    assert BuildOptions("int8").validate(both).onnx_path(both).endswith("model.onnx")
+    assert trt_build.plan_build(both, BuildOptions("int8"), Generation("8.5.2")).onnx == "model.onnx"
     qdq = load_bundle(write_bundle(tmp_path / "c", model, input_size=(96, 64), stride=8, int8_model=model))
     assert trt_build.int8_form(qdq) == "tensorrt" and trt_build.int8_route(qdq) == "qdq"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 
 import cv2
 import numpy as np
@@ -16,10 +17,9 @@ import pytest
 pytest.importorskip("pycocotools")
 
 from openpose_plus.edge.preprocess import Preprocessor  # noqa: E402
-from openpose_plus.edge.skeleton import COCO17_TO_COCO18, COCO18  # noqa: E402
+from openpose_plus.edge.skeleton import COCO17_TO_COCO18, COCO18, Skeleton, coco17_to_coco18  # noqa: E402
 from openpose_plus.edge.synthetic.figures import random_scene  # noqa: E402
 from openpose_plus.edge.targets import render_targets  # noqa: E402
-from openpose_plus.host_training.data.coco import coco17_to_coco18  # noqa: E402
 from openpose_plus.evaluation.coco import (EvalError, EvalSettings, evaluate,  # noqa: E402
                                                   evaluate_predictions, load_coco, predict,
                                                   to_coco_keypoints)
@@ -146,6 +146,19 @@ def test_coco18_people_become_coco17_rows():
     assert rows[0, :, 0].tolist() == expected and 1 not in expected
 
 
+def test_skeletons_naming_cocos_17_keypoints_are_scored_on_them():
+    from openpose_plus.calibration.importers.presets import TRT_POSE_HUMAN
+    from openpose_plus.edge.skeleton import BODY25, COCO17_PARTS
+
+    for sk in (BODY25, TRT_POSE_HUMAN):
+        kp = np.zeros((1, sk.num_parts, 3), np.float32)
+        kp[0, :, 0] = np.arange(sk.num_parts)
+        rows = to_coco_keypoints(kp, sk).reshape(1, 17, 3)
+        assert [sk.parts[int(i)] for i in rows[0, :, 0]] == list(COCO17_PARTS), sk.name
+    custom = Skeleton("hand", ("a", "b"), ((0, 1),))
+    assert to_coco_keypoints(np.ones((1, 2, 3), np.float32), custom).shape == (1, 6)
+
+
 def test_bad_maps_and_images_are_named(tmp_path):
     ann = write_val_set(tmp_path, n_images=2)
     settings = EvalSettings(**SETTINGS)
@@ -192,6 +205,31 @@ def test_evaluate_cli_scores_a_bundle_on_onnxruntime(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_evaluate_writes_a_bundles_results_under_the_current_directory(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("onnxruntime")
+    import tarfile
+
+    from edge_fixtures import make_bundle
+
+    from openpose_plus.commands import main
+
+    write_val_set(tmp_path / "data", n_images=1)
+    bundle = make_bundle(tmp_path / "models", width=96, height=64)
+    before = sorted(os.listdir(bundle))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert main(["evaluate", bundle, "--data", str(tmp_path / "data"), "--quiet"]) == 0
+    name = os.path.basename(os.path.normpath(bundle))
+    assert (work / "out" / "evaluate" / name / "metrics.json").is_file()
+    assert sorted(os.listdir(bundle)) == before  # the bundle is an input: nothing written into it
+    with tarfile.open(tmp_path / "packed.tar", "w") as tar:
+        tar.add(bundle, arcname=".")
+    assert main(["evaluate", str(tmp_path / "packed.tar"), "--data", str(tmp_path / "data"), "--quiet"]) == 0
+    assert (work / "out" / "evaluate" / "packed" / "metrics.json").is_file()
+    assert "results: out/evaluate/packed/keypoint_results.json" in capsys.readouterr().out
+
+
 def test_scoring_needs_no_tensorflow():
     import subprocess
     import sys
@@ -201,6 +239,7 @@ def test_scoring_needs_no_tensorflow():
 
 
 @pytest.mark.slow
+@pytest.mark.tensorflow
 def test_evaluate_cli_on_a_training_run(tmp_path, capsys):
     pytest.importorskip("tensorflow")
     from openpose_plus.commands import main

@@ -13,6 +13,7 @@ import os
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.tensorflow
 pytest.importorskip("tensorflow")
 pytest.importorskip("tf2onnx")
 pytest.importorskip("onnxruntime")

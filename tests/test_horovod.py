@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.tensorflow
 pytest.importorskip("tensorflow")
 pytest.importorskip("horovod.tensorflow")
 

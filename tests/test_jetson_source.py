@@ -1,4 +1,4 @@
-"""JetsonSource driven through a stand-in for jetson_utils (tests/standins/jetson_utils.py),
+"""JetsonSource driven through a stand-in for jetson_utils (tests/standins/jetson_utils_standin.py),
 which behaves as jetson-utils' bindings do: its URI parser, its ring of --num-buffers images
 that frames live in and that deleting the videoSource frees, a file's end and timeouts as
 builds before and after 2023-03 report them. The real library needs a Jetson."""
@@ -20,10 +20,11 @@ from openpose_plus.edge.sources import jetson as jetson_mod
 from openpose_plus.edge.sources.jetson import JetsonSource, jetson_resource
 from openpose_plus.edge.sources.opencv import OpenCVSource
 
-STANDIN = pathlib.Path(__file__).resolve().parent / "standins" / "jetson_utils.py"
+STANDIN = pathlib.Path(__file__).resolve().parent / "standins" / "jetson_utils_standin.py"
 
 
 def _load_standin():
+    """A fresh copy (its world, its memory) for each test."""
     spec = importlib.util.spec_from_file_location("jetson_utils", STANDIN)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -336,9 +337,12 @@ def test_without_jetson_utils_the_reason_is_given(monkeypatch):
     assert not jetson_mod._status("csi").ok
 
 
-def test_the_standin_says_what_it_is():
-    doc = _load_standin().__doc__
-    assert "stand-in" in doc and "no test machine can have it" in doc
+def test_the_standin_says_what_it_is_and_invents_no_api():
+    from standins import surface
+
+    module = _load_standin()
+    assert "stand-in" in module.__doc__ and "no test machine can have it" in module.__doc__
+    assert surface.invented(module.LIBRARY, vars(module), module.EXPORTS) == set()
 
 
 def test_parse_keeps_uri_options_for_jetson(ju):

@@ -21,7 +21,7 @@ MAY_IMPORT = {
     "evaluation": {"edge"},
     "calibration": {"edge", "evaluation"},
     "host_training": {"edge", "evaluation"},
-    "benches": {"edge", "evaluation", "calibration", "host_training"},
+    "benches": {"edge", "evaluation", "calibration", "host_training", "commands"},
     "commands": {"edge", "evaluation", "calibration", "host_training", "benches"},
 }
 # Libraries a part must never import, anywhere in it (lazily included)...
@@ -89,3 +89,19 @@ def test_the_architecture_doc_states_the_same_rules():
     for part, allowed in MAY_IMPORT.items():
         stated = set(re.findall(r"`(\w+)`", rows[part]))
         assert stated == allowed, (part, stated, allowed)
+
+
+def test_verbs_and_a_runs_bookkeeping_load_no_tensorflow():
+    # `evaluate BUNDLE` asks host_training.checkpoints whether a path is a training run;
+    # that question, and listing the verbs, must work on a machine without TensorFlow.
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "import openpose_plus.commands as c\n"
+            "for v in c.verbs(): c.load_verb(v)\n"
+            "import openpose_plus.host_training.checkpoints, openpose_plus.host_training.config\n"
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'horovod')]\n"
+            "assert not bad, bad\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]

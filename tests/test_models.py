@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.tensorflow
 tf = pytest.importorskip("tensorflow")
 
 from openpose_plus.edge.skeleton import COCO18, Skeleton  # noqa: E402
@@ -127,6 +128,7 @@ def test_weight_decay_counts_kernels_only():
     assert float(weight_decay_loss(model.trainable_variables, 0.0)) == 0.0
 
 
+@pytest.mark.slow  # builds and times every network: ~5 s
 def test_bench_train_prints_a_row_per_network(capsys):
     import argparse
 

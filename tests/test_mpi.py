@@ -71,6 +71,8 @@ def tiny_config_toml(out: Path, steps: int) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.tensorflow
+@pytest.mark.toolchain
 @needs_mpi
 def test_the_readme_launch_line_trains_two_ranks_in_lockstep_under_mpirun(tmp_path):
     """``mpirun -np 2 openpose-plus train --config FILE --parallel``: the CLI as the README

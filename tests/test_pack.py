@@ -32,8 +32,8 @@ PREFIX = "/opt/openpose-plus"
 PC = "openpose_plus_paf"
 
 _missing = [tool for tool in ("make", "gcc", "g++", "pkg-config", "nm", "readelf") if not shutil.which(tool)]
-pytestmark = pytest.mark.skipif(bool(_missing), reason="needs the system toolchain: %s not found"
-                                % ", ".join(_missing))
+pytestmark = [pytest.mark.toolchain,
+              pytest.mark.skipif(bool(_missing), reason="needs the system toolchain: %s not found" % ", ".join(_missing))]
 
 
 # ------------------------------------------------------------------ the map file the examples read

@@ -29,6 +29,8 @@ from openpose_plus.edge.targets import render_targets
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cffi_build"))
 from build_paf import make_builder  # noqa: E402
 
+pytestmark = pytest.mark.toolchain  # compiles the core again, with the C compiler
+
 
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory):

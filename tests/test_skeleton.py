@@ -79,3 +79,39 @@ def test_bad_descriptions_are_value_errors():
         Skeleton.from_dict({"name": "x"})
     with pytest.raises(ValueError):
         Skeleton.from_coco_category({"name": "x", "skeleton": [[1, 2]]})
+
+
+def test_coco17_is_cocos_own_person_category():
+    import numpy as np
+
+    from openpose_plus.edge.skeleton import COCO17, COCO17_PARTS, coco17_to_coco18, coco18_to_coco17
+
+    # person_keypoints_val2017.json's category, as COCO publishes it.
+    published = {"id": 1, "name": "person", "supercategory": "person",
+                 "keypoints": ["nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder",
+                               "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+                               "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle"],
+                 "skeleton": [[16, 14], [14, 12], [17, 15], [15, 13], [12, 13], [6, 12], [7, 13], [6, 7], [6, 8],
+                              [7, 9], [8, 10], [9, 11], [2, 3], [1, 2], [1, 3], [2, 4], [3, 5], [4, 6], [5, 7]]}
+    assert COCO17.to_coco_category() == published and COCO17.parts == COCO17_PARTS
+    assert Skeleton.from_coco_category(published) == COCO17  # flip pairs found by name agree too
+    kp17 = np.random.default_rng(0).uniform(1, 50, (2, 17, 3)).astype(np.float32)
+    kp18 = coco17_to_coco18(kp17)
+    np.testing.assert_array_equal(coco18_to_coco17(kp18), kp17)  # only the derived neck is dropped
+    np.testing.assert_allclose(kp18[:, 1, :2], (kp17[:, 5, :2] + kp17[:, 6, :2]) / 2)
+
+
+def test_body25_is_openposes_table_and_a_builtin():
+    from openpose_plus.edge.skeleton import BODY25, builtin_skeleton
+
+    assert BODY25.num_parts == 25 and BODY25.num_limbs == 26 and BODY25.num_heatmaps == 26
+    # OpenPose's getPoseMapIndex(BODY_25): limb 0 (neck - mid hip) at PAF channels 0, 1; limb 1 at 14, 15.
+    assert BODY25.limbs[:2] == ((1, 8), (1, 2)) and BODY25.paf_channels[:2] == ((0, 1), (14, 15))
+    # COCO-18's parts keep their names; the feet and mid hip are BODY_25's own.
+    assert BODY25.parts[:8] == COCO18.parts[:8] and BODY25.index("mid_hip") == 8
+    perm = BODY25.flip_permutation()
+    assert perm[BODY25.index("left_heel")] == BODY25.index("right_heel")
+    assert sorted(BODY25.flip_limb_permutation()) == list(range(26))
+    assert builtin_skeleton("body25") is BODY25 and builtin_skeleton("COCO18") is COCO18
+    with pytest.raises(ValueError, match="unknown skeleton 'mpi'.*body25, coco18"):
+        builtin_skeleton("mpi")

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from openpose_plus.commands import main
-from openpose_plus.host_training.data.coco import COCO17_PARTS, read_keypoint_dataset
-from openpose_plus.host_training.data.synthetic import SynthOptions, coco18_to_coco17, render_sample, write_dataset
+from openpose_plus.edge.skeleton import COCO17_PARTS, coco18_to_coco17
+from openpose_plus.host_training.data.coco import read_keypoint_dataset
+from openpose_plus.host_training.data.synthetic import SynthOptions, render_sample, write_dataset
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +125,7 @@ def test_cli_refuses_bad_arguments(tmp_path, capsys):
         main(["synth-data", str(tmp_path), "--images", "1", "--size", "big"])
 
 
+@pytest.mark.tensorflow
 def test_bench_data_measures_decode_and_pipeline_rates(dataset, capsys):
     """The benchmark runs end to end on a dataset (its numbers are for the report, not asserted)."""
     pytest.importorskip("tensorflow")

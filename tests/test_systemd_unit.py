@@ -50,6 +50,7 @@ def test_unit_has_what_the_daemon_needs():
     assert unit["Install"]["WantedBy"] == "multi-user.target"
 
 
+@pytest.mark.toolchain
 @pytest.mark.skipif(VERIFY is None, reason="systemd-analyze is missing (apt-get install -y systemd)")
 def test_installed_unit_passes_systemd_analyze_verify(tmp_path):
     proc = _install(tmp_path, "--bin", _executable())
@@ -62,6 +63,7 @@ def test_installed_unit_passes_systemd_analyze_verify(tmp_path):
     assert "openpose-plus.service" not in check.stderr, check.stderr
 
 
+@pytest.mark.toolchain
 @pytest.mark.skipif(VERIFY is None, reason="systemd-analyze is missing (apt-get install -y systemd)")
 def test_verify_catches_a_broken_unit(tmp_path):
     broken = tmp_path / "openpose-plus.service"

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.tensorflow
 tf = pytest.importorskip("tensorflow")
 
 from openpose_plus.edge.skeleton import COCO18, Skeleton  # noqa: E402
@@ -76,6 +77,7 @@ def test_tiny_network_overfits_a_handful_of_synthetic_images(tmp_path):
     assert err.mean() < 0.1
 
 
+@pytest.mark.slow  # ~10 s of CPU
 def test_resume_continues_from_the_last_checkpoint(tmp_path):
     run = tmp_path / "run"
     first = train(tiny_config(run, "TRAIN.steps=4", "TRAIN.checkpoint_every=2"), stream=io.StringIO())
@@ -127,7 +129,8 @@ def test_mixed_precision_trains_with_float32_outputs(tmp_path):
     assert model.outputs[-1].dtype == "float32"
 
 
-@pytest.mark.parametrize("workers", [0, pytest.param(2, marks=pytest.mark.slow)], ids=["in-process", "2 workers"])
+@pytest.mark.slow  # ~5 s of CPU in-process, more with workers
+@pytest.mark.parametrize("workers", [0, 2], ids=["in-process", "2 workers"])
 def test_a_corrupt_image_is_named_and_skipped_or_refused(tmp_path, workers):
     from openpose_plus.host_training.data.synthetic import SynthOptions, write_dataset
 
@@ -169,6 +172,7 @@ def test_load_trained_model_names_what_is_missing(tmp_path):
         load_trained_model(tmp_path / "run")
 
 
+@pytest.mark.slow  # ~5 s of CPU
 def test_train_cli_runs_from_a_config_file(tmp_path, capsys):
     from openpose_plus.commands import main
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.tensorflow
 tf = pytest.importorskip("tensorflow")
 import keras  # noqa: E402
 
 from openpose_plus.edge.skeleton import COCO18, Skeleton  # noqa: E402
 from openpose_plus.host_training.models import build_model  # noqa: E402
+from caffe_wire import caffemodel_bytes  # noqa: E402
 from openpose_plus.host_training.weights import (TORCH_NUMBERED, WeightsError,  # noqa: E402
                                                  load_openpose_weights, read_caffemodel)
 
@@ -53,53 +55,6 @@ def blobs_of(model):
             k, b = layer.get_weights()
             out[layer.name] = [np.ascontiguousarray(np.transpose(k, (3, 2, 0, 1))), b]
     return out
-
-
-# -- protobuf wire format, by hand -------------------------------------------------------------
-
-def varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def field_bytes(number: int, payload: bytes) -> bytes:
-    return varint(number << 3 | 2) + varint(len(payload)) + payload
-
-
-def field_varint(number: int, value: int) -> bytes:
-    return varint(number << 3 | 0) + varint(value)
-
-
-def blob_bytes(array: np.ndarray, legacy: bool) -> bytes:
-    data = field_bytes(5, array.astype("<f4").tobytes())  # packed repeated float
-    if legacy:  # num/channels/height/width instead of BlobShape
-        dims = (list(array.shape) + [1, 1, 1, 1])[:4] if array.ndim == 4 else [1, 1, 1, array.shape[0]]
-        return b"".join(field_varint(n, d) for n, d in zip((1, 2, 3, 4), dims)) + data
-    shape = field_bytes(1, b"".join(varint(d) for d in array.shape))  # packed int64 dims
-    return field_bytes(7, shape) + data
-
-
-def caffemodel_bytes(blobs, v1: bool = False) -> bytes:
-    out = [field_bytes(1, b"OpenPose - COCO")]
-    # A weightless layer first, as in a real net (data/ReLU/pool layers carry no blobs).
-    if v1:
-        out.append(field_bytes(2, field_bytes(4, b"relu1_1") + field_varint(5, 18)))
-    else:
-        out.append(field_bytes(100, field_bytes(1, b"relu1_1") + field_bytes(2, b"ReLU")))
-    for name, arrays in blobs.items():
-        blob_msgs = [blob_bytes(a, legacy=v1) for a in arrays]
-        if v1:  # V1LayerParameter: name = 4, type (enum) = 5, blobs = 6; NetParameter.layers = 2
-            body = field_bytes(4, name.encode()) + field_varint(5, 4) + b"".join(field_bytes(6, m) for m in blob_msgs)
-            out.append(field_bytes(2, body))
-        else:  # LayerParameter: name = 1, type = 2, blobs = 7; NetParameter.layer = 100
-            body = field_bytes(1, name.encode()) + field_bytes(2, b"Convolution") + \
-                b"".join(field_bytes(7, m) for m in blob_msgs)
-            out.append(field_bytes(100, body))
-    return b"".join(out)
 
 
 def conv1_reference(kernel_caffe, bias, rgb_image, y, x):
@@ -194,6 +149,7 @@ def test_named_pytorch_state_dict_npz(tmp_path):
     check_loaded(model, blobs)
 
 
+@pytest.mark.slow  # two VGG networks: ~5 s
 def test_custom_skeleton_keeps_its_own_heads_when_asked(tmp_path):
     hand = Skeleton("hand", ("wrist", "thumb", "index"), ((0, 1), (0, 2)))
     blobs = random_blobs(cmu_layers(stages=2), seed=2)

@@ -45,23 +45,23 @@ def register_backend(entry: BackendEntry, before: Optional[str] = None) -> None:
 
 
 def _tensorrt_status() -> env.Status:
-    trt = env.probe_module("tensorrt", hint="comes with JetPack: python3-libnvinfer; never from pip")
+    trt_status = env.probe_module("tensorrt", hint="comes with JetPack: python3-libnvinfer; never from pip")
     cuda = env.probe_module("pycuda.driver", "pycuda", "pip install pycuda on the device")
-    missing = [s.name for s in (trt, cuda) if not s.ok]
+    missing = [s.name for s in (trt_status, cuda) if not s.ok]
     gpus = env.gpu_devices()
     if missing:
         return env.Status("tensorrt", False, "missing: %s" % ", ".join(missing))
     if not gpus:
         return env.Status("tensorrt", False, "no NVIDIA GPU device node")
-    return env.Status("tensorrt", True, "TensorRT %s on %s" % (trt.detail, gpus[0]))
+    return env.Status("tensorrt", True, "TensorRT %s on %s" % (trt_status.detail, gpus[0]))
 
 
 def _tensorrt(bundle, precision: str, cache_dir: Optional[str] = None, dla_core: Optional[int] = None,
-              **_) -> Backend:
+              device: int = 0, **_) -> Backend:
     from .engine_cache import EngineCache
     from .tensorrt_backend import TensorRTBackend
 
-    return TensorRTBackend(bundle, precision, cache=EngineCache(cache_dir), dla_core=dla_core)
+    return TensorRTBackend(bundle, precision, cache=EngineCache(cache_dir), dla_core=dla_core, device=device)
 
 
 def _onnxruntime_status() -> env.Status:
@@ -114,14 +114,16 @@ def select(name: str = "auto") -> Tuple[str, str]:
 
 def create_backend(bundle, name: str = "auto", precision: str = "auto", threads: int = 0,
                    cache_dir: Optional[str] = None, dla_core: Optional[int] = None,
-                   providers: Optional[List[str]] = None) -> Backend:
+                   providers: Optional[List[str]] = None, device: int = 0) -> Backend:
     """Open ``bundle`` on backend ``name``. ``threads``/``providers`` are onnxruntime's,
-    ``cache_dir``/``dla_core`` TensorRT's (the engine cache and the DLA core to build for).
+    ``cache_dir``/``dla_core``/``device`` TensorRT's (the engine cache, the DLA core, the CUDA device).
 
     ``auto`` promises something that runs: when its first choice fails to open, it says why
     and takes the next backend that runs here (at ``auto`` precision where that one does not
-    run the precision asked for, as onnxruntime does not run fp16)."""
-    options = dict(threads=threads, cache_dir=cache_dir, dla_core=dla_core, providers=providers)
+    run the precision asked for, as onnxruntime does not run fp16). Any failure counts: pycuda's
+    errors derive from Exception, TensorRT's include AttributeError and TypeError; the reason,
+    with its type, is logged and kept in the backend's ``reason``."""
+    options = dict(threads=threads, cache_dir=cache_dir, dla_core=dla_core, providers=providers, device=device)
     if name != "auto":
         candidates = [select(name)]
     else:
@@ -144,7 +146,8 @@ def create_backend(bundle, name: str = "auto", precision: str = "auto", threads:
     for (chosen, why), (after, _) in zip(candidates, candidates[1:]):  # all but the last may fail
         try:
             return open_on(chosen, why)
-        except (BackendError, RuntimeError, ValueError) as exc:
-            log.warning("%s failed, falling back to %s: %s", chosen, after, exc)
-            failed.append("%s failed (%s)" % (chosen, exc))
+        except Exception as exc:
+            detail = "%s: %s" % (type(exc).__name__, exc)
+            log.warning("%s failed, falling back to %s: %s", chosen, after, detail)
+            failed.append("%s failed (%s)" % (chosen, detail))
     return open_on(*candidates[-1])

@@ -8,7 +8,7 @@ several frames in flight asks for several buffer sets.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any, List
 
 import numpy as np
 
@@ -73,9 +73,6 @@ class Backend:
 
     def infer(self, buffers: BufferSet) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
-
-    def describe(self) -> Dict[str, str]:
-        return {"backend": self.name, "precision": self.precision, "reason": self.reason}
 
     def close(self) -> None:
         self._buffers.clear()

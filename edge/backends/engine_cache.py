@@ -1,7 +1,9 @@
 """The TensorRT engine cache: build once per device, load on every later start.
 
-An engine is only valid for the TensorRT version, GPU (name and compute capability),
-precision, DLA core and ONNX it was built from, so that is the key. Each entry is
+An engine is only valid for the TensorRT version, the device model (a Jetson's board, its SMs
+and memory: pycuda names every Orin "Orin"), the route it was built by (precision, ONNX bytes,
+calibration cache bytes, DLA core and GPU fallback, batch profile, workspace), so that is the
+key. Each entry is
 ``<digest>.engine`` with ``<digest>.json`` beside it holding the full key and the
 engine's sha256 and size. An entry whose sidecar is missing or unreadable, whose key
 differs, or whose bytes fail the checksum is rebuilt, never trusted.
@@ -44,12 +46,22 @@ class CacheKey:
     precision: str
     onnx_sha256: str
     dla_core: Optional[int] = None
+    device_model: str = ""
+    route: str = ""
+    gpu_fallback: bool = False
+    calibration_sha256: str = ""
+    profile: str = ""
+    workspace_mb: int = 0
 
     def __post_init__(self) -> None:
         if self.precision not in ("fp32", "fp16", "int8"):
             raise ValueError("engine precision must be fp32, fp16 or int8, got %r" % self.precision)
         if len(self.onnx_sha256) != 64 or any(c not in "0123456789abcdef" for c in self.onnx_sha256):
             raise ValueError("onnx_sha256 must be 64 lowercase hex digits, got %r" % self.onnx_sha256)
+        if self.calibration_sha256 and (len(self.calibration_sha256) != 64
+                                        or any(c not in "0123456789abcdef" for c in self.calibration_sha256)):
+            raise ValueError("calibration_sha256 must be empty or 64 lowercase hex digits, got %r"
+                             % self.calibration_sha256)
         if not self.trt_version or not self.gpu_name or not self.compute_capability:
             raise ValueError("engine cache key needs the TensorRT version, GPU name and compute capability")
 
@@ -75,6 +87,14 @@ class EngineCache:
     def paths(self, key: CacheKey) -> Tuple[str, str]:
         stem = os.path.join(self.directory, key.filename())
         return stem + ".engine", stem + ".json"
+
+    def timing_cache_path(self, trt_version: str, device_model: str) -> str:
+        """TensorRT's timing cache for this version and device, beside the engines: tactic timings
+        any later build on the same device reuses (an Orin rebuild drops from minutes to seconds)."""
+        slug = "".join(c if c.isalnum() else "-" for c in device_model.lower()).strip("-")
+        while "--" in slug:
+            slug = slug.replace("--", "-")
+        return os.path.join(self.directory, "timing-trt%s-%s.cache" % (trt_version, slug[:64]))
 
     def check(self, key: CacheKey) -> Tuple[bool, str]:
         """Whether the entry for ``key`` can be trusted, and if not, why (the rebuild decision)."""

@@ -2,17 +2,22 @@
 
 Outputs are bound with I/O binding to arrays allocated once per buffer set, so a run
 writes straight into the memory the grouping core reads; nothing is allocated per frame.
+:func:`open_session` is the one place an ``onnxruntime.InferenceSession`` is made, for
+this backend and for the benches, calibration and export alike.
 """
 from __future__ import annotations
 
 import os
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Union
 
 import numpy as np
 
 from .base import Backend, BackendError, BufferSet
 
-__all__ = ["OnnxRuntimeBackend", "import_onnxruntime"]
+__all__ = ["OnnxRuntimeBackend", "import_onnxruntime", "open_session", "OPTIMIZATION_LEVELS", "CPU"]
+
+OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")
+CPU = ["CPUExecutionProvider"]
 
 
 def import_onnxruntime():
@@ -21,6 +26,45 @@ def import_onnxruntime():
     except ImportError as exc:
         raise BackendError("the onnxruntime backend needs onnxruntime (pip install onnxruntime): %s" % exc) from None
     return onnxruntime
+
+
+def open_session(model: Union[str, bytes], threads: int = 0, providers: Optional[Sequence[str]] = None,
+                 optimization: str = "all", spin: bool = False, save_optimized: Optional[str] = None):
+    """An ``onnxruntime.InferenceSession`` on ``model`` (a path, or the ONNX bytes).
+
+    ``threads``: intra-op threads (0: onnxruntime's default, all cores); ``providers``: in order
+    of preference (default: CUDA where installed, then CPU; :data:`CPU` for the CPU only);
+    ``optimization``: one of :data:`OPTIMIZATION_LEVELS`; ``spin``: let idle intra-op threads
+    spin-wait (onnxruntime's default: it takes the cores capture, preprocessing and grouping
+    need between two runs, so only a session alone on the machine wants it);
+    ``save_optimized``: write the optimised graph there. :class:`BackendError` says why not.
+    """
+    ort = import_onnxruntime()
+    if optimization not in OPTIMIZATION_LEVELS:
+        raise BackendError("onnxruntime optimisation %r is not one of %s" % (optimization, ", ".join(OPTIMIZATION_LEVELS)))
+    available = ort.get_available_providers()
+    if providers is None:
+        providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+    missing = [p for p in providers if p not in available]
+    if missing:
+        raise BackendError("onnxruntime providers %s are not available here (have: %s)"
+                           % (", ".join(missing), ", ".join(available)))
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = {
+        "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL, "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED, "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    }[optimization]
+    if threads:
+        opts.intra_op_num_threads = int(threads)
+        opts.inter_op_num_threads = 1
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+    if save_optimized:
+        opts.optimized_model_filepath = save_optimized
+    try:
+        return ort.InferenceSession(model, sess_options=opts, providers=list(providers))
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
+        name = os.path.basename(model) if isinstance(model, str) else "the ONNX model (%d bytes)" % len(model)
+        raise BackendError("onnxruntime cannot load %s: %s" % (name, exc)) from None
 
 
 def _dims_match(declared: Sequence[object], want: Sequence[int]) -> bool:
@@ -42,28 +86,7 @@ class OnnxRuntimeBackend(Backend):
         if precision == "int8" and "int8" not in bundle.models:
             raise BackendError("bundle %s has no int8 (QDQ) model for onnxruntime" % (bundle.source or bundle.path))
         super().__init__(bundle, precision)
-        ort = import_onnxruntime()
-        self._ort = ort
-        available = ort.get_available_providers()
-        if providers is None:
-            providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
-        missing = [p for p in providers if p not in available]
-        if missing:
-            raise BackendError("onnxruntime providers %s are not available here (have: %s)"
-                               % (", ".join(missing), ", ".join(available)))
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads:
-            opts.intra_op_num_threads = int(threads)
-            opts.inter_op_num_threads = 1
-        # Idle intra-op threads spin-wait by default, taking the cores capture, preprocessing
-        # and grouping need between two runs; in a pipeline that costs more than it saves.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
-        path = bundle.model_path(precision)
-        try:
-            self.session = ort.InferenceSession(path, sess_options=opts, providers=providers)
-        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
-            raise BackendError("onnxruntime cannot load %s: %s" % (os.path.basename(path), exc)) from None
+        self.session = open_session(bundle.model_path(precision), threads, providers, spin=spin)
         self.providers = self.session.get_providers()
         self._check_io()
         self.reason = "providers %s" % ", ".join(self.providers)

@@ -17,39 +17,25 @@ import logging
 import signal
 import threading
 import time
-from typing import List, Optional, Tuple
+from typing import Optional, Sequence, Tuple
 
 from .config import ConfigError, EdgeConfig, load_config
 from .metrics import PipelineMetrics
 from .notify import Notifier
 from openpose_plus.edge.pipeline import Pipeline
-from openpose_plus.edge.sinks import HttpSink, JsonLinesSink, OpenPoseJsonSink, Sink, VideoSink
+from openpose_plus.edge.sinks.factory import build_sinks
 from openpose_plus.edge.sources import ReconnectingSource
 
-__all__ = ["Daemon", "build_sinks"]
+__all__ = ["Daemon"]
 
 log = logging.getLogger("openpose_plus.daemon")
 
 
-def build_sinks(cfg: EdgeConfig, metrics: Optional[PipelineMetrics] = None, health=None) -> List[Sink]:
-    s = cfg.sinks
-    sinks: List[Sink] = []
-    if s.openpose_json.directory:
-        sinks.append(OpenPoseJsonSink(s.openpose_json.directory, s.openpose_json.prefix))
-    if s.jsonl.target:
-        sinks.append(JsonLinesSink(s.jsonl.target))
-    if s.video.path:
-        sinks.append(VideoSink(s.video.path, s.video.fps))
-    if s.http.enabled:
-        sinks.append(HttpSink(s.http.address, s.http.port, registry=metrics.registry if metrics else None,
-                              health=health, preview_fps=s.http.preview_fps))
-    return sinks
-
-
 class Daemon:
-    def __init__(self, config_path: str, notifier: Optional[Notifier] = None) -> None:
+    def __init__(self, config_path: str, notifier: Optional[Notifier] = None, overrides: Sequence[str] = ()) -> None:
         self.config_path = config_path
-        self.config: EdgeConfig = load_config(config_path)  # ConfigError: refused at start
+        self.overrides = list(overrides)  # --set: applied again on every reload
+        self.config: EdgeConfig = load_config(config_path, self.overrides)  # ConfigError: refused at start
         self.notifier = notifier or Notifier()
         self.metrics = PipelineMetrics(lambda: self.pipeline, lambda: self.source.reconnects if self.source else 0)
         self.estimator = None
@@ -67,7 +53,6 @@ class Daemon:
     # -- building ------------------------------------------------------------------------
     def _make_estimator(self, cfg: EdgeConfig):
         from openpose_plus.edge.estimator import PoseEstimator
-        from openpose_plus.edge.grouping import GroupParams
 
         m = cfg.model
         done = threading.Event()
@@ -84,7 +69,7 @@ class Daemon:
         pinger.start()
         try:
             return PoseEstimator(m.bundle, backend=m.backend, precision=m.precision,
-                                 params=GroupParams(**cfg.grouping), threads=m.threads,
+                                 params=dict(cfg.grouping), threads=m.threads,
                                  cache_dir=m.cache_dir or None, dla_core=m.dla_core if m.dla_core >= 0 else None)
         finally:
             done.set()
@@ -102,7 +87,7 @@ class Daemon:
         self.source = ReconnectingSource(s.uri, min_delay=s.reconnect_min, max_delay=s.reconnect_max,
                                          reopen_on_end=s.reopen_on_end, on_status=self._on_source_status,
                                          heartbeat=self._heartbeat, prefer=s.prefer)
-        sinks = build_sinks(cfg, self.metrics, self.health)
+        sinks = build_sinks(cfg.sinks, self.metrics.registry, self.health)
         self.pipeline = Pipeline(self.estimator, self.source, sinks, mode=p.mode, queue_size=p.queue_size,
                                  infer_workers=p.infer_workers, sink_queue=p.sink_queue)
         self.pipeline.start_sinks()  # an HTTP port in use fails here, at start, not later
@@ -174,7 +159,7 @@ class Daemon:
         self._reload_requested = False
         self.notifier.reloading()
         try:
-            new = load_config(self.config_path)
+            new = load_config(self.config_path, self.overrides)
             model_changed = (dataclasses.asdict(new.model) != dataclasses.asdict(self.config.model)
                              or new.grouping != self.config.grouping)
             # The new model is loaded (and checked) while the old pipeline still runs.

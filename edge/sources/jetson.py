@@ -144,7 +144,7 @@ class JetsonSource(Source):
         self.resource, self._refused = jetson_resource(uri, SourceURI(kind, location, options))
         self.live = kind in LIVE_KINDS
         self._ju = None
-        self._src = None
+        self._src: "Optional[jetson_utils.videoSource]" = None  # typed for the API conformance test
         self._buffers = 0      # the ring the videoSource was made with (--num-buffers)
         self._captures = 0     # captures from it: its ring turns once per capture
         self._recent: "collections.deque[_Held]" = collections.deque()
@@ -181,7 +181,7 @@ class JetsonSource(Source):
         n = self.ring.size
         argv = self.argv(n)
         try:
-            src = self._ju.videoSource(self.resource, argv=argv)  # type: ignore[union-attr]
+            src: "jetson_utils.videoSource" = self._ju.videoSource(self.resource, argv=argv)  # type: ignore[union-attr]
         except Exception as exc:  # jetson_utils raises plain Exceptions
             raise SourceError("source %s: jetson_utils cannot open %s: %s" % (self.uri, self.resource, exc)) from None
         self._src, self._buffers, self._captures = src, n, 0
@@ -204,22 +204,21 @@ class JetsonSource(Source):
 
     # -- reading ---------------------------------------------------------------------------
     def read(self) -> Frame:
-        src = self._src
+        src: "Optional[jetson_utils.videoSource]" = self._src
         if src is None:
             raise SourceError("source %s is not open" % self.uri)
         self._wait_for_buffer()
-        img = self._capture(src)
-        ju = self._ju
-        ju.cudaDeviceSynchronize()  # the colour conversion ran on the GPU; the CPU reads next
+        img: "jetson_utils.cudaImage" = self._capture(src)
+        self._ju.cudaDeviceSynchronize()  # the colour conversion ran on the GPU; the CPU reads next
         try:
-            array = ju.cudaToNumpy(img)
+            array: "np.ndarray" = self._ju.cudaToNumpy(img)  # mapped memory: a view, no copy
         except Exception as exc:  # not mapped memory: nothing on the CPU can read it
             raise SourceError("source %s: jetson_utils' frame is not in mapped memory (%s)" % (self.uri, exc)) from None
         if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
             raise CorruptFrame("source %s: frame %d is %s %s, not H x W x 3 uint8"
                                % (self.uri, self.index, array.dtype, array.shape))
         if self.zero_copy is None:
-            self.zero_copy = bool(getattr(img, "mapped", False))
+            self.zero_copy = bool(img.mapped)
         held = _Held(None)
         lease = _Lease(array, src, img, held)
         put = self._released.put
@@ -227,13 +226,13 @@ class JetsonSource(Source):
         self._recent.append(held)
         return self._frame(np.asarray(lease))
 
-    def _capture(self, src):
+    def _capture(self, src: "jetson_utils.videoSource") -> "jetson_utils.cudaImage":
         """One image, retrying timeouts; SourceEnded at a file's end, SourceError otherwise."""
         limit = FIRST_FRAME_TIMEOUTS if self._captures == 0 else TIMEOUTS
         why = "timed out"
         for _ in range(limit):
             try:
-                img = src.Capture(format="rgb8", timeout=CAPTURE_TIMEOUT_MS)
+                img: "Optional[jetson_utils.cudaImage]" = src.Capture(format="rgb8", timeout=CAPTURE_TIMEOUT_MS)
             except TypeError:  # a call this build does not take: a bug here, not the stream
                 raise
             except Exception as exc:  # the end, an error, or (builds before 2023-03) a timeout
@@ -297,7 +296,8 @@ class JetsonSource(Source):
     def close(self) -> None:
         """Stop streaming now; the videoSource and its ring are freed when the last frame it
         handed out is let go (each frame's lease holds it)."""
-        src, self._src = self._src, None
+        src: "Optional[jetson_utils.videoSource]" = self._src
+        self._src = None
         self._recent = collections.deque()
         if src is not None:
             try:

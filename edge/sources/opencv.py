@@ -21,16 +21,11 @@ try:
 except ImportError:  # pragma: no cover - the edge extra installs opencv
     cv2 = None  # type: ignore[assignment]
 
-__all__ = ["OpenCVSource", "has_gstreamer", "CAMERA_KINDS"]
+__all__ = ["OpenCVSource", "CAMERA_KINDS"]
 
 # The kinds a capture library opens (jetson-utils offers the same ones); what each is.
 CAMERA_KINDS = {"csi": "CSI camera", "v4l2": "V4L2 camera", "rtsp": "network stream", "file": "video file"}
 LIVE_KINDS = ("csi", "v4l2", "rtsp")
-
-
-def has_gstreamer() -> bool:
-    info = cv2.getBuildInformation()
-    return any("GStreamer:" in line and "YES" in line for line in info.splitlines())
 
 
 class OpenCVSource(Source):
@@ -51,7 +46,7 @@ class OpenCVSource(Source):
         h = int_option(opts, "height", 720, self.uri)
         fps = int_option(opts, "fps", 30, self.uri)
         if kind == "csi":
-            if not has_gstreamer():
+            if not env.opencv_has_gstreamer():
                 raise SourceError("source %s: csi:// needs jetson_utils or an OpenCV built with GStreamer "
                                   "(Jetson's system OpenCV has it; pip's opencv does not)" % self.uri)
             pipeline = ("nvarguscamerasrc sensor-id=%s ! video/x-raw(memory:NVMM),width=%d,height=%d,framerate=%d/1 "
@@ -111,7 +106,7 @@ def _status(kind: str) -> env.Status:
     if not cv.ok:
         return cv
     if kind == "csi":
-        if has_gstreamer():
+        if env.opencv_has_gstreamer():
             return env.Status(kind, True, "via OpenCV GStreamer (nvarguscamerasrc)")
         return env.Status(kind, False, "OpenCV %s has no GStreamer (nvarguscamerasrc needs it; pip's opencv "
                                        "has none)" % cv.detail)

@@ -127,19 +127,19 @@ def _draw_clutter(rng: np.random.Generator, img: np.ndarray, owner: Optional[np.
             cv2.ellipse(canvas, (int(cx * _ONE), int(cy * _ONE)), axes, float(rng.uniform(0, 180)), 0, 360,
                         value, -1, cv2.LINE_8, _SHIFT)
         elif kind == 3:  # a pole or a table edge: long, fairly thick
-            ang = rng.uniform(0, math.pi)
-            half = rng.uniform(0.2, 0.6) * s
-            dx, dy = half * math.cos(ang), half * math.sin(ang)
-            cv2.line(canvas, (int((cx - dx) * _ONE), int((cy - dy) * _ONE)),
-                     (int((cx + dx) * _ONE), int((cy + dy) * _ONE)), value,
-                     max(1, int(rng.uniform(0.01, 0.05) * s)), cv2.LINE_8, _SHIFT)
+            _draw_bar(rng, canvas, value, cx, cy, s, (0.2, 0.6), (0.01, 0.05))
         else:  # a thin stick, the kind of thing a PAF could mistake for a limb
-            ang = rng.uniform(0, math.pi)
-            half = rng.uniform(0.05, 0.2) * s
-            dx, dy = half * math.cos(ang), half * math.sin(ang)
-            cv2.line(canvas, (int((cx - dx) * _ONE), int((cy - dy) * _ONE)),
-                     (int((cx + dx) * _ONE), int((cy + dy) * _ONE)), value,
-                     max(1, int(rng.uniform(0.005, 0.02) * s)), cv2.LINE_8, _SHIFT)
+            _draw_bar(rng, canvas, value, cx, cy, s, (0.05, 0.2), (0.005, 0.02))
+
+
+def _draw_bar(rng: np.random.Generator, canvas: np.ndarray, value, cx: float, cy: float, s: float,
+              half_length: Tuple[float, float], thickness: Tuple[float, float]) -> None:
+    """A straight bar through (cx, cy) at a random angle; lengths are fractions of ``s``."""
+    ang = rng.uniform(0, math.pi)
+    half = rng.uniform(*half_length) * s
+    dx, dy = half * math.cos(ang), half * math.sin(ang)
+    cv2.line(canvas, (int((cx - dx) * _ONE), int((cy - dy) * _ONE)), (int((cx + dx) * _ONE), int((cy + dy) * _ONE)),
+             value, max(1, int(rng.uniform(*thickness) * s)), cv2.LINE_8, _SHIFT)
 
 
 # -- people ----------------------------------------------------------------------

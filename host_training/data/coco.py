@@ -32,16 +32,12 @@ from typing import Any, List, Mapping, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from openpose_plus.edge.skeleton import COCO17_TO_COCO18, COCO18, Skeleton
+from openpose_plus.edge.skeleton import COCO17_PARTS, COCO18, Skeleton, coco17_to_coco18
 
-__all__ = ["COCO17_PARTS", "BadSample", "Record", "KeypointDataset", "read_keypoint_dataset",
-           "resolve_skeleton", "coco17_to_coco18", "load_sample", "decode_image", "ignore_mask"]
+__all__ = ["BadSample", "Record", "KeypointDataset", "read_keypoint_dataset", "resolve_skeleton", "load_sample",
+           "decode_image", "ignore_mask"]
 
 log = logging.getLogger("openpose_plus.data")
-
-COCO17_PARTS = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
-                "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip",
-                "left_knee", "right_knee", "left_ankle", "right_ankle")
 
 
 class BadSample(ValueError):
@@ -77,22 +73,6 @@ class KeypointDataset:
     skeleton: Skeleton
     records: List[Record]
     skipped: List[str] = field(default_factory=list)
-
-
-def coco17_to_coco18(kp17: np.ndarray) -> np.ndarray:
-    """``(..., 17, 3)`` COCO keypoints -> ``(..., 18, 3)`` COCO-18 with the derived neck."""
-    kp17 = np.asarray(kp17, np.float32)
-    out = np.zeros(kp17.shape[:-2] + (18, 3), np.float32)
-    for i, j in enumerate(COCO17_TO_COCO18):
-        if j is not None:
-            out[..., i, :] = kp17[..., j, :]
-    ls, rs = kp17[..., 5, :], kp17[..., 6, :]
-    both = (ls[..., 2] > 0) & (rs[..., 2] > 0)
-    neck = out[..., 1, :]
-    neck[..., 0] = np.where(both, (ls[..., 0] + rs[..., 0]) / 2, 0.0)
-    neck[..., 1] = np.where(both, (ls[..., 1] + rs[..., 1]) / 2, 0.0)
-    neck[..., 2] = np.where(both, np.minimum(ls[..., 2], rs[..., 2]), 0.0)
-    return out
 
 
 def _person_category(data: Mapping[str, Any], path: str) -> Mapping[str, Any]:
@@ -153,6 +133,105 @@ def _cache_path(cache_dir: str, ann_file: str, key: Tuple[Any, ...]) -> str:
     return os.path.join(cache_dir, "index-%s.pkl" % hashlib.sha256(blob).hexdigest()[:20])
 
 
+def _read_annotations(annotation_file: str) -> Mapping[str, Any]:
+    """The annotation file's JSON, with its ``images`` and ``annotations`` lists, or BadSample naming it."""
+    try:
+        with open(annotation_file, "rb") as f:
+            data = json.loads(f.read().decode("utf-8"))
+    except OSError as exc:
+        raise BadSample(annotation_file, "cannot read annotation file: %s" % (exc.strerror or exc)) from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadSample(annotation_file, "not valid JSON: %s" % exc) from None
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list) \
+            or not isinstance(data.get("annotations"), list):
+        raise BadSample(annotation_file, "not a COCO annotation file (needs 'images' and 'annotations' lists)")
+    return data
+
+
+def _coco_index(data: Mapping[str, Any], annotation_file: str):
+    from pycocotools.coco import COCO  # host-only dependency, imported where used
+
+    coco = COCO()
+    coco.dataset = data
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
+            coco.createIndex()
+    except (KeyError, TypeError) as exc:
+        raise BadSample(annotation_file, "malformed COCO index (%s: %s)" % (type(exc).__name__, exc)) from None
+    return coco
+
+
+@dataclass
+class _Image:
+    """One image entry read from the index: its people, its ignore regions, or what is wrong."""
+
+    width: int
+    height: int
+    file_name: str
+    people: List[np.ndarray] = field(default_factory=list)
+    ignore: List[Any] = field(default_factory=list)
+    problem: Optional[str] = None
+
+
+def _image_entry(info: Any) -> _Image:
+    try:
+        width, height, file_name = int(info["width"]), int(info["height"]), str(info["file_name"])
+    except (KeyError, TypeError, ValueError):
+        name = str(info.get("file_name", "?")) if isinstance(info, Mapping) else "?"
+        return _Image(0, 0, name, problem="image entry lacks file_name/width/height")
+    image = _Image(width, height, file_name)
+    if width <= 0 or height <= 0:
+        image.problem = "image size %dx%d" % (width, height)
+    return image
+
+
+def _read_image(coco, img_id: int, cat_id: Any, k: int, min_keypoints: int) -> _Image:
+    """An image's labelled people (``(k, 3)`` arrays); crowds and people with too few keypoints
+    become ignore regions; the first broken annotation is the image's problem."""
+    image = _image_entry(coco.imgs[img_id])
+    if image.problem is not None:
+        return image
+    for ann in coco.imgToAnns.get(img_id, ()):
+        if cat_id is not None and ann.get("category_id") != cat_id:
+            continue
+        why = _check_annotation(ann, k)
+        if why:
+            image.problem = "annotation id %s: %s" % (ann.get("id"), why)
+            return image
+        kps = ann.get("keypoints")
+        n_labelled = int(ann.get("num_keypoints", 0) or 0)
+        if kps is not None and not ann.get("num_keypoints"):
+            n_labelled = int(np.count_nonzero(np.asarray(kps, np.float32)[2::3] > 0))
+        if ann.get("iscrowd") or kps is None or n_labelled < min_keypoints:
+            region = ann.get("segmentation") or ann.get("bbox")
+            if region:
+                image.ignore.append(region)
+            continue
+        image.people.append(np.asarray(kps, np.float32).reshape(k, 3))
+    return image
+
+
+def _load_cache(path: Optional[str]) -> Optional[KeypointDataset]:
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as f:
+            return pickle.load(f)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
+        return None
+
+
+def _save_cache(path: str, ds: KeypointDataset) -> None:
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = path + ".tmp%d" % os.getpid()
+        with open(tmp, "wb") as f:
+            pickle.dump(ds, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+    except OSError as exc:  # a cache is a convenience; training goes on without it
+        log.warning("cannot write annotation cache %s: %s", path, exc)
+
+
 def read_keypoint_dataset(annotation_file: str, image_dir: str, skeleton_mode: str = "coco18",
                           bad_sample: str = "skip", min_keypoints: int = 1, id_offset: int = 0,
                           cache_dir: str = "") -> KeypointDataset:
@@ -169,93 +248,38 @@ def read_keypoint_dataset(annotation_file: str, image_dir: str, skeleton_mode: s
         try:
             cache = _cache_path(cache_dir, annotation_file, (image_dir, skeleton_mode, bad_sample,
                                                              min_keypoints, id_offset, 1))
-            with open(cache, "rb") as f:
-                return pickle.load(f)
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
-            pass
-    try:
-        with open(annotation_file, "rb") as f:
-            data = json.loads(f.read().decode("utf-8"))
-    except OSError as exc:
-        raise BadSample(annotation_file, "cannot read annotation file: %s" % (exc.strerror or exc)) from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadSample(annotation_file, "not valid JSON: %s" % exc) from None
-    if not isinstance(data, dict) or not isinstance(data.get("images"), list) \
-            or not isinstance(data.get("annotations"), list):
-        raise BadSample(annotation_file, "not a COCO annotation file (needs 'images' and 'annotations' lists)")
+        except OSError:
+            pass  # the annotation file itself is missing: reading it says so
+    cached = _load_cache(cache)
+    if cached is not None:
+        return cached
+    data = _read_annotations(annotation_file)
     category = _person_category(data, annotation_file)
     skeleton, from17 = resolve_skeleton(category, skeleton_mode, annotation_file)
-    k_file = len(category["keypoints"])
-    cat_id = category.get("id")
-
-    from pycocotools.coco import COCO  # host-only dependency, imported where used
-
-    coco = COCO()
-    coco.dataset = data
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
-            coco.createIndex()
-    except (KeyError, TypeError) as exc:
-        raise BadSample(annotation_file, "malformed COCO index (%s: %s)" % (type(exc).__name__, exc)) from None
-
+    coco = _coco_index(data, annotation_file)
+    k_file, cat_id = len(category["keypoints"]), category.get("id")
     skipped: List[str] = []
     records: List[Record] = []
     for img_id in sorted(coco.imgs):
-        info = coco.imgs[img_id]
-        problem = None
-        try:
-            width, height = int(info["width"]), int(info["height"])
-            file_name = str(info["file_name"])
-            if width <= 0 or height <= 0:
-                problem = "image size %dx%d" % (width, height)
-        except (KeyError, TypeError, ValueError):
-            width = height = 0
-            file_name = str(info.get("file_name", "?")) if isinstance(info, Mapping) else "?"
-            problem = "image entry lacks file_name/width/height"
-        people, ignore = [], []
-        if problem is None:
-            for ann in coco.imgToAnns.get(img_id, ()):
-                if cat_id is not None and ann.get("category_id") != cat_id:
-                    continue
-                why = _check_annotation(ann, k_file)
-                if why:
-                    problem = "annotation id %s: %s" % (ann.get("id"), why)
-                    break
-                kps = ann.get("keypoints")
-                n_labelled = int(ann.get("num_keypoints", 0) or 0)
-                if kps is not None and not ann.get("num_keypoints"):
-                    n_labelled = int(np.count_nonzero(np.asarray(kps, np.float32)[2::3] > 0))
-                if ann.get("iscrowd") or kps is None or n_labelled < min_keypoints:
-                    region = ann.get("segmentation") or ann.get("bbox")
-                    if region:
-                        ignore.append(region)
-                    continue
-                people.append(np.asarray(kps, np.float32).reshape(k_file, 3))
-        if problem is not None:
-            where = "%s (image %s, %s)" % (annotation_file, img_id, file_name)
+        image = _read_image(coco, img_id, cat_id, k_file, min_keypoints)
+        if image.problem is not None:
             if bad_sample == "error":
-                raise BadSample(annotation_file, "image %s (%s): %s" % (img_id, file_name, problem))
-            log.warning("skipping %s: %s", where, problem)
-            skipped.append("%s: %s" % (where, problem))
+                raise BadSample(annotation_file, "image %s (%s): %s" % (img_id, image.file_name, image.problem))
+            where = "%s (image %s, %s)" % (annotation_file, img_id, image.file_name)
+            log.warning("skipping %s: %s", where, image.problem)
+            skipped.append("%s: %s" % (where, image.problem))
             continue
-        if not people:
+        if not image.people:
             continue
-        kp = np.stack(people)
+        kp = np.stack(image.people)
         kp[..., 2] = np.where(kp[..., 2] > 0, kp[..., 2], 0.0)
         if from17:
             kp = coco17_to_coco18(kp)
-        records.append(Record(int(img_id) + id_offset, os.path.join(image_dir, file_name), width, height,
-                              kp.astype(np.float32), ignore))
+        records.append(Record(int(img_id) + id_offset, os.path.join(image_dir, image.file_name), image.width,
+                              image.height, kp.astype(np.float32), image.ignore))
     ds = KeypointDataset(annotation_file, image_dir, skeleton, records, skipped)
     if cache is not None:
-        try:
-            os.makedirs(cache_dir, exist_ok=True)
-            tmp = cache + ".tmp%d" % os.getpid()
-            with open(tmp, "wb") as f:
-                pickle.dump(ds, f, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, cache)
-        except OSError as exc:  # a cache is a convenience; training goes on without it
-            log.warning("cannot write annotation cache %s: %s", cache, exc)
+        _save_cache(cache, ds)
     return ds
 
 

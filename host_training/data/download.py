@@ -124,6 +124,112 @@ def _open(url: str, offset: int, timeout: float):
     return urllib.request.urlopen(req, timeout=timeout)
 
 
+class _PartFile:
+    """The ``NAME.part`` being downloaded: how much of it there is and its running checksums."""
+
+    def __init__(self, art: Artifact, path: Path, show_progress: bool, stream: Optional[TextIO]) -> None:
+        self.art, self.path, self.show_progress, self.stream = art, path, show_progress, stream
+        self.have = path.stat().st_size if path.exists() else 0
+        if art.size is not None and self.have > art.size:
+            path.unlink()  # longer than the file can be: not a prefix of it
+            self.have = 0
+        self.md5, self.sha = hashlib.md5(), hashlib.sha256()
+        if self.have:
+            _hash_file(path, (self.md5, self.sha))
+        self.progress = Progress(art.size, start=self.have, label=art.filename, unit="B", stream=stream,
+                                 enabled=show_progress)
+
+    @property
+    def whole(self) -> bool:
+        return self.art.size is not None and self.have >= self.art.size
+
+    def restart(self) -> None:
+        """The server ignored the Range request: the body starts from the beginning."""
+        self.have = 0
+        self.md5, self.sha = hashlib.md5(), hashlib.sha256()
+        self.progress = Progress(self.art.size, label=self.art.filename, unit="B", stream=self.stream,
+                                 enabled=self.show_progress)
+
+    def receive(self, resp) -> None:
+        """Append the response body; OSError or URLError when the connection is lost."""
+        with open(self.path, "ab" if self.have else "wb") as f:
+            while not (self.art.size is not None and self.have > self.art.size):
+                chunk = resp.read(CHUNK)
+                if not chunk:
+                    return
+                f.write(chunk)
+                self.md5.update(chunk)
+                self.sha.update(chunk)
+                self.have += len(chunk)
+                self.progress.advance(len(chunk))
+
+
+def _download(part: _PartFile, timeout: float, retries: int) -> None:
+    """Fill ``part`` from its URL, resuming where it stops, up to ``retries`` failures."""
+    art = part.art
+    attempt = 0
+    while not (art.size is not None and part.have == art.size):
+        try:
+            resp = _open(art.url, part.have, timeout)
+        except urllib.error.HTTPError as exc:
+            if exc.code == 416 and part.have:  # nothing after our offset: the .part is already whole
+                return
+            raise DownloadError("%s: HTTP %d %s" % (art.url, exc.code, exc.reason)) from None
+        except (urllib.error.URLError, OSError) as exc:
+            attempt += 1
+            if attempt > retries:
+                kept = ("%d bytes kept in %s, run again to resume" % (part.have, part.path.name)) if part.have \
+                    else "nothing written"
+                raise DownloadError("%s: cannot connect (%s); %s" % (art.url, getattr(exc, "reason", exc), kept)) from None
+            time.sleep(min(2.0 ** attempt, 10.0) * 0.1)
+            continue
+        with resp:
+            if part.have and getattr(resp, "status", 200) != 206:
+                part.restart()
+            try:
+                part.receive(resp)
+            except (OSError, urllib.error.URLError) as exc:
+                attempt += 1
+                if attempt > retries:
+                    raise DownloadError("%s: connection lost (%s); %d bytes kept in %s, run again to resume"
+                                        % (art.url, exc, part.have, part.path.name)) from None
+                continue
+        if art.size is None or part.whole:
+            return
+        # The server closed early: resume from where it stopped.
+        attempt += 1
+        if attempt > retries:
+            raise DownloadError("%s: connection closed at %d of %d bytes; kept in %s, run again to resume"
+                                % (art.url, part.have, art.size, part.path.name))
+
+
+def _check_present(art: Artifact, dest: Path, final: Path, ledger: Dict[str, Dict[str, object]],
+                   show_progress: bool, stream: Optional[TextIO]) -> Path:
+    """A final file already there: trusted when the ledger verified it at this size and time,
+    else hashed and verified now (and deleted when it does not match)."""
+    st = final.stat()
+    entry = ledger.get(art.filename, {})
+    if entry.get("size") == st.st_size and entry.get("mtime_ns") == st.st_mtime_ns and \
+            (art.md5 is None or entry.get("md5") == art.md5.lower()):
+        return final
+    hashers = [hashlib.md5(), hashlib.sha256()]
+    prog = Progress(st.st_size, label="verify " + art.filename, unit="B", stream=stream, enabled=show_progress)
+    _hash_file(final, hashers, prog)
+    prog.close()
+    _verify_or_delete(art, final, st.st_size, hashers[0].hexdigest(), hashers[1].hexdigest(), ledger)
+    _record(dest, ledger, art, final, hashers[0].hexdigest(), hashers[1].hexdigest())
+    return final
+
+
+def _verify_or_delete(art: Artifact, path: Path, size: int, md5: str, sha256: str,
+                      ledger: Dict[str, Dict[str, object]]) -> None:
+    try:
+        _verify(art, path, size, md5, sha256, ledger)
+    except ChecksumError:
+        path.unlink()
+        raise
+
+
 def fetch(art: Artifact, dest: os.PathLike | str, show_progress: bool = True, timeout: float = 60.0,
           retries: int = 3, stream: Optional[TextIO] = None) -> Path:
     """Download ``art`` into ``dest`` (resuming a ``.part``), verify it, and return its path.
@@ -135,93 +241,15 @@ def fetch(art: Artifact, dest: os.PathLike | str, show_progress: bool = True, ti
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     final = dest / art.filename
-    part = dest / (art.filename + ".part")
     ledger = _read_ledger(dest)
-
     if final.exists():
-        st = final.stat()
-        entry = ledger.get(art.filename, {})
-        if entry.get("size") == st.st_size and entry.get("mtime_ns") == st.st_mtime_ns and \
-                (art.md5 is None or entry.get("md5") == art.md5.lower()):
-            return final
-        hashers = [hashlib.md5(), hashlib.sha256()]
-        prog = Progress(st.st_size, label="verify " + art.filename, unit="B", stream=stream, enabled=show_progress)
-        _hash_file(final, hashers, prog)
-        prog.close()
-        try:
-            _verify(art, final, st.st_size, hashers[0].hexdigest(), hashers[1].hexdigest(), ledger)
-        except ChecksumError:
-            final.unlink()
-            raise
-        _record(dest, ledger, art, final, hashers[0].hexdigest(), hashers[1].hexdigest())
-        return final
-
-    md5, sha = hashlib.md5(), hashlib.sha256()
-    have = part.stat().st_size if part.exists() else 0
-    if art.size is not None and have > art.size:
-        part.unlink()  # longer than the file can be: not a prefix of it
-        have = 0
-    if have:
-        _hash_file(part, (md5, sha))
-    prog = Progress(art.size, start=have, label=art.filename, unit="B", stream=stream, enabled=show_progress)
-    attempt = 0
-    while True:
-        if art.size is not None and have == art.size:
-            break
-        try:
-            resp = _open(art.url, have, timeout)
-        except urllib.error.HTTPError as exc:
-            if exc.code == 416 and have:  # nothing after our offset: the .part is already whole
-                break
-            raise DownloadError("%s: HTTP %d %s" % (art.url, exc.code, exc.reason)) from None
-        except (urllib.error.URLError, OSError) as exc:
-            attempt += 1
-            if attempt > retries:
-                kept = ("%d bytes kept in %s, run again to resume" % (have, part.name)) if have else "nothing written"
-                raise DownloadError("%s: cannot connect (%s); %s" % (art.url, getattr(exc, "reason", exc), kept)) from None
-            time.sleep(min(2.0 ** attempt, 10.0) * 0.1)
-            continue
-        with resp:
-            status = getattr(resp, "status", 200)
-            if have and status != 206:
-                # The server ignored the Range request: start again from the beginning.
-                have = 0
-                md5, sha = hashlib.md5(), hashlib.sha256()
-                prog = Progress(art.size, label=art.filename, unit="B", stream=stream, enabled=show_progress)
-            try:
-                with open(part, "ab" if have else "wb") as f:
-                    while True:
-                        chunk = resp.read(CHUNK)
-                        if not chunk:
-                            break
-                        f.write(chunk)
-                        md5.update(chunk)
-                        sha.update(chunk)
-                        have += len(chunk)
-                        prog.advance(len(chunk))
-                        if art.size is not None and have > art.size:
-                            break
-            except (OSError, urllib.error.URLError) as exc:
-                attempt += 1
-                if attempt > retries:
-                    raise DownloadError("%s: connection lost (%s); %d bytes kept in %s, run again to resume"
-                                        % (art.url, exc, have, part.name)) from None
-                continue
-        if art.size is None or have >= art.size:
-            break
-        # The server closed early: resume from where it stopped.
-        attempt += 1
-        if attempt > retries:
-            raise DownloadError("%s: connection closed at %d of %d bytes; kept in %s, run again to resume"
-                                % (art.url, have, art.size, part.name))
-    prog.close()
-    try:
-        _verify(art, part, have, md5.hexdigest(), sha.hexdigest(), ledger)
-    except ChecksumError:
-        part.unlink()
-        raise
-    os.replace(part, final)
-    _record(dest, ledger, art, final, md5.hexdigest(), sha.hexdigest())
+        return _check_present(art, dest, final, ledger, show_progress, stream)
+    part = _PartFile(art, dest / (art.filename + ".part"), show_progress, stream)
+    _download(part, timeout, retries)
+    part.progress.close()
+    _verify_or_delete(art, part.path, part.have, part.md5.hexdigest(), part.sha.hexdigest(), ledger)
+    os.replace(part.path, final)
+    _record(dest, ledger, art, final, part.md5.hexdigest(), part.sha.hexdigest())
     return final
 
 

@@ -30,17 +30,11 @@ import numpy as np
 
 from openpose_plus.edge.atomic import write_atomic
 from openpose_plus.edge.progress import Progress
-from openpose_plus.edge.skeleton import COCO17_TO_COCO18
+from openpose_plus.edge.skeleton import COCO17, coco18_to_coco17
 
-from .coco import COCO17_PARTS
+__all__ = ["SynthOptions", "COCO_PERSON_CATEGORY", "render_sample", "write_split", "write_dataset"]
 
-__all__ = ["SynthOptions", "COCO_PERSON_CATEGORY", "coco18_to_coco17", "render_sample", "write_split", "write_dataset"]
-
-COCO_PERSON_CATEGORY: Dict[str, Any] = {
-    "id": 1, "name": "person", "supercategory": "person", "keypoints": list(COCO17_PARTS),
-    "skeleton": [[16, 14], [14, 12], [17, 15], [15, 13], [12, 13], [6, 12], [7, 13], [6, 7], [6, 8], [7, 9],
-                 [8, 10], [9, 11], [2, 3], [1, 2], [1, 3], [2, 4], [3, 5], [4, 6], [5, 7]],
-}
+COCO_PERSON_CATEGORY: Dict[str, Any] = COCO17.to_coco_category()  # id 1, "person", COCO's 17 keypoints
 _SPLIT_SALT = {"train": 0, "val": 1}
 
 
@@ -56,16 +50,6 @@ class SynthOptions:
     # default range: far-away people and people cut by the border both occur).
     min_height: float = 0.12
     max_height: float = 1.0
-
-
-def coco18_to_coco17(kp18: np.ndarray) -> np.ndarray:
-    """``(..., 18, 3)`` COCO-18 -> ``(..., 17, 3)`` COCO (the neck is dropped)."""
-    kp18 = np.asarray(kp18, np.float32)
-    out = np.zeros(kp18.shape[:-2] + (17, 3), np.float32)
-    for i, j in enumerate(COCO17_TO_COCO18):
-        if j is not None:
-            out[..., j, :] = kp18[..., i, :]
-    return out
 
 
 def _outline(mask: np.ndarray) -> Tuple[List[List[float]], List[float], float]:

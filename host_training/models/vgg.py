@@ -63,23 +63,23 @@ def _branches(features, skeleton: Skeleton, stages: int, width: float, kernel: i
     return outputs
 
 
-def build_vgg(skeleton: Skeleton, input_height: int, input_width: int, stages: int = 6,
-              width: float = 1.0, name: str = "vgg") -> keras.Model:
-    """The OpenPose paper's network: 7x7 refinement stages with five 7x7 convs each."""
+def _build(skeleton: Skeleton, input_height: int, input_width: int, stages: int, width: float, name: str,
+           kernel: int, depth: int) -> keras.Model:
     if stages < 1:
         raise ValueError("stages must be at least 1, got %r" % stages)
     image = image_input(input_height, input_width)
     features = _backbone(normalise(image), width)
-    outputs = _branches(features, skeleton, stages, width, kernel=7, depth=5)
+    outputs = _branches(features, skeleton, stages, width, kernel=kernel, depth=depth)
     return keras.Model(image, outputs, name=name)
+
+
+def build_vgg(skeleton: Skeleton, input_height: int, input_width: int, stages: int = 6,
+              width: float = 1.0, name: str = "vgg") -> keras.Model:
+    """The OpenPose paper's network: 7x7 refinement stages with five 7x7 convs each."""
+    return _build(skeleton, input_height, input_width, stages, width, name, kernel=7, depth=5)
 
 
 def build_vggtiny(skeleton: Skeleton, input_height: int, input_width: int, stages: int = 3,
                   width: float = 0.5, name: str = "vggtiny") -> keras.Model:
     """Thinner backbone and 3x3 refinement stages: about a tenth of ``vgg``'s work."""
-    if stages < 1:
-        raise ValueError("stages must be at least 1, got %r" % stages)
-    image = image_input(input_height, input_width)
-    features = _backbone(normalise(image), width)
-    outputs = _branches(features, skeleton, stages, width, kernel=3, depth=3)
-    return keras.Model(image, outputs, name=name)
+    return _build(skeleton, input_height, input_width, stages, width, name, kernel=3, depth=3)

@@ -1,4 +1,5 @@
-"""A stand-in for NVIDIA's ``jetson_utils`` Python module, for tests only.
+"""A stand-in for NVIDIA's ``jetson_utils`` Python module, for tests only (loaded under that
+name by tests/test_jetson_source.py).
 
 The real module is built on a Jetson from dusty-nv/jetson-utils and links CUDA, GStreamer
 and the Jetson multimedia API: no test machine can have it (PyPI's ``jetson-utils`` is an
@@ -41,6 +42,9 @@ from typing import Dict, List, Optional, Set
 import numpy as np
 
 __version__ = "stand-in"
+LIBRARY, COLUMN = "jetson_utils", "master"  # its column of the conformance table (api_table.json)
+# What it implements of the real surface (tests check each is in the table: nothing invented).
+EXPORTS = ["videoSource", "cudaMemory", "cudaImage", "cudaToNumpy", "cudaDeviceSynchronize"]
 
 POISON = 0xDD
 GENERATIONS = ("2022.08", "2023.03", "2024.06")  # timeouts raise | timeouts return None | + stream=
