@@ -3,10 +3,8 @@ which behaves as jetson-utils' bindings do: its URI parser, its ring of --num-bu
 that frames live in and that deleting the videoSource frees, a file's end and timeouts as
 builds before and after 2023-03 report them. The real library needs a Jetson."""
 import gc
-import importlib.util
 import logging
 import os
-import pathlib
 import threading
 import time
 
@@ -20,15 +18,11 @@ from openpose_plus.edge.sources import jetson as jetson_mod
 from openpose_plus.edge.sources.jetson import JetsonSource, jetson_resource
 from openpose_plus.edge.sources.opencv import OpenCVSource
 
-STANDIN = pathlib.Path(__file__).resolve().parent / "standins" / "jetson_utils_standin.py"
-
-
 def _load_standin():
     """A fresh copy (its world, its memory) for each test."""
-    spec = importlib.util.spec_from_file_location("jetson_utils", STANDIN)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from standins import jetson_utils_standin
+
+    return jetson_utils_standin.fresh()
 
 
 @pytest.fixture

@@ -61,6 +61,16 @@ FREED: Set[int] = set()       # addresses of buffers a deleted videoSource freed
 LIVE: "weakref.WeakSet[videoSource]" = weakref.WeakSet()  # sources not deleted yet
 
 
+def fresh():
+    """A new copy of this module (its own world and memory), to stand in as ``jetson_utils``."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("jetson_utils", os.path.abspath(__file__))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
 def _set_generation(name: str) -> None:
     """Which build to behave as (see :data:`GENERATIONS`)."""
     global _generation
