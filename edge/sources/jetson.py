@@ -49,7 +49,8 @@ from .opencv import CAMERA_KINDS, LIVE_KINDS
 from .registry import register
 from .uri import SourceURI, float_option, int_option
 
-__all__ = ["JetsonSource", "jetson_resource", "import_jetson_utils", "VIDEO_EXTENSIONS", "NETWORK_SCHEMES"]
+__all__ = ["JetsonSource", "jetson_resource", "import_jetson_utils", "cuda_image", "VIDEO_EXTENSIONS",
+           "NETWORK_SCHEMES"]
 
 log = logging.getLogger("openpose_plus.sources")
 
@@ -304,6 +305,17 @@ class JetsonSource(Source):
                 src.Close()
             except Exception as exc:  # closing a source that failed: nothing more to stop
                 log.warning("source %s: jetson_utils Close: %s", self.uri, exc)
+
+
+def cuda_image(frame: Frame) -> "Optional[jetson_utils.cudaImage]":
+    """The ``cudaImage`` under a frame this source handed out (None for any other frame).
+
+    For a GPU stage that reads the frame where it is: its ``ptr`` (or
+    ``__cuda_array_interface__``) is mapped memory in the CUDA primary context, where the
+    TensorRT backend's pycuda works too, and the colour conversion that wrote it has finished
+    (:meth:`JetsonSource.read` synchronised). Valid while the frame (or any view of it) lives."""
+    lease = getattr(frame.image, "base", None)
+    return lease.keep[1] if isinstance(lease, _Lease) else None
 
 
 def _status(kind: str) -> env.Status:
