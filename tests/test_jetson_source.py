@@ -138,6 +138,25 @@ def test_frames_are_views_of_its_ring_no_copy(ju, generation):
     src.close()
 
 
+def test_a_cuda_stream_of_its_own_where_the_build_has_one(ju, generation):
+    """From 2024-06 the conversion runs on a non-blocking stream of its own and only that is
+    waited for; older builds have no stream API: the device-wide wait."""
+    ju.WORLD.plug("csi://0")
+    src = open_source("csi://0?width=32&height=24", ring=3)
+    for _ in range(4):
+        src.read()
+    if generation >= "2024.06":
+        assert ju.SYNCS == {"device": 0, "stream": 4}
+        assert list(ju.STREAMS.values()) == [True] and src._src._streams_used == set(ju.STREAMS)
+    else:
+        assert ju.SYNCS == {"device": 4, "stream": 0} and not hasattr(ju, "cudaStreamCreate")
+    src.keep_in_flight(5)  # made again, with a stream of its own again
+    src.read()
+    assert len(ju.STREAMS) == (1 if generation >= "2024.06" else 0)
+    src.close()
+    assert ju.STREAMS == {}
+
+
 # -- the ring sized to the pipeline's window ---------------------------------------------------------
 @pytest.fixture(scope="module")
 def estimator(tmp_path_factory):

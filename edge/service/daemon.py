@@ -116,6 +116,10 @@ class Daemon:
             # A stage is stuck (a camera driver, a network read): flush what the sinks have and go.
             log.error("pipeline did not stop within %.0f s; flushing sinks and exiting", self.config.daemon.stop_timeout)
             self.pipeline.close_sinks(timeout=2.0)
+        elif self.source is not None:
+            # Release the camera now, not when the old objects are collected: a reload opens it
+            # again at once (frames still held keep a jetson_utils source's memory, not the device).
+            self.source.close()
         self._thread = None
         return not hung
 

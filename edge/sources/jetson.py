@@ -24,6 +24,10 @@ such a source opens.
   - its ring turns on every capture, dropped frames too, so before each capture the source
     checks that the buffer it will overwrite is under no frame still in flight, and waits for
     that frame otherwise (a camera's newest frame waits in jetson-utils' own queue meanwhile).
+* **Its own CUDA stream** (builds from 2024-06, which take ``Capture(stream=)``): the colour
+  conversion runs on a non-blocking stream and only that stream is waited for, so a capture
+  does not wait for an inference running on the GPU meanwhile (``cudaDeviceSynchronize``,
+  all older builds have, waits for everything).
 * **End and timeouts**: at a file's end ``Capture`` raises and ``IsStreaming()`` is false:
   :class:`SourceEnded`. A timeout returns None (builds from 2023-03) or raises with the stream
   still on (older builds): retried, then :class:`SourceError` (a live source reconnects).
@@ -146,6 +150,7 @@ class JetsonSource(Source):
         self.live = kind in LIVE_KINDS
         self._ju = None
         self._src: "Optional[jetson_utils.videoSource]" = None  # typed for the API conformance test
+        self._stream: Optional[int] = None  # its CUDA stream (builds from 2024-06), else None
         self._buffers = 0      # the ring the videoSource was made with (--num-buffers)
         self._captures = 0     # captures from it: its ring turns once per capture
         self._recent: "collections.deque[_Held]" = collections.deque()
@@ -187,6 +192,11 @@ class JetsonSource(Source):
             raise SourceError("source %s: jetson_utils cannot open %s: %s" % (self.uri, self.resource, exc)) from None
         self._src, self._buffers, self._captures = src, n, 0
         self._recent = collections.deque(maxlen=n)
+        if hasattr(self._ju, "cudaStreamCreate"):  # with Capture(stream=): 2024-06 on
+            try:
+                self._stream = self._ju.cudaStreamCreate(nonblocking=True)
+            except Exception as exc:  # no stream: the device-wide wait of older builds
+                log.warning("source %s: no CUDA stream of its own (%s)", self.uri, exc)
 
     def keep_in_flight(self, frames: int) -> None:
         """Its ring is fixed when the videoSource is made: a bigger one means making it again
@@ -210,7 +220,11 @@ class JetsonSource(Source):
             raise SourceError("source %s is not open" % self.uri)
         self._wait_for_buffer()
         img: "jetson_utils.cudaImage" = self._capture(src)
-        self._ju.cudaDeviceSynchronize()  # the colour conversion ran on the GPU; the CPU reads next
+        # The colour conversion ran on the GPU; the CPU (and any stream) reads the frame next.
+        if self._stream is not None:
+            self._ju.cudaStreamSynchronize(self._stream)
+        else:
+            self._ju.cudaDeviceSynchronize()
         try:
             array: "np.ndarray" = self._ju.cudaToNumpy(img)  # mapped memory: a view, no copy
         except Exception as exc:  # not mapped memory: nothing on the CPU can read it
@@ -233,7 +247,11 @@ class JetsonSource(Source):
         why = "timed out"
         for _ in range(limit):
             try:
-                img: "Optional[jetson_utils.cudaImage]" = src.Capture(format="rgb8", timeout=CAPTURE_TIMEOUT_MS)
+                if self._stream is not None:
+                    img: "Optional[jetson_utils.cudaImage]" = src.Capture(
+                        format="rgb8", timeout=CAPTURE_TIMEOUT_MS, stream=self._stream)
+                else:
+                    img = src.Capture(format="rgb8", timeout=CAPTURE_TIMEOUT_MS)
             except TypeError:  # a call this build does not take: a bug here, not the stream
                 raise
             except Exception as exc:  # the end, an error, or (builds before 2023-03) a timeout
@@ -298,13 +316,18 @@ class JetsonSource(Source):
         """Stop streaming now; the videoSource and its ring are freed when the last frame it
         handed out is let go (each frame's lease holds it)."""
         src: "Optional[jetson_utils.videoSource]" = self._src
-        self._src = None
+        stream, self._src, self._stream = self._stream, None, None
         self._recent = collections.deque()
         if src is not None:
             try:
                 src.Close()
             except Exception as exc:  # closing a source that failed: nothing more to stop
                 log.warning("source %s: jetson_utils Close: %s", self.uri, exc)
+        if stream is not None:  # every frame it converted was waited for: nothing runs on it
+            try:
+                self._ju.cudaStreamDestroy(stream)
+            except Exception as exc:
+                log.warning("source %s: jetson_utils cudaStreamDestroy: %s", self.uri, exc)
 
 
 def cuda_image(frame: Frame) -> "Optional[jetson_utils.cudaImage]":

@@ -20,7 +20,8 @@ behaves as its C++ does where that matters to us, read from the sources
   the memory is the source's and is freed when the ``videoSource`` object is deleted
   (``Close()`` only stops streaming). A file's end: ``IsStreaming()`` turns false and Capture
   raises. A timeout returns None in builds from 2023-03 on and raises in older ones
-  (:func:`_set_generation`); ``stream=`` is accepted from 2024-06 on only.
+  (:func:`_set_generation`); ``stream=`` and ``cudaStreamCreate/Synchronize/Destroy`` exist
+  from 2024-06 on only (``cudaStreamCreate`` makes a blocking stream unless ``nonblocking=True``).
 * ``cudaToNumpy(image)`` wraps the mapped memory without a copy (the array's base is the
   cudaImage, as ``PyArray_SetBaseObject`` makes it); ``cudaDeviceSynchronize()`` does nothing.
 
@@ -44,7 +45,9 @@ import numpy as np
 __version__ = "stand-in"
 LIBRARY, COLUMN = "jetson_utils", "master"  # its column of the conformance table (api_table.json)
 # What it implements of the real surface (tests check each is in the table: nothing invented).
-EXPORTS = ["videoSource", "cudaMemory", "cudaImage", "cudaToNumpy", "cudaDeviceSynchronize"]
+EXPORTS = ["videoSource", "cudaMemory", "cudaImage", "cudaToNumpy", "cudaDeviceSynchronize", "cudaStreamCreate",
+           "cudaStreamSynchronize", "cudaStreamDestroy"]
+STREAM_API = ("cudaStreamCreate", "cudaStreamSynchronize", "cudaStreamDestroy")  # from 2024-06
 
 POISON = 0xDD
 GENERATIONS = ("2022.08", "2023.03", "2024.06")  # timeouts raise | timeouts return None | + stream=
@@ -72,11 +75,16 @@ def fresh():
 
 
 def _set_generation(name: str) -> None:
-    """Which build to behave as (see :data:`GENERATIONS`)."""
+    """Which build to behave as (see :data:`GENERATIONS`): older ones lack the stream API."""
     global _generation
     if name not in GENERATIONS:
         raise ValueError("generation %r is not one of %s" % (name, GENERATIONS))
     _generation = name
+    for attr in STREAM_API:
+        if name < "2024.06":
+            globals().pop(attr, None)
+        else:
+            globals()[attr] = _STREAM_IMPL[attr]
 
 
 def _alloc(shape) -> np.ndarray:
@@ -299,8 +307,39 @@ def cudaToNumpy(image, width: int = 0, height: int = 0, depth: int = 0) -> np.nd
     return arr
 
 
+SYNCS = {"device": 0, "stream": 0}  # how often each kind of wait was asked for
+STREAMS: Dict[int, bool] = {}        # streams created and not destroyed: nonblocking?
+_stream_ids = iter(range(0x7F0000001000, 0x7FFFFFFFFFFF, 0x100))
+
+
 def cudaDeviceSynchronize() -> None:
     """Nothing runs on a device here: the conversion is done when Capture returns."""
+    SYNCS["device"] += 1
+
+
+def cudaStreamCreate(nonblocking: bool = False, priority: int = 0) -> int:
+    handle = next(_stream_ids)
+    STREAMS[handle] = bool(nonblocking)
+    return handle
+
+
+def _live_stream(stream: int) -> None:
+    if stream not in STREAMS:
+        raise Exception("jetson.utils -- CUDA error: invalid resource handle (stream %#x)" % stream)
+
+
+def cudaStreamSynchronize(stream: int) -> None:
+    _live_stream(stream)
+    SYNCS["stream"] += 1
+
+
+def cudaStreamDestroy(stream: int) -> None:
+    _live_stream(stream)
+    del STREAMS[stream]
+
+
+_STREAM_IMPL = {"cudaStreamCreate": cudaStreamCreate, "cudaStreamSynchronize": cudaStreamSynchronize,
+                "cudaStreamDestroy": cudaStreamDestroy}
 
 
 # -- videoSource ----------------------------------------------------------------------------
@@ -334,6 +373,7 @@ class videoSource:
         self._ring: List[np.ndarray] = []
         self._next = 0
         self._cap = None
+        self._streams_used: Set[int] = set()
         if u.protocol == "file":
             if u.extension not in VIDEO_EXTENSIONS:
                 raise NotImplementedError("stand-in: imageLoader (still images, folders) is not modelled")
@@ -416,6 +456,9 @@ class videoSource:
         for key in kwargs:
             if key != "stream" or _generation < "2024.06":
                 raise TypeError("'%s' is an invalid keyword argument for this function" % key)
+        if kwargs.get("stream"):
+            _live_stream(kwargs["stream"])
+            self._streams_used.add(kwargs["stream"])
         if not isinstance(format, str) or not isinstance(timeout, int):
             raise TypeError("Capture(format: str, timeout: int)")
         if format not in FORMATS:
