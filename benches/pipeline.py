@@ -32,7 +32,7 @@ from openpose_plus.edge.sources import Source, SourceEnded
 
 __all__ = ["add_arguments", "run", "ReplaySource", "measure", "demo_model", "cpu_profile"]
 
-STAGE_NAMES = ("capture", "preprocess", "infer", "group", "sinks")
+STAGE_NAMES = ("capture", "preprocess", "infer", "group", "track", "sinks")
 
 
 class ReplaySource(Source):
@@ -159,9 +159,10 @@ def measure(est, images: List[np.ndarray], frames: int, mode: str, workers, sink
     """One run of ``frames`` frames through ``est`` in ``mode`` (after a short warm-up)."""
     from openpose_plus.edge.pipeline import Pipeline
 
-    Pipeline(est, ReplaySource(images, min(20, frames)), mode=mode, infer_workers=workers).run()  # warm-up
+    Pipeline(est, ReplaySource(images, min(20, frames)), mode=mode, infer_workers=workers, track=True).run()  # warm-up
     load0 = os.getloadavg()[0]
-    p = Pipeline(est, ReplaySource(images, frames), _sinks(sink, tmp), mode=mode, infer_workers=workers).run()
+    p = Pipeline(est, ReplaySource(images, frames), _sinks(sink, tmp), mode=mode, infer_workers=workers,
+                 track=True).run()  # tracking on, as run and serve have it
     out = p.summary()
     out["load1"] = round((load0 + os.getloadavg()[0]) / 2, 2)
     return out
@@ -177,8 +178,10 @@ def cpu_profile(bundle, images: List[np.ndarray], frames: int, backend: str, pre
 
     from openpose_plus.edge.estimator import PoseEstimator
     from openpose_plus.edge.sinks import JsonLinesSink, Result
+    from openpose_plus.edge.tracking import PoseTracker
 
     est = PoseEstimator(bundle, backend=backend, precision=precision, threads=1)
+    tracker = PoseTracker(bundle.skeleton)
     src = ReplaySource(images, frames + 10)
     sink = JsonLinesSink(os.devnull, flush_every=64)
     sink.open()
@@ -195,11 +198,13 @@ def cpu_profile(bundle, images: List[np.ndarray], frames: int, backend: str, pre
             t3 = clock()
             poses = est.group(est.buffers).to_image(lb, bundle.stride)
             t4 = clock()
-            sink.handle(Result(frame.index, frame.timestamp, poses, None, bundle.skeleton))
+            poses = tracker.update(poses, frame.timestamp)
             t5 = clock()
+            sink.handle(Result(frame.index, frame.timestamp, poses, None, bundle.skeleton))
+            t6 = clock()
             if i >= 10:  # the first frames warm caches up
                 for k, a, b in (("capture", t0, t1), ("preprocess", t1, t2), ("infer", t2, t3),
-                                ("group", t3, t4), ("sinks", t4, t5)):
+                                ("group", t3, t4), ("track", t4, t5), ("sinks", t5, t6)):
                     total[k] += (b - a) * 1e3
     finally:
         sink.close()

@@ -5,6 +5,11 @@
     for frame, poses in est.stream("synthetic://"):
         ...
 
+With ``track=True`` (or a :class:`~.tracking.TrackParams`, or a dict of its fields)
+``infer`` and ``stream`` give each person an ID kept across frames (``poses.ids``) and
+smooth the keypoints; ``infer`` then takes the frame's ``timestamp`` (seconds; the
+current monotonic time if not given). Off by default: one picture is one picture.
+
 The frame is letterboxed into the backend's own input buffer, the network writes its
 maps into the backend's own output buffers, and grouping reads those by address.
 
@@ -17,6 +22,7 @@ threads each), so workers never share memory or wait for each other.
 from __future__ import annotations
 
 import os
+import time
 from typing import Dict, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
@@ -70,8 +76,9 @@ class InferenceWorker:
 class PoseEstimator:
     def __init__(self, bundle: Union[str, Bundle], backend: str = "auto", precision: str = "auto",
                  params=None, threads: int = 0, cache_dir: Optional[str] = None,
-                 dla_core: Optional[int] = None) -> None:
+                 dla_core: Optional[int] = None, track=False) -> None:
         from .grouping import GroupParams, Grouper  # the C core: built by `pip install -e .`
+        from .tracking import make_tracker
 
         self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
         b = self.bundle
@@ -84,6 +91,7 @@ class PoseEstimator:
         self.grouper = Grouper(b.skeleton, b.map_height, b.map_width, params)
         self.buffers = self.backend.new_buffers()
         self._sets = [self.buffers]
+        self.tracker = make_tracker(b.skeleton, track)  # for infer() and stream(); a Pipeline has its own
         # Worker sessions by intra-op thread count, made on first request and kept (a reload
         # or a second benchmark run reuses them); the primary session serves where it fits.
         self._sessions: Dict[int, list] = {}
@@ -170,12 +178,16 @@ class PoseEstimator:
         return self.grouper.group_ptr(buffers.heat_ptr, buffers.paf_ptr, sk.num_heatmaps, sk.num_pafs,
                                       self.bundle.map_height, self.bundle.map_width)
 
-    def infer(self, frame: np.ndarray, buffers: Optional[BufferSet] = None):
-        """Poses of one RGB ``H x W x 3`` uint8 frame, in its pixel coordinates."""
+    def infer(self, frame: np.ndarray, buffers: Optional[BufferSet] = None, timestamp: Optional[float] = None):
+        """Poses of one RGB ``H x W x 3`` uint8 frame, in its pixel coordinates; tracked
+        (IDs, smoothed) when the estimator was made with ``track``."""
         bufs = buffers or self.buffers
         lb = self.preprocessor(frame, bufs.input)
         self.backend.infer(bufs)
-        return self.group(bufs).to_image(lb, self.bundle.stride)
+        poses = self.group(bufs).to_image(lb, self.bundle.stride)
+        if self.tracker is not None:
+            poses = self.tracker.update(poses, time.monotonic() if timestamp is None else timestamp)
+        return poses
 
     def stream(self, source, frames: Optional[int] = None) -> Iterator[Tuple[np.ndarray, object]]:
         """``(frame, poses)`` for each frame of ``source`` (a URI or an open source)."""
@@ -185,7 +197,7 @@ class PoseEstimator:
         try:
             n = 0
             for frame in src:
-                yield frame.image, self.infer(frame.image)
+                yield frame.image, self.infer(frame.image, timestamp=frame.timestamp)
                 n += 1
                 if frames is not None and n >= frames:
                     break

@@ -19,6 +19,11 @@ folder nothing is dropped (the stages wait for each other instead).
 session: every core unless ``threads`` says otherwise), group and sinks per frame in turn:
 the honest baseline.
 
+With ``track`` (True, a :class:`~.tracking.TrackParams`, a dict of its fields, or a
+:class:`~.tracking.PoseTracker`) the frames' poses get person IDs and smoothed keypoints
+in capture order, timed by the source's timestamps, before the sinks see them (the
+``track`` stage).
+
 Per-stage times (ms) and counters are kept here and exported to Prometheus by
 :class:`PipelineMetrics`.
 """
@@ -39,7 +44,7 @@ __all__ = ["Pipeline", "PipelineMetrics", "STAGES"]
 
 log = logging.getLogger("openpose_plus.pipeline")
 
-STAGES = ("capture", "preprocess", "infer", "group", "sinks")
+STAGES = ("capture", "preprocess", "infer", "group", "track", "sinks")
 _END = object()
 
 
@@ -89,7 +94,7 @@ class Pipeline:
                  queue_size: int = 2, infer_workers: Union[int, str] = "auto", sink_queue: int = 4,
                  drop_when_busy: Optional[bool] = None, sink_policy: Optional[str] = None,
                  max_frames: Optional[int] = None,
-                 on_frame: Optional[Callable[[Result], None]] = None) -> None:
+                 on_frame: Optional[Callable[[Result], None]] = None, track=False) -> None:
         if mode not in ("pipelined", "sequential"):
             raise ValueError("pipeline mode must be 'pipelined' or 'sequential', got %r" % mode)
         if infer_workers in ("auto", 0, None):
@@ -135,6 +140,9 @@ class Pipeline:
             self._workers = [estimator.primary_worker()]  # one session on every core
         else:
             self._workers = estimator.workers(self.infer_workers)  # made once, kept by the estimator
+        from .tracking import make_tracker  # the C core's tracker: one per stream
+
+        self.tracker = make_tracker(estimator.bundle.skeleton, track)
 
     @property
     def worker_threads(self) -> int:
@@ -200,12 +208,26 @@ class Pipeline:
         self.times.add3(pre, inf, grp)
         return _Done(seq, frame, poses, pre, inf, grp)
 
+    def _track(self, done: _Done) -> float:
+        """IDs and smoothing for one frame, in capture order; ms taken (0 without a tracker)."""
+        if self.tracker is None:
+            return 0.0
+        t0 = time.perf_counter()
+        try:
+            done.poses = self.tracker.update(done.poses, done.frame.timestamp)
+        except ValueError as exc:  # e.g. a clock that went back: the frame goes out untracked
+            self._count_error("track", exc)
+        ms = (time.perf_counter() - t0) * 1e3
+        self.times.add("track", ms)
+        return ms
+
     def _sink(self, done: _Done) -> None:
         """Hand one frame's poses to the sinks (frames arrive here in capture order)."""
+        trk = self._track(done)
         t0 = time.perf_counter()
         frame = done.frame
         timings = {"capture": self.times.last["capture"], "preprocess": done.pre, "infer": done.inf,
-                   "group": done.grp, "sinks": self.times.last["sinks"]}
+                   "group": done.grp, "track": trk, "sinks": self.times.last["sinks"]}
         result = Result(frame.index, frame.timestamp, done.poses, frame.image, self.estimator.bundle.skeleton, timings,
                         frame.truth)
         for worker in self.sinks:
@@ -426,6 +448,10 @@ class PipelineMetrics:
     @staticmethod
     def _counts(p: Pipeline) -> Dict[str, float]:
         out = {"frames": float(p.frames), "drops:capture": float(p.capture_drops)}
+        if p.tracker is not None:
+            stats = p.tracker.stats()
+            out["tracks:births"] = float(stats.births)
+            out["tracks:deaths"] = float(stats.deaths)
         for w in p.sinks:
             out["drops:" + w.name] = float(w.dropped)
             out["sink_errors:" + w.name] = float(w.errors)
@@ -480,3 +506,11 @@ class PipelineMetrics:
         people = GaugeMetricFamily("openpose_plus_people", "People in the last frame")
         people.add_metric([], float(p.last_people) if p else 0.0)
         yield people
+        tracks = GaugeMetricFamily("openpose_plus_tracks", "Person tracks alive (seen or coasting)")
+        tracks.add_metric([], float(p.tracker.stats().live) if p and p.tracker is not None else 0.0)
+        yield tracks
+        for event in ("births", "deaths"):
+            c = CounterMetricFamily("openpose_plus_track_" + event,
+                                    "Person tracks %s" % ("begun (IDs handed out)" if event == "births" else "ended"))
+            c.add_metric([], counts.get("tracks:" + event, 0.0))
+            yield c

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional
 
-__all__ = ["ConfigError", "EdgeConfig", "load_config", "parse_config"]
+__all__ = ["ConfigError", "EdgeConfig", "load_config", "parse_config", "tracking_option"]
 
 
 class ConfigError(ValueError):
@@ -93,6 +93,7 @@ class EdgeConfig:
     source: SourceConfig = field(default_factory=SourceConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     grouping: Dict[str, Any] = field(default_factory=dict)  # GroupParams fields
+    tracking: Dict[str, Any] = field(default_factory=dict)  # enabled (default true) and TrackParams fields
     sinks: SinksConfig = field(default_factory=SinksConfig)
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
 
@@ -176,6 +177,20 @@ def _check(cfg: EdgeConfig, where: str) -> EdgeConfig:
     for name in ("status_interval", "stall_seconds", "stop_timeout"):
         if getattr(cfg.daemon, name) <= 0:
             raise ConfigError("%s: daemon.%s must be positive" % (where, name))
+    if cfg.tracking:
+        track = dict(cfg.tracking)
+        if not isinstance(track.pop("enabled", True), bool):
+            raise ConfigError("%s: tracking.enabled: should be true or false, got %r" % (where, cfg.tracking["enabled"]))
+        from openpose_plus.edge.tracking import TrackParams
+
+        known = {f.name for f in dataclasses.fields(TrackParams)} | {"enabled"}
+        unknown = sorted(set(track) - known)
+        if unknown:
+            raise ConfigError("%s: tracking.%s: unknown key (known: %s)" % (where, unknown[0], ", ".join(sorted(known))))
+        try:
+            TrackParams(**track)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError("%s: tracking: %s" % (where, exc)) from None
     if cfg.grouping:
         from openpose_plus.edge.grouping import GroupParams
 
@@ -204,16 +219,23 @@ def _build_top(data: Mapping[str, Any], where: str) -> EdgeConfig:
         raise ConfigError("%s: %s: unknown section (known: %s)" % (where, unknown[0], ", ".join(sorted(fields))))
     try:
         return EdgeConfig(**{name: (_build(type(getattr(EdgeConfig(), name)), data[name], name)
-                                    if name != "grouping" else _grouping(data[name]))
+                                    if name not in ("grouping", "tracking") else _grouping(data[name], name))
                              for name in fields if name in data})
     except ConfigError as exc:
         raise ConfigError("%s: %s" % (where, exc)) from None
 
 
-def _grouping(value: Any) -> Dict[str, Any]:
+def _grouping(value: Any, name: str = "grouping") -> Dict[str, Any]:
     if not isinstance(value, Mapping):
-        raise ConfigError("grouping: should be a table, got %r" % (value,))
+        raise ConfigError("%s: should be a table, got %r" % (name, value))
     return dict(value)
+
+
+def tracking_option(cfg: EdgeConfig):
+    """What ``Pipeline(track=...)`` gets from ``[tracking]``: False when ``enabled = false``,
+    else the table's TrackParams fields (an empty dict: the defaults). On by default."""
+    track = dict(cfg.tracking)
+    return track if track.pop("enabled", True) else False
 
 
 def _toml():

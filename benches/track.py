@@ -1,0 +1,382 @@
+"""``openpose-plus bench track``: who is who across frames, how steady, how fast.
+
+On ``synthetic://`` walkers, whose identities the renderer knows (:meth:`MovingScene.ids`):
+
+* **identity** (IDF1, MOTA, ID switches per 1,000 person-frames, scored by ``motmetrics``,
+  the standard MOT scorer) with people walking along one band in both directions, so
+  they cross and hide each other, for two inputs: ground-truth maps (heatmaps and PAFs
+  drawn from the visible parts, plus smooth noise) grouped by the C core, and the
+  shipped model (``models/demo``) on the rendered frames. A person counts from the frame
+  where at least ``--min-visible`` parts are in view and unhidden; one seen less
+  (mostly hidden) is "don't care" (a track on them is neither a hit nor a false alarm).
+  A track matches a person at OKS >= 0.5 (kappa 0.1 of the person's size).
+* **jitter**: the keypoint standard deviation (px) of people standing still, raw and
+  smoothed; **lag**: frames by which the smoothed keypoints trail the truth on walkers
+  (the least-squares shift along the truth's motion), and the error to the truth.
+* **time**: ``PoseTracker.update`` per frame (the C call, and building its output) at 1,
+  10 and 20 people: the per-frame minimum over ``--repeat`` runs (this machine is
+  shared), median over frames.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from openpose_plus.edge.geometry import map_to_input
+from openpose_plus.edge.grouping import Grouper
+from openpose_plus.edge.poses import Poses
+from openpose_plus.edge.skeleton import COCO18
+from openpose_plus.edge.synthetic.scene import MovingScene
+from openpose_plus.edge.targets import render_targets
+from openpose_plus.edge.tracking import PoseTracker, TrackParams
+
+HELP = "tracking: IDF1, MOTA, ID switches, jitter, lag, time per frame"
+
+STRIDE = 8
+SIGMA = 1.0        # heatmap Gaussian, map px (as bench group)
+LIMB_WIDTH = 1.0   # PAF half-width, map px
+OKS_KAPPA = 0.1    # the scorer's keypoint falloff, as a share of the person's size
+MATCH_OKS = 0.5    # a track matches a person at this OKS or more
+
+
+def _size(text: str) -> Tuple[int, int]:
+    w, h = text.lower().split("x")
+    return int(w), int(h)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--size", type=_size, default=(640, 368), help="frame WxH (default 640x368: 80x46 maps)")
+    parser.add_argument("--people", type=int, default=10, help="crossing people of the identity runs")
+    parser.add_argument("--frames", type=int, default=600, help="frames of each identity run (30 frames/s)")
+    parser.add_argument("--fps", type=float, default=30.0)
+    parser.add_argument("--noise", type=float, default=0.05, help="std of the smooth noise on the maps")
+    parser.add_argument("--min-visible", type=int, default=6, help="parts in view a person needs to count")
+    parser.add_argument("--bundle", default="models/demo", help="the shipped model ('' to skip it)")
+    parser.add_argument("--model-frames", type=int, default=300, help="frames of the model's runs")
+    parser.add_argument("--repeat", type=int, default=5, help="timing runs (the per-frame minimum is kept)")
+    parser.add_argument("--seeds", type=int, default=3, help="scenes per identity run (seeds 0..N-1)")
+    parser.add_argument("--strip", metavar="PNG", help="also write a strip of frames with IDs (e.g. docs/tracking.png)")
+    parser.add_argument("--json", metavar="FILE", help="also write the numbers as JSON")
+
+
+# -- scoring ------------------------------------------------------------------------------
+
+def oks(truth: np.ndarray, guess: np.ndarray, kappa: float = OKS_KAPPA) -> float:
+    """Object keypoint similarity of ``guess`` (K, 3) to ``truth`` (K, 3) over the truth's
+    visible parts (v = 2; as PoseTrack, which labels only those), with one falloff
+    ``kappa`` times the truth's size (the larger side of the box of all its parts)."""
+    lab = truth[:, 2] >= 2
+    if not lab.any():
+        return 0.0
+    pts = truth[truth[:, 2] > 0, :2]
+    s = max(float((pts.max(0) - pts.min(0)).max()), 1.0)
+    found = lab & (guess[:, 2] > 0)
+    d2 = ((guess[found, :2] - truth[found, :2]) ** 2).sum(1)
+    return float(np.exp(-d2 / (2 * (kappa * s) ** 2)).sum() / lab.sum())
+
+
+def _visible_in_frame(kp: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Per person, parts unhidden (v = 2) and inside the frame."""
+    inside = (kp[..., 0] >= 0) & (kp[..., 1] >= 0) & (kp[..., 0] <= width - 1) & (kp[..., 1] <= height - 1)
+    return ((kp[..., 2] >= 2) & inside).sum(axis=1)
+
+
+def mot_scores(truths: Sequence[np.ndarray], truth_ids: Sequence[np.ndarray], outputs: Sequence[Poses],
+               width: int, height: int, min_visible: int) -> Dict[str, float]:
+    """IDF1, MOTA and ID switches of tracked ``outputs`` against the truth, by motmetrics."""
+    import motmetrics as mm
+
+    acc = mm.MOTAccumulator(auto_id=True)
+    for kp, ids, out in zip(truths, truth_ids, outputs):
+        counted = _visible_in_frame(kp, width, height) >= min_visible
+        tracked = [j for j in range(len(out)) if out.ids is not None and out.ids[j] >= 0]
+        sim = np.array([[oks(kp[g], out.keypoints[h]) for h in tracked] for g in range(len(kp))]
+                       ).reshape(len(kp), len(tracked))
+        # A track on a mostly hidden person is neither a hit nor a false alarm.
+        dont_care = [h for col, h in enumerate(tracked)
+                     if len(kp) and not counted[int(np.argmax(sim[:, col]))] and sim[:, col].max() >= MATCH_OKS]
+        keep = [col for col, h in enumerate(tracked) if h not in dont_care]
+        gt = np.flatnonzero(counted)
+        dist = 1.0 - sim[np.ix_(gt, keep)]
+        dist[dist > 1.0 - MATCH_OKS] = np.nan
+        acc.update(ids[gt].tolist(), [int(out.ids[tracked[c]]) for c in keep], dist)
+    mh = mm.metrics.create()
+    s = mh.compute(acc, metrics=["idf1", "mota", "num_switches", "num_objects", "num_unique_objects",
+                                 "precision", "recall"], name="run")
+    row = {k: float(s[k].iloc[0]) for k in s.columns}
+    row["switches_per_1000"] = 1000.0 * row["num_switches"] / max(1.0, row["num_objects"])
+    return row
+
+
+# -- inputs ---------------------------------------------------------------------------------
+
+class MapPoses:
+    """People from ground-truth maps of the visible parts, plus smooth noise, grouped by the C
+    core and put back in frame pixels (the frame is the network input: no letterbox)."""
+
+    def _noise(self, shape: Tuple[int, ...]) -> np.ndarray:
+        """White noise blurred over each map (sigma 1 cell) and rescaled to the std: the
+        noise of ``figures.smooth_noise``, made with OpenCV (its matrix products are slow
+        on large maps)."""
+        import cv2
+
+        white = self.rng.standard_normal((shape[-2], shape[-1], shape[0])).astype(np.float32)  # H x W x C
+        blurred = np.ascontiguousarray(cv2.GaussianBlur(white, (0, 0), 1.0).transpose(2, 0, 1))
+        scale = float(blurred.std())
+        return blurred * (self.noise / scale if scale > 0 else 0.0)
+
+    def __init__(self, width: int, height: int, noise: float, seed: int) -> None:
+        self.mw, self.mh = width // STRIDE, height // STRIDE
+        self.grouper = Grouper(COCO18, self.mh, self.mw)
+        self.noise = noise
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, truth: np.ndarray) -> Poses:
+        kp = truth.copy()
+        kp[..., 2] = np.where(kp[..., 2] >= 2, 2.0, 0.0)  # hidden parts are not in the maps
+        kp[..., :2] = (kp[..., :2] - (STRIDE / 2.0 - 0.5)) / STRIDE
+        heat, paf = render_targets(kp, COCO18, self.mh, self.mw, SIGMA, LIMB_WIDTH)
+        if self.noise > 0:
+            heat += self._noise(heat.shape)
+            paf += self._noise(paf.shape)
+        poses = self.grouper.group(heat, paf)
+        out = map_to_input(poses.keypoints, STRIDE)
+        out[..., :2][out[..., 2] <= 0] = 0.0
+        return Poses(out, poses.scores, COCO18)
+
+
+def _scene(args, people: int, seed: int, crossing: bool = True, standing: bool = False) -> MovingScene:
+    w, h = args.size
+    return MovingScene(w, h, people, seed=seed, fps=args.fps, crossing=crossing, standing=standing)
+
+
+def _truth(scene: MovingScene, index: int, render: bool) -> Tuple[Optional[np.ndarray], np.ndarray]:
+    """(image or None, keypoints with visibility) of one frame."""
+    image, kp = scene.frame(index)  # drawing is what tells hidden parts apart
+    return (image if render else None), kp
+
+
+def _track(tracker: PoseTracker, poses: Sequence[Poses], fps: float) -> List[Poses]:
+    return [tracker.update(p, i / fps) for i, p in enumerate(poses)]
+
+
+# -- the measurements ------------------------------------------------------------------------
+
+def identity_run(args, source: str, seed: int, estimator=None) -> Dict[str, float]:
+    """One crossing scene through ``source`` ("maps" or "model"), tracked and scored."""
+    scene = _scene(args, args.people, seed)
+    frames = args.frames if source == "maps" else args.model_frames
+    maps = MapPoses(args.size[0], args.size[1], args.noise, seed) if source == "maps" else None
+    truths, ids, poses = [], [], []
+    for i in range(frames):
+        image, kp = _truth(scene, i, source == "model")
+        truths.append(kp)
+        ids.append(scene.ids(i))
+        poses.append(maps(kp) if maps is not None else estimator.infer(image))
+    out = _track(PoseTracker(COCO18), poses, args.fps)
+    row = mot_scores(truths, ids, out, args.size[0], args.size[1], args.min_visible)
+    row["frames"] = frames
+    return row
+
+
+def _by_id(outputs: Sequence[Poses]) -> Dict[int, List[Tuple[int, np.ndarray]]]:
+    tracks: Dict[int, List[Tuple[int, np.ndarray]]] = {}
+    for i, out in enumerate(outputs):
+        for j, tid in enumerate(out.ids if out.ids is not None else []):
+            if tid >= 0:
+                tracks.setdefault(int(tid), []).append((i, out.keypoints[j]))
+    return tracks
+
+
+def jitter(outputs: Sequence[Poses], skip: int) -> float:
+    """Mean over (track, part) of the RMS distance (px) of the part to its mean position,
+    over the frames after ``skip`` where the part is shown (people standing still)."""
+    spreads = []
+    for seq in _by_id(outputs).values():
+        kp = np.stack([k for i, k in seq if i >= skip]) if any(i >= skip for i, _ in seq) else None
+        if kp is None or len(kp) < 10:
+            continue
+        for part in range(kp.shape[1]):
+            shown = kp[:, part, 2] > 0
+            if shown.sum() >= 10:
+                xy = kp[shown, part, :2]
+                spreads.append(float(np.sqrt(((xy - xy.mean(0)) ** 2).sum(1).mean())))
+    return float(np.mean(spreads)) if spreads else float("nan")
+
+
+def lag_and_error(outputs: Sequence[Poses], truths: Sequence[np.ndarray], skip: int) -> Tuple[float, float]:
+    """``(lag in frames, RMS error px)`` of tracked keypoints against the truth: each track
+    follows the person it overlaps most (OKS); lag is the least-squares L in
+    ``out(t) = truth(t) - L * v(t)``, v the truth's motion per frame (central difference)."""
+    num = den = 0.0
+    err: List[float] = []
+    for i in range(max(1, skip), len(outputs) - 1):
+        out, kp = outputs[i], truths[i]
+        if out.ids is None or not len(kp):
+            continue
+        v = (truths[i + 1][..., :2] - truths[i - 1][..., :2]) / 2.0
+        for j in range(len(out)):
+            if out.ids[j] < 0:
+                continue
+            sims = [oks(kp[g], out.keypoints[j]) for g in range(len(kp))]
+            g = int(np.argmax(sims))
+            if sims[g] < MATCH_OKS:
+                continue
+            shown = (out.keypoints[j, :, 2] > 0) & (kp[g, :, 2] >= 2)
+            e = out.keypoints[j, shown, :2] - kp[g, shown, :2]
+            vv = v[g, shown]
+            num += float(-(e * vv).sum())
+            den += float((vv * vv).sum())
+            err.extend(np.sqrt((e * e).sum(1)).tolist())
+    return (num / den if den > 0 else float("nan")), (float(np.sqrt(np.mean(np.square(err)))) if err else float("nan"))
+
+
+SMOOTHING = (("raw", TrackParams(smooth=False)), ("One Euro", TrackParams(motion=False)),
+             ("One Euro + motion", TrackParams()))
+
+
+def smoothing_runs(args, source: str, estimator=None, people: int = 5) -> Dict[str, Dict[str, float]]:
+    """Jitter on standing people and lag/error on walkers, per smoothing variant."""
+    frames = args.model_frames if source == "model" else min(args.frames, 300)
+    skip = 30
+    rng = np.random.default_rng(7)
+    results: Dict[str, Dict[str, float]] = {name: {} for name, _ in SMOOTHING}
+    for what, scene in (("jitter", _scene(args, people, 11, crossing=False, standing=True)),
+                        ("lag", _scene(args, people, 12, crossing=False))):
+        maps = MapPoses(args.size[0], args.size[1], args.noise, 3)
+        truths, poses = [], []
+        for i in range(frames):
+            image, kp = _truth(scene, i, source == "model")
+            truths.append(kp)
+            if source == "model":
+                # Camera noise: a still picture would give the very same maps every frame.
+                noisy = np.clip(image.astype(np.int16) + rng.normal(0, 4, image.shape).astype(np.int16), 0, 255)
+                poses.append(estimator.infer(noisy.astype(np.uint8)))
+            else:
+                poses.append(maps(kp))
+        for name, params in SMOOTHING:
+            out = _track(PoseTracker(COCO18, params), poses, args.fps)
+            if what == "jitter":
+                results[name]["jitter_px"] = jitter(out, skip)
+            else:
+                results[name]["lag_frames"], results[name]["error_px"] = lag_and_error(out, truths, skip)
+    return results
+
+
+def time_per_frame(args, people: int, frames: int = 150) -> float:
+    """ms per ``PoseTracker.update`` with tracking and smoothing on, ``people`` walkers."""
+    scene = _scene(args, people, 21, crossing=False)
+    rng = np.random.default_rng(5)
+    seq = []
+    for i in range(frames):
+        kp = scene.keypoints(i).copy()
+        kp[..., :2] += rng.normal(0, 1.0, kp[..., :2].shape).astype(np.float32)
+        kp[..., 2] = rng.uniform(0.3, 0.9, kp[..., 2].shape)
+        seq.append(Poses(kp, np.full(people, 0.8, np.float32), COCO18))
+    best = np.full(frames, np.inf)
+    for _ in range(max(1, args.repeat)):
+        tracker = PoseTracker(COCO18)
+        for i, p in enumerate(seq):
+            t0 = time.perf_counter()
+            tracker.update(p, i / args.fps)
+            best[i] = min(best[i], time.perf_counter() - t0)
+    return float(np.median(best[10:])) * 1e3
+
+
+def write_strip(args, path: str, estimator=None, frames: Sequence[int] = (30, 60, 90, 120)) -> None:
+    """A strip of frames of a crossing scene with the tracked people drawn, IDs written."""
+    import cv2
+
+    from openpose_plus.edge.draw import draw_poses
+
+    scene = _scene(args, min(args.people, 6), 4)
+    maps = MapPoses(args.size[0], args.size[1], args.noise, 4)
+    tracker = PoseTracker(COCO18)
+    tiles = []
+    for i in range(max(frames) + 1):
+        image, kp = scene.frame(i)
+        poses = estimator.infer(image) if estimator is not None else maps(kp)
+        out = tracker.update(poses, i / args.fps)
+        if i in frames:
+            tile = draw_poses(image.copy(), out, COCO18)
+            cv2.putText(tile, "frame %d" % i, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+            tiles.append(tile)
+    strip = np.concatenate(tiles, axis=1)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    cv2.imwrite(path, cv2.cvtColor(strip, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+
+
+def _mean_rows(rows: List[Dict[str, float]]) -> Dict[str, float]:
+    """Pooled over seeds: rates weighted by person-frames, switches summed."""
+    total = sum(r["num_objects"] for r in rows)
+    out = {k: float(sum(r[k] * r["num_objects"] for r in rows) / max(total, 1.0))
+           for k in ("idf1", "mota", "precision", "recall")}
+    out["num_switches"] = float(sum(r["num_switches"] for r in rows))
+    out["num_objects"] = float(total)
+    out["switches_per_1000"] = 1000.0 * out["num_switches"] / max(total, 1.0)
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    estimator = None
+    if args.bundle:
+        if not os.path.isdir(args.bundle) and not os.path.isfile(args.bundle):
+            print("bench track: no bundle at %s (pass --bundle '' to skip the model)" % args.bundle, file=sys.stderr)
+            return 1
+        from openpose_plus.edge.estimator import PoseEstimator
+
+        estimator = PoseEstimator(args.bundle, backend="onnxruntime")
+    report: Dict[str, object] = {"size": list(args.size), "fps": args.fps, "people": args.people,
+                                 "noise": args.noise, "min_visible": args.min_visible}
+    w, h = args.size
+    print("tracking benchmark: %dx%d frames at %g frames/s, %d people crossing, maps noise std %.2f"
+          % (w, h, args.fps, args.people, args.noise))
+    print("\n| input | frames x scenes | person-frames | IDF1 | MOTA | ID switches | per 1,000 person-frames |")
+    print("|---|---|---|---|---|---|---|")
+    for source in ("maps", "model") if estimator is not None else ("maps",):
+        print("  %s..." % source, file=sys.stderr)
+        rows = [identity_run(args, source, seed, estimator) for seed in range(args.seeds)]
+        m = _mean_rows(rows)
+        report["identity_" + source] = {"pooled": m, "runs": rows}
+        label = "ground-truth maps + noise" if source == "maps" else "model %s" % os.path.basename(
+            os.path.normpath(args.bundle))
+        print("| %s | %d x %d | %d | %.3f | %.3f | %d | %.2f |" % (
+            label, rows[0]["frames"], len(rows), m["num_objects"], m["idf1"], m["mota"], m["num_switches"],
+            m["switches_per_1000"]))
+
+    print("\n| input | smoothing | jitter standing (px) | lag walking (frames) | error walking (px) |")
+    print("|---|---|---|---|---|")
+    for source in ("maps", "model") if estimator is not None else ("maps",):
+        print("  smoothing on %s..." % source, file=sys.stderr)
+        res = smoothing_runs(args, source, estimator)
+        report["smoothing_" + source] = res
+        label = "ground-truth maps + noise" if source == "maps" else "model"
+        raw = res["raw"]["jitter_px"]
+        for name, _ in SMOOTHING:
+            r = res[name]
+            cut = "" if name == "raw" else " (%.1fx less)" % (raw / r["jitter_px"])
+            print("| %s | %s | %.2f%s | %.2f | %.2f |" % (label, name, r["jitter_px"], cut, r["lag_frames"],
+                                                         r["error_px"]))
+
+    print("\n| people | tracking + smoothing, ms per frame |")
+    print("|---|---|")
+    times = {}
+    for people in (1, 10, 20):
+        times[people] = time_per_frame(args, people)
+        print("| %d | %.4f |" % (people, times[people]))
+    report["ms_per_frame"] = times
+    if args.strip:
+        write_strip(args, args.strip, estimator)
+        print("\nstrip: %s" % args.strip)
+    if estimator is not None:
+        estimator.close()
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=1)
+    return 0
