@@ -50,19 +50,46 @@ def _size(text: str) -> Tuple[int, int]:
     return int(w), int(h)
 
 
+def _range(text: str) -> Tuple[float, float]:
+    lo, hi = text.split("-")
+    return float(lo), float(hi)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--size", type=_size, default=(640, 368), help="frame WxH (default 640x368: 80x46 maps)")
-    parser.add_argument("--people", type=int, default=10, help="crossing people of the identity runs")
-    parser.add_argument("--frames", type=int, default=600, help="frames of each identity run (30 frames/s)")
+    parser.add_argument("--size", type=_size, default=(960, 540), help="frame WxH of the maps runs (120x67 maps)")
+    parser.add_argument("--people", type=int, default=10, help="crossing people of the maps identity runs")
+    parser.add_argument("--frames", type=int, default=600, help="frames of each identity run (at --fps)")
+    parser.add_argument("--seeds", type=int, default=3, help="scenes per identity run (seeds 0..N-1)")
     parser.add_argument("--fps", type=float, default=30.0)
     parser.add_argument("--noise", type=float, default=0.05, help="std of the smooth noise on the maps")
     parser.add_argument("--min-visible", type=int, default=6, help="parts in view a person needs to count")
     parser.add_argument("--bundle", default="models/demo", help="the shipped model ('' to skip it)")
-    parser.add_argument("--model-frames", type=int, default=300, help="frames of the model's runs")
+    parser.add_argument("--model-size", type=_size, default=(320, 240), help="frame WxH of the model runs")
+    parser.add_argument("--model-people", type=int, default=3, help="crossing people of the model runs")
+    parser.add_argument("--model-height", type=_range, default=(0.45, 0.7),
+                        help="people's heights in the model runs, as shares of the frame's (as it was trained)")
+    parser.add_argument("--model-frames", type=int, default=300, help="frames of each model run")
     parser.add_argument("--repeat", type=int, default=5, help="timing runs (the per-frame minimum is kept)")
-    parser.add_argument("--seeds", type=int, default=3, help="scenes per identity run (seeds 0..N-1)")
     parser.add_argument("--strip", metavar="PNG", help="also write a strip of frames with IDs (e.g. docs/tracking.png)")
     parser.add_argument("--json", metavar="FILE", help="also write the numbers as JSON")
+
+
+class Setup:
+    """Where one input's scenes come from: frame size, people, heights, frames."""
+
+    def __init__(self, args, source: str) -> None:
+        self.source, self.fps = source, args.fps
+        if source == "maps":
+            self.size, self.people, self.heights, self.frames = args.size, args.people, None, args.frames
+        else:
+            h = args.model_size[1]
+            self.size, self.people, self.frames = args.model_size, args.model_people, args.model_frames
+            self.heights = (args.model_height[0] * h, args.model_height[1] * h)
+
+    def scene(self, people: int, seed: int, crossing: bool = True, standing: bool = False) -> MovingScene:
+        w, h = self.size
+        return MovingScene(w, h, people, seed=seed, fps=self.fps, crossing=crossing, standing=standing,
+                           person_height=self.heights)
 
 
 # -- scoring ------------------------------------------------------------------------------
@@ -151,37 +178,45 @@ class MapPoses:
         return Poses(out, poses.scores, COCO18)
 
 
-def _scene(args, people: int, seed: int, crossing: bool = True, standing: bool = False) -> MovingScene:
-    w, h = args.size
-    return MovingScene(w, h, people, seed=seed, fps=args.fps, crossing=crossing, standing=standing)
-
-
-def _truth(scene: MovingScene, index: int, render: bool) -> Tuple[Optional[np.ndarray], np.ndarray]:
-    """(image or None, keypoints with visibility) of one frame."""
-    image, kp = scene.frame(index)  # drawing is what tells hidden parts apart
-    return (image if render else None), kp
-
-
 def _track(tracker: PoseTracker, poses: Sequence[Poses], fps: float) -> List[Poses]:
     return [tracker.update(p, i / fps) for i, p in enumerate(poses)]
 
 
-# -- the measurements ------------------------------------------------------------------------
+def _camera_noise(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
+    """Sensor noise (std 4 levels): a still picture would give the very same maps every frame."""
+    noisy = image.astype(np.int16) + rng.normal(0, 4, image.shape).astype(np.int16)
+    return np.clip(noisy, 0, 255).astype(np.uint8)
 
-def identity_run(args, source: str, seed: int, estimator=None) -> Dict[str, float]:
-    """One crossing scene through ``source`` ("maps" or "model"), tracked and scored."""
-    scene = _scene(args, args.people, seed)
-    frames = args.frames if source == "maps" else args.model_frames
-    maps = MapPoses(args.size[0], args.size[1], args.noise, seed) if source == "maps" else None
+
+def _inputs(setup: Setup, scene: MovingScene, seed: int, estimator=None, frames: Optional[int] = None,
+            camera_noise: bool = False):
+    """``(truths, ids, poses)`` of a scene's frames through the maps or the model."""
+    w, h = setup.size
+    maps = MapPoses(w, h, NOISE[0], seed) if setup.source == "maps" else None
+    rng = np.random.default_rng(seed)
     truths, ids, poses = [], [], []
-    for i in range(frames):
-        image, kp = _truth(scene, i, source == "model")
+    for i in range(frames or setup.frames):
+        image, kp = scene.frame(i)  # drawing is what tells hidden parts apart
         truths.append(kp)
         ids.append(scene.ids(i))
-        poses.append(maps(kp) if maps is not None else estimator.infer(image))
-    out = _track(PoseTracker(COCO18), poses, args.fps)
-    row = mot_scores(truths, ids, out, args.size[0], args.size[1], args.min_visible)
-    row["frames"] = frames
+        if maps is not None:
+            poses.append(maps(kp))
+        else:
+            poses.append(estimator.infer(_camera_noise(rng, image) if camera_noise else image))
+    return truths, ids, poses
+
+
+NOISE = [0.05]  # the maps' noise std (run() sets it from --noise)
+
+
+# -- the measurements ------------------------------------------------------------------------
+
+def identity_run(setup: Setup, seed: int, min_visible: int, estimator=None) -> Dict[str, float]:
+    """One crossing scene, tracked and scored."""
+    truths, ids, poses = _inputs(setup, setup.scene(setup.people, seed), seed, estimator)
+    out = _track(PoseTracker(COCO18), poses, setup.fps)
+    row = mot_scores(truths, ids, out, setup.size[0], setup.size[1], min_visible)
+    row["frames"] = len(poses)
     return row
 
 
@@ -194,9 +229,11 @@ def _by_id(outputs: Sequence[Poses]) -> Dict[int, List[Tuple[int, np.ndarray]]]:
     return tracks
 
 
-def jitter(outputs: Sequence[Poses], skip: int) -> float:
-    """Mean over (track, part) of the RMS distance (px) of the part to its mean position,
-    over the frames after ``skip`` where the part is shown (people standing still)."""
+def jitter(outputs: Sequence[Poses], skip: int, pool=np.median) -> float:
+    """The RMS distance (px) of a part to its mean position over the frames after ``skip``
+    where it is shown, pooled over (track, part) by ``pool``: the median by default,
+    the typical part (a part the grouping puts on someone else now and then, where
+    standing people overlap, is a detection error, not jitter; the mean counts it)."""
     spreads = []
     for seq in _by_id(outputs).values():
         kp = np.stack([k for i, k in seq if i >= skip]) if any(i >= skip for i, _ in seq) else None
@@ -207,7 +244,7 @@ def jitter(outputs: Sequence[Poses], skip: int) -> float:
             if shown.sum() >= 10:
                 xy = kp[shown, part, :2]
                 spreads.append(float(np.sqrt(((xy - xy.mean(0)) ** 2).sum(1).mean())))
-    return float(np.mean(spreads)) if spreads else float("nan")
+    return float(pool(spreads)) if spreads else float("nan")
 
 
 def lag_and_error(outputs: Sequence[Poses], truths: Sequence[np.ndarray], skip: int) -> Tuple[float, float]:
@@ -238,40 +275,32 @@ def lag_and_error(outputs: Sequence[Poses], truths: Sequence[np.ndarray], skip: 
 
 
 SMOOTHING = (("raw", TrackParams(smooth=False)), ("One Euro", TrackParams(motion=False)),
-             ("One Euro + motion", TrackParams()))
+             ("One Euro + motion (default)", TrackParams()))
 
 
-def smoothing_runs(args, source: str, estimator=None, people: int = 5) -> Dict[str, Dict[str, float]]:
-    """Jitter on standing people and lag/error on walkers, per smoothing variant."""
-    frames = args.model_frames if source == "model" else min(args.frames, 300)
-    skip = 30
-    rng = np.random.default_rng(7)
+def smoothing_runs(setup: Setup, estimator=None, people: int = 5, frames: int = 300) -> Dict[str, Dict[str, float]]:
+    """Jitter on people standing still and lag/error on people walking, per smoothing
+    variant (the model's frames get camera noise)."""
+    skip = 30  # the filters settle
     results: Dict[str, Dict[str, float]] = {name: {} for name, _ in SMOOTHING}
-    for what, scene in (("jitter", _scene(args, people, 11, crossing=False, standing=True)),
-                        ("lag", _scene(args, people, 12, crossing=False))):
-        maps = MapPoses(args.size[0], args.size[1], args.noise, 3)
-        truths, poses = [], []
-        for i in range(frames):
-            image, kp = _truth(scene, i, source == "model")
-            truths.append(kp)
-            if source == "model":
-                # Camera noise: a still picture would give the very same maps every frame.
-                noisy = np.clip(image.astype(np.int16) + rng.normal(0, 4, image.shape).astype(np.int16), 0, 255)
-                poses.append(estimator.infer(noisy.astype(np.uint8)))
-            else:
-                poses.append(maps(kp))
+    for what, scene in (("jitter", setup.scene(people, 11, crossing=False, standing=True)),
+                        ("lag", setup.scene(people, 12))):
+        truths, _, poses = _inputs(setup, scene, 3, estimator, frames, camera_noise=True)
         for name, params in SMOOTHING:
-            out = _track(PoseTracker(COCO18, params), poses, args.fps)
+            out = _track(PoseTracker(COCO18, params), poses, setup.fps)
             if what == "jitter":
                 results[name]["jitter_px"] = jitter(out, skip)
+                results[name]["jitter_mean_px"] = jitter(out, skip, np.mean)
             else:
                 results[name]["lag_frames"], results[name]["error_px"] = lag_and_error(out, truths, skip)
     return results
 
 
-def time_per_frame(args, people: int, frames: int = 150) -> float:
-    """ms per ``PoseTracker.update`` with tracking and smoothing on, ``people`` walkers."""
-    scene = _scene(args, people, 21, crossing=False)
+def time_per_frame(setup: Setup, people: int, repeat: int, frames: int = 150) -> float:
+    """ms per ``PoseTracker.update`` (tracking and smoothing, defaults) with ``people``
+    walkers: their true keypoints plus 1 px noise, the per-frame minimum of ``repeat``
+    runs, median over the frames after the first 10."""
+    scene = setup.scene(people, 21, crossing=False)
     rng = np.random.default_rng(5)
     seq = []
     for i in range(frames):
@@ -280,33 +309,34 @@ def time_per_frame(args, people: int, frames: int = 150) -> float:
         kp[..., 2] = rng.uniform(0.3, 0.9, kp[..., 2].shape)
         seq.append(Poses(kp, np.full(people, 0.8, np.float32), COCO18))
     best = np.full(frames, np.inf)
-    for _ in range(max(1, args.repeat)):
+    for _ in range(max(1, repeat)):
         tracker = PoseTracker(COCO18)
         for i, p in enumerate(seq):
             t0 = time.perf_counter()
-            tracker.update(p, i / args.fps)
+            tracker.update(p, i / setup.fps)
             best[i] = min(best[i], time.perf_counter() - t0)
     return float(np.median(best[10:])) * 1e3
 
 
-def write_strip(args, path: str, estimator=None, frames: Sequence[int] = (30, 60, 90, 120)) -> None:
-    """A strip of frames of a crossing scene with the tracked people drawn, IDs written."""
+def write_strip(setup: Setup, path: str, frames: Sequence[int] = (45, 60, 75, 90), people: int = 6,
+                seed: int = 1, estimator=None) -> None:
+    """Frames of a crossing scene with the tracked people drawn and their IDs written,
+    half size, side by side, as a PNG."""
     import cv2
 
     from openpose_plus.edge.draw import draw_poses
 
-    scene = _scene(args, min(args.people, 6), 4)
-    maps = MapPoses(args.size[0], args.size[1], args.noise, 4)
-    tracker = PoseTracker(COCO18)
+    scene = setup.scene(people, seed)
+    _, _, poses = _inputs(setup, scene, seed, estimator, max(frames) + 1)
+    out = _track(PoseTracker(COCO18), poses, setup.fps)
     tiles = []
-    for i in range(max(frames) + 1):
-        image, kp = scene.frame(i)
-        poses = estimator.infer(image) if estimator is not None else maps(kp)
-        out = tracker.update(poses, i / args.fps)
-        if i in frames:
-            tile = draw_poses(image.copy(), out, COCO18)
-            cv2.putText(tile, "frame %d" % i, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
-            tiles.append(tile)
+    for i in frames:
+        image, _ = scene.frame(i)
+        tile = draw_poses(image, out[i], COCO18, thickness=max(2, image.shape[0] // 180))
+        tile = cv2.resize(tile, (tile.shape[1] // 2, tile.shape[0] // 2), interpolation=cv2.INTER_AREA)
+        cv2.putText(tile, "%.1f s" % (i / setup.fps), (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1,
+                    cv2.LINE_AA)
+        tiles.append(tile)
     strip = np.concatenate(tiles, axis=1)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     cv2.imwrite(path, cv2.cvtColor(strip, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
@@ -325,54 +355,56 @@ def _mean_rows(rows: List[Dict[str, float]]) -> Dict[str, float]:
 
 def run(args: argparse.Namespace) -> int:
     estimator = None
+    NOISE[0] = args.noise
     if args.bundle:
-        if not os.path.isdir(args.bundle) and not os.path.isfile(args.bundle):
+        if not os.path.exists(args.bundle):
             print("bench track: no bundle at %s (pass --bundle '' to skip the model)" % args.bundle, file=sys.stderr)
             return 1
         from openpose_plus.edge.estimator import PoseEstimator
 
         estimator = PoseEstimator(args.bundle, backend="onnxruntime")
-    report: Dict[str, object] = {"size": list(args.size), "fps": args.fps, "people": args.people,
-                                 "noise": args.noise, "min_visible": args.min_visible}
-    w, h = args.size
-    print("tracking benchmark: %dx%d frames at %g frames/s, %d people crossing, maps noise std %.2f"
-          % (w, h, args.fps, args.people, args.noise))
-    print("\n| input | frames x scenes | person-frames | IDF1 | MOTA | ID switches | per 1,000 person-frames |")
-    print("|---|---|---|---|---|---|---|")
-    for source in ("maps", "model") if estimator is not None else ("maps",):
-        print("  %s..." % source, file=sys.stderr)
-        rows = [identity_run(args, source, seed, estimator) for seed in range(args.seeds)]
+    sources = ("maps", "model") if estimator is not None else ("maps",)
+    setups = {source: Setup(args, source) for source in sources}
+    label = {"maps": "ground-truth maps + noise %.2f, %dx%d" % ((args.noise,) + tuple(args.size)),
+             "model": "model %s, %dx%d" % ((os.path.basename(os.path.normpath(args.bundle or "-")),)
+                                           + tuple(args.model_size))}
+    report: Dict[str, object] = {"args": {k: v for k, v in vars(args).items() if k not in ("json", "strip")}}
+    print("tracking benchmark at %g frames/s; people walk both ways at 0.5-1 body heights/s and cross" % args.fps)
+    print("\n| input | crossing people | frames x scenes | person-frames | IDF1 | MOTA | ID switches "
+          "| per 1,000 person-frames |")
+    print("|---|---|---|---|---|---|---|---|")
+    for source in sources:
+        st = setups[source]
+        print("  identity on %s..." % source, file=sys.stderr)
+        rows = [identity_run(st, seed, args.min_visible, estimator) for seed in range(args.seeds)]
         m = _mean_rows(rows)
         report["identity_" + source] = {"pooled": m, "runs": rows}
-        label = "ground-truth maps + noise" if source == "maps" else "model %s" % os.path.basename(
-            os.path.normpath(args.bundle))
-        print("| %s | %d x %d | %d | %.3f | %.3f | %d | %.2f |" % (
-            label, rows[0]["frames"], len(rows), m["num_objects"], m["idf1"], m["mota"], m["num_switches"],
-            m["switches_per_1000"]))
+        print("| %s | %d | %d x %d | %d | %.3f | %.3f | %d | %.2f |" % (
+            label[source], st.people, st.frames, len(rows), m["num_objects"], m["idf1"], m["mota"],
+            m["num_switches"], m["switches_per_1000"]))
 
     print("\n| input | smoothing | jitter standing (px) | lag walking (frames) | error walking (px) |")
     print("|---|---|---|---|---|")
-    for source in ("maps", "model") if estimator is not None else ("maps",):
+    for source in sources:
         print("  smoothing on %s..." % source, file=sys.stderr)
-        res = smoothing_runs(args, source, estimator)
+        res = smoothing_runs(setups[source], estimator, people=5 if source == "maps" else args.model_people)
         report["smoothing_" + source] = res
-        label = "ground-truth maps + noise" if source == "maps" else "model"
         raw = res["raw"]["jitter_px"]
         for name, _ in SMOOTHING:
             r = res[name]
             cut = "" if name == "raw" else " (%.1fx less)" % (raw / r["jitter_px"])
-            print("| %s | %s | %.2f%s | %.2f | %.2f |" % (label, name, r["jitter_px"], cut, r["lag_frames"],
+            print("| %s | %s | %.2f%s | %.2f | %.2f |" % (label[source], name, r["jitter_px"], cut, r["lag_frames"],
                                                          r["error_px"]))
 
     print("\n| people | tracking + smoothing, ms per frame |")
     print("|---|---|")
     times = {}
     for people in (1, 10, 20):
-        times[people] = time_per_frame(args, people)
+        times[people] = time_per_frame(setups["maps"], people, args.repeat)
         print("| %d | %.4f |" % (people, times[people]))
     report["ms_per_frame"] = times
     if args.strip:
-        write_strip(args, args.strip, estimator)
+        write_strip(setups["maps"], args.strip)
         print("\nstrip: %s" % args.strip)
     if estimator is not None:
         estimator.close()

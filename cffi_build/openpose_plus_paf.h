@@ -258,8 +258,8 @@ typedef struct opp_track_params {
     float max_age;               /* seconds a confirmed track lives unmatched, (0, 3600] (1.0) */
     int smooth;                  /* 1: One Euro smoothing and visibility hysteresis; 0: keypoints as given (1) */
     int motion;                  /* 1: the filter predicts with the track's velocity; 0: plain One Euro (1) */
-    float min_cutoff;            /* Hz, (0, 1000] (1.0) */
-    float beta;                  /* cutoff Hz per track size per second, 0..1e6 (1.0) */
+    float min_cutoff;            /* Hz, (0, 1000] (0.3) */
+    float beta;                  /* cutoff Hz per track size per second, 0..1e6 (10) */
     float d_cutoff;              /* Hz, the derivative's and the track velocity's low-pass, (0, 1000] (1.0) */
     float part_on;               /* a hidden part shows above this score (0.2) */
     float part_off;              /* a shown part stays above this score, <= part_on (0.1) */

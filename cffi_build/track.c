@@ -98,8 +98,8 @@ void opp_default_track_params(opp_track_params *p)
     p->max_age = 1.0f;
     p->smooth = 1;
     p->motion = 1;
-    p->min_cutoff = 1.0f;
-    p->beta = 1.0f;
+    p->min_cutoff = 0.3f;
+    p->beta = 10.0f;
     p->d_cutoff = 1.0f;
     p->part_on = 0.2f;
     p->part_off = 0.1f;

@@ -60,8 +60,8 @@ class TrackParams:
     max_age: float = 1.0
     smooth: bool = True
     motion: bool = True
-    min_cutoff: float = 1.0
-    beta: float = 1.0
+    min_cutoff: float = 0.3
+    beta: float = 10.0
     d_cutoff: float = 1.0
     part_on: float = 0.2
     part_off: float = 0.1
