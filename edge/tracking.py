@@ -18,6 +18,7 @@ call plus the two output arrays.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from dataclasses import dataclass
 from typing import Mapping, Optional, Union
 
@@ -135,7 +136,9 @@ def _check(rc: int) -> int:
 
 
 class PoseTracker:
-    """IDs and smoothing for one stream of :class:`Poses` (one thread at a time)."""
+    """IDs and smoothing for one stream of :class:`Poses`. The C calls run without the GIL;
+    a lock keeps ``update`` (the frame loop) and ``stats`` (a metrics scrape, on another
+    thread) from touching the state at once."""
 
     def __init__(self, skeleton: Skeleton, params: Optional[TrackParams] = None) -> None:
         params = TrackParams() if params is None else params
@@ -151,6 +154,7 @@ class PoseTracker:
         self._state = np.zeros(-(-size[0] // 8), np.float64)
         self._state_ptr = ffi.cast("void *", self._state.ctypes.data)
         self._stats = ffi.new("opp_track_stats *")
+        self._lock = threading.Lock()
         self.last_warnings = 0
         self.reset()
 
@@ -160,7 +164,8 @@ class PoseTracker:
 
     def reset(self) -> None:
         """Forget every track (IDs start again from 1)."""
-        _check(lib.opp_tracker_init(self._state_ptr, self._state.nbytes, self.skeleton.num_parts, self._params))
+        with self._lock:
+            _check(lib.opp_tracker_init(self._state_ptr, self._state.nbytes, self.skeleton.num_parts, self._params))
 
     def update(self, poses: Poses, timestamp: float) -> Poses:
         """``poses`` of the frame taken at ``timestamp`` (seconds, after the last frame's)
@@ -177,9 +182,10 @@ class PoseTracker:
             scores = np.ascontiguousarray(scores, np.float32)
         out = np.empty_like(kp)
         ids = np.empty(n, np.int32)
-        rc = lib.opp_track(self._state_ptr, float(timestamp), ffi.from_buffer("float[]", kp),
-                           ffi.from_buffer("float[]", scores), n, ffi.from_buffer("float[]", out),
-                           ffi.from_buffer("int[]", ids))
+        with self._lock:
+            rc = lib.opp_track(self._state_ptr, float(timestamp), ffi.from_buffer("float[]", kp),
+                               ffi.from_buffer("float[]", scores), n, ffi.from_buffer("float[]", out),
+                               ffi.from_buffer("int[]", ids))
         if rc < 0:
             _check(rc)
         self.last_warnings = rc
@@ -187,9 +193,10 @@ class PoseTracker:
                                 ids)
 
     def stats(self) -> TrackStats:
-        _check(lib.opp_tracker_stats(self._state_ptr, self._stats))
-        s = self._stats
-        return TrackStats(s.live, s.tentative, s.matched, s.births, s.deaths, s.frames)
+        with self._lock:
+            _check(lib.opp_tracker_stats(self._state_ptr, self._stats))
+            s = self._stats
+            return TrackStats(s.live, s.tentative, s.matched, s.births, s.deaths, s.frames)
 
 
 def make_tracker(skeleton: Skeleton, track: Union[bool, None, TrackParams, Mapping[str, object], "PoseTracker"]
