@@ -1,7 +1,6 @@
 """Person IDs across frames and One Euro smoothing (cffi_build/track.c through PoseTracker):
 who keeps which ID, births and deaths, smoothing, every error code, and the outputs that
 carry the IDs (OpenPose JSON, JSON lines, drawing, the pipeline and its metrics)."""
-import json
 
 import numpy as np
 import pytest

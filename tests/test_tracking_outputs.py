@@ -3,7 +3,6 @@ pipeline (track stage, metrics), the daemon's [tracking] config and ``run --no-t
 import json
 import pathlib
 
-import cv2
 import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
