@@ -33,6 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=float, default=30.0, help="frame rate of the --output video")
     parser.add_argument("--group", action="append", default=[], metavar="FIELD=VALUE",
                         help="change a grouping parameter (repeatable); the rest are the bundle's own")
+    parser.add_argument("--no-track", action="store_true",
+                        help="no person IDs and no smoothing (tracking is on by default)")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
 
 
@@ -68,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress(args.frames, unit="frames", interval=0.5, every=None if args.frames else 1000,
                         enabled=not args.quiet and args.jsonl != "-")
     pipeline = Pipeline(estimator, source, sinks, mode=args.mode, max_frames=args.frames, drop_when_busy=False,
-                        on_frame=lambda r: progress.update(holder["p"].frames + 1, people=len(r.poses.scores)))
+                        on_frame=lambda r: progress.update(holder["p"].frames + 1, people=len(r.poses.scores)),
+                        track=not args.no_track)
     holder["p"] = pipeline
     # Ctrl-C / SIGTERM: stop capturing, finish the frames in flight, flush the sinks.
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -81,7 +81,7 @@ def test_each_precision_is_built_compared_and_timed(bundles, gpu_here, tmp_path,
     for p, r in report["precisions"].items():
         assert r["ok"] and r["route"] == ROUTES[column][p] and r["engine"] == "built"
         assert r["pipeline"]["frames"] == 6 and r["pipeline"]["fps"] > 0 and r["pipeline"]["workers"] == 1
-        assert set(r["pipeline"]["stage_fps"]) == {"capture", "preprocess", "infer", "group", "sinks"}
+        assert set(r["pipeline"]["stage_fps"]) == {"capture", "preprocess", "infer", "group", "track", "sinks"}
         assert r["zero_copy"]["network_io"] is True and r["zero_copy"]["capture"] is None
         assert r["zero_copy"]["frame_path"] is True  # synthetic frames in host memory, network I/O mapped
         assert r["maps"]["frames"] == 2 and r["maps"]["reference"] == "onnxruntime fp32 (model.onnx)"

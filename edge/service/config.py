@@ -16,7 +16,7 @@ from openpose_plus.edge import configfile
 from openpose_plus.edge.configfile import ConfigError, one_of, option, positive, section
 from openpose_plus.edge.sinks.factory import SinksConfig
 
-__all__ = ["ConfigError", "EdgeConfig", "load_config", "parse_config", "add_config_arguments"]
+__all__ = ["ConfigError", "EdgeConfig", "load_config", "parse_config", "add_config_arguments", "tracking_option"]
 
 
 def _at_least_one(v: Any) -> Optional[str]:
@@ -76,6 +76,7 @@ class EdgeConfig:
     source: SourceConfig = section(SourceConfig)
     pipeline: PipelineConfig = section(PipelineConfig)
     grouping: Dict[str, Any] = section(dict, doc="GroupParams fields over the bundle's own")
+    tracking: Dict[str, Any] = section(dict, doc="enabled (default true) and TrackParams fields")
     sinks: SinksConfig = section(SinksConfig)
     daemon: DaemonConfig = section(DaemonConfig)
 
@@ -100,6 +101,27 @@ def _check(cfg: EdgeConfig) -> None:
             GroupParams(**cfg.grouping)
         except (TypeError, ValueError) as exc:
             raise ConfigError("grouping: %s" % (exc,)) from None
+    if cfg.tracking:
+        track = dict(cfg.tracking)
+        if not isinstance(track.pop("enabled", True), bool):
+            raise ConfigError("tracking.enabled: must be true or false, got %r" % (cfg.tracking["enabled"],))
+        from openpose_plus.edge.tracking import TrackParams
+
+        known = {f.name for f in dataclasses.fields(TrackParams)} | {"enabled"}
+        unknown = sorted(set(track) - known)
+        if unknown:
+            raise ConfigError("tracking.%s: unknown key (known: %s)" % (unknown[0], ", ".join(sorted(known))))
+        try:
+            TrackParams(**track)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError("tracking: %s" % (exc,)) from None
+
+
+def tracking_option(cfg: EdgeConfig):
+    """What ``Pipeline(track=...)`` gets from ``[tracking]``: False when ``enabled = false``,
+    else the table's TrackParams fields (an empty dict: the defaults). On by default."""
+    track = dict(cfg.tracking)
+    return track if track.pop("enabled", True) else False
 
 
 def parse_config(data: Mapping[str, Any], where: Optional[str] = None) -> EdgeConfig:

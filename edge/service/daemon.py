@@ -19,7 +19,7 @@ import threading
 import time
 from typing import Optional, Sequence, Tuple
 
-from .config import ConfigError, EdgeConfig, load_config
+from .config import ConfigError, EdgeConfig, load_config, tracking_option
 from .metrics import PipelineMetrics
 from .notify import Notifier
 from openpose_plus.edge.pipeline import Pipeline
@@ -89,7 +89,8 @@ class Daemon:
                                          heartbeat=self._heartbeat, prefer=s.prefer)
         sinks = build_sinks(cfg.sinks, self.metrics.registry, self.health)
         self.pipeline = Pipeline(self.estimator, self.source, sinks, mode=p.mode, queue_size=p.queue_size,
-                                 infer_workers=p.infer_workers, sink_queue=p.sink_queue)
+                                 infer_workers=p.infer_workers, sink_queue=p.sink_queue,
+                                 track=tracking_option(cfg))
         self.pipeline.start_sinks()  # an HTTP port in use fails here, at start, not later
         self._ready_sent = False
         self._thread = threading.Thread(target=self._run_pipeline, args=(self.pipeline,), name="pipeline", daemon=True)

@@ -44,6 +44,10 @@ class PipelineMetrics:
     @staticmethod
     def _counts(p: Pipeline) -> Dict[str, float]:
         out = {"frames": float(p.frames), "drops:capture": float(p.capture_drops)}
+        if p.tracker is not None:
+            stats = p.tracker.stats()
+            out["tracks:births"] = float(stats.births)
+            out["tracks:deaths"] = float(stats.deaths)
         for w in p.sinks:
             out["drops:" + w.name] = float(w.dropped)
             out["sink_errors:" + w.name] = float(w.errors)
@@ -98,3 +102,11 @@ class PipelineMetrics:
         people = GaugeMetricFamily("openpose_plus_people", "People in the last frame")
         people.add_metric([], float(p.last_people) if p else 0.0)
         yield people
+        tracks = GaugeMetricFamily("openpose_plus_tracks", "Person tracks alive (seen or coasting)")
+        tracks.add_metric([], float(p.tracker.stats().live) if p and p.tracker is not None else 0.0)
+        yield tracks
+        for event in ("births", "deaths"):
+            c = CounterMetricFamily("openpose_plus_track_" + event,
+                                    "Person tracks %s" % ("begun (IDs handed out)" if event == "births" else "ended"))
+            c.add_metric([], counts.get("tracks:" + event, 0.0))
+            yield c

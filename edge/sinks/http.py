@@ -1,17 +1,24 @@
-"""The HTTP endpoint: latest poses, an MJPEG preview with skeletons, health, Prometheus metrics.
+"""The HTTP endpoint: the live page, latest poses, a pose stream, an MJPEG preview with
+skeletons, health, Prometheus metrics.
 
 Standard-library ``ThreadingHTTPServer`` (one thread per client, so a preview viewer never
 blocks a scrape) on a configurable address, 127.0.0.1 by default. Metrics come from a
 ``prometheus_client`` registry passed in, rendered by ``prometheus_client`` itself.
 
-    /          a small index page        /poses          latest poses as JSON
-    /preview.mjpg  multipart JPEG stream  /snapshot.jpg   the latest annotated frame
+    /          the live page (static/index.html): skeletons, IDs and trails drawn in the
+               browser over the picture, frames/s and per-stage times
+    /events    Server-Sent Events: one ``skeleton`` event (part names, limbs), then each
+               frame's poses as /poses has them, plus the frame ``size`` (a slow client
+               skips frames, it never holds the sink up)
+    /poses     latest poses as JSON       /snapshot.jpg   the latest annotated frame
+    /preview.mjpg  multipart JPEG stream with skeletons (``?raw=1``: the picture alone)
     /healthz   200 "ok" / 503 and why     /metrics        Prometheus text format
 """
 from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,9 +36,20 @@ __all__ = ["HttpSink"]
 
 log = logging.getLogger("openpose_plus.sinks.http")
 _BOUNDARY = "openposeplusframe"
-_INDEX = (b"<!doctype html><title>openpose-plus</title><h1>openpose-plus</h1>"
-          b"<p><a href='/poses'>/poses</a> <a href='/healthz'>/healthz</a> <a href='/metrics'>/metrics</a></p>"
-          b"<img src='/preview.mjpg'>")
+_PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static", "index.html")
+_KEEPALIVE = 5.0  # seconds between SSE comments while no frame comes (proxies close idle streams)
+
+
+class _Feed:
+    """One MJPEG feed (annotated or raw): the latest JPEG, its number, who watches it."""
+
+    __slots__ = ("jpeg", "seq", "clients", "last_time")
+
+    def __init__(self) -> None:
+        self.jpeg: Optional[bytes] = None
+        self.seq = 0
+        self.clients = 0
+        self.last_time = 0.0
 
 
 class _Server(ThreadingHTTPServer):
@@ -54,14 +72,26 @@ class HttpSink(Sink):
         self.preview_interval = 1.0 / preview_fps if preview_fps > 0 else 0.0
         self.jpeg_quality = int(jpeg_quality)
         self._latest = b'{"frame": null, "people": []}'
-        self._jpeg: Optional[bytes] = None
-        self._jpeg_seq = 0
-        self._last_jpeg_time = 0.0
+        self._feeds = {False: _Feed(), True: _Feed()}  # annotated, raw
+        self._event = b""        # the latest frame as an SSE message
+        self._event_seq = 0
+        self._skeleton = b""     # the skeleton as an SSE event, once a frame told it
         self._cond = threading.Condition()
         self._closing = False
-        self.clients = 0
+        self.event_clients = 0
         self.server: Optional[_Server] = None
         self._thread: Optional[threading.Thread] = None
+        with open(_PAGE, "rb") as f:  # read once: the page is part of the package
+            self._page = f.read()
+
+    @property
+    def clients(self) -> int:
+        """Viewers of the annotated preview."""
+        return self._feeds[False].clients
+
+    @property
+    def _jpeg(self) -> Optional[bytes]:
+        return self._feeds[False].jpeg
 
     @property
     def port(self) -> int:
@@ -80,23 +110,41 @@ class HttpSink(Sink):
         log.info("http sink on http://%s:%d/", self.address, self.port)
 
     def handle(self, result: Result) -> None:
-        body = json.dumps(result.record(), separators=(",", ":")).encode()
+        record = result.record()
+        body = json.dumps(record, separators=(",", ":")).encode()
+        event = b""
+        if self.event_clients > 0:  # the live page's stream: only for someone watching
+            if result.image is not None:
+                record["size"] = [int(result.image.shape[1]), int(result.image.shape[0])]
+            event = b"data: " + json.dumps(record, separators=(",", ":")).encode() + b"\n\n"
+        if not self._skeleton:
+            sk = result.skeleton
+            self._skeleton = b"event: skeleton\ndata: " + json.dumps(
+                {"name": sk.name, "parts": list(sk.parts), "limbs": [list(limb) for limb in sk.limbs]},
+                separators=(",", ":")).encode() + b"\n\n"
         now = time.monotonic()
-        jpeg = None
-        # Encode only for someone watching (or the first frame, for /snapshot.jpg), at most preview_fps.
-        if result.image is not None and (self.clients > 0 or self._jpeg is None) \
-                and now - self._last_jpeg_time >= self.preview_interval:
-            img = draw_poses(result.image, result.poses, result.skeleton)
+        jpegs = {}
+        for raw in (True, False):  # raw first: drawing writes on the image (this sink's own copy)
+            feed = self._feeds[raw]
+            # Encode only for someone watching (or, annotated, the first frame for /snapshot.jpg),
+            # at most preview_fps.
+            if result.image is None or not (feed.clients > 0 or (not raw and feed.jpeg is None)) \
+                    or now - feed.last_time < self.preview_interval:
+                continue
+            img = result.image if raw else draw_poses(result.image, result.poses, result.skeleton)
             ok, enc = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR),
                                    [int(cv2.IMWRITE_JPEG_QUALITY), self.jpeg_quality])
             if ok:
-                jpeg = enc.tobytes()
-                self._last_jpeg_time = now
+                jpegs[raw] = enc.tobytes()
+                feed.last_time = now
         with self._cond:
             self._latest = body
-            if jpeg is not None:
-                self._jpeg = jpeg
-                self._jpeg_seq += 1
+            if event:
+                self._event = event
+                self._event_seq += 1
+            for raw, jpeg in jpegs.items():
+                self._feeds[raw].jpeg = jpeg
+                self._feeds[raw].seq += 1
             self._cond.notify_all()
 
     def close(self) -> None:
@@ -127,9 +175,11 @@ class HttpSink(Sink):
                 self.wfile.write(body)
 
             def do_GET(self) -> None:
-                path = self.path.split("?")[0]
-                if path == "/":
-                    self._send(200, _INDEX, "text/html; charset=utf-8")
+                path, _, query = self.path.partition("?")
+                if path in ("/", "/index.html"):
+                    self._send(200, sink._page, "text/html; charset=utf-8")
+                elif path == "/events":
+                    self._events()
                 elif path == "/poses":
                     with sink._cond:
                         body = sink._latest
@@ -152,25 +202,57 @@ class HttpSink(Sink):
                     else:
                         self._send(200, jpeg, "image/jpeg")
                 elif path == "/preview.mjpg":
-                    self._stream()
+                    self._stream("raw=1" in query.split("&"))
                 else:
                     self._send(404, b"not found\n", "text/plain")
 
-            def _stream(self) -> None:
+            def _events(self) -> None:
+                """Server-Sent Events: the skeleton, then the latest frame each time one comes."""
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                seen, told = sink._event_seq, False
+                with sink._cond:
+                    sink.event_clients += 1
+                try:
+                    while True:
+                        with sink._cond:
+                            sink._cond.wait_for(lambda: sink._closing or sink._event_seq != seen
+                                                or (sink._skeleton and not told), timeout=_KEEPALIVE)
+                            if sink._closing:
+                                return
+                            skeleton, event, fresh = sink._skeleton, sink._event, sink._event_seq != seen
+                            seen = sink._event_seq
+                        out = b""
+                        if skeleton and not told:
+                            out, told = skeleton, True
+                        if fresh and event:
+                            out += event
+                        self.wfile.write(out or b": keep-alive\n\n")
+                        self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the page was closed
+                finally:
+                    with sink._cond:
+                        sink.event_clients -= 1
+
+            def _stream(self, raw: bool) -> None:
+                feed = sink._feeds[raw]
                 self.send_response(200)
                 self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=" + _BOUNDARY)
                 self.send_header("Cache-Control", "no-store")
                 self.end_headers()
                 seen = -1
                 with sink._cond:
-                    sink.clients += 1
+                    feed.clients += 1
                 try:
                     while True:
                         with sink._cond:
-                            sink._cond.wait_for(lambda: sink._closing or sink._jpeg_seq != seen, timeout=5.0)
+                            sink._cond.wait_for(lambda: sink._closing or feed.seq != seen, timeout=5.0)
                             if sink._closing:
                                 return
-                            jpeg, seen = sink._jpeg, sink._jpeg_seq
+                            jpeg, seen = feed.jpeg, feed.seq
                         if jpeg is None:
                             continue
                         self.wfile.write(("--%s\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n"
@@ -180,6 +262,6 @@ class HttpSink(Sink):
                     pass  # the viewer went away
                 finally:
                     with sink._cond:
-                        sink.clients -= 1
+                        feed.clients -= 1
 
         return Handler
