@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, List, Optional, Tuple
 
-from openpose_plus.edge.configfile import between, option, positive, section
+from openpose_plus.edge.configfile import between, option, section
 
 from .base import Sink
 
@@ -31,7 +31,7 @@ class JsonLinesConfig:
 @dataclass
 class VideoConfig:
     path: str = option("", doc="annotated video file ('': off)")
-    fps: float = option(30.0, positive)
+    fps: float = option(30.0, between(0.1, 1000))
 
 
 @dataclass
@@ -39,7 +39,7 @@ class HttpConfig:
     enabled: bool = False
     address: str = "127.0.0.1"
     port: int = option(8080, between(0, 65535))
-    preview_fps: float = option(10.0, positive)
+    preview_fps: float = option(10.0, between(0.1, 120))
 
 
 @dataclass
