@@ -227,7 +227,7 @@ def test_3_a_failing_sink_says_so_once_retries_recreating_its_folder_and_says_wh
         eventually(lambda: w.handled == 5, what="the sink back")
         assert not w.failing
     assert w.close()
-    assert sorted(os.listdir(folder)) == [".keypoints.lock", "000000000014_keypoints.json"]
+    assert os.listdir(folder) == ["000000000014_keypoints.json"]
     logged = [(r.levelname, r.getMessage()) for r in caplog.records]
     assert len([m for lvl, m in logged if lvl == "ERROR"]) == 1, logged  # once, not once per frame
     assert any("recovered" in m and "10 frame" in m for _, m in logged), logged
@@ -502,18 +502,29 @@ def test_8_json_lines_and_json_files_number_frames_alike_across_restarts(estimat
 
 # -- 9. two daemons on one JSON directory --------------------------------------------------------
 
-def test_9_one_writer_per_json_directory(tmp_path):
-    first = OpenPoseJsonSink(str(tmp_path / "json"))
-    first.open()
+def test_9_one_process_writes_a_json_directory(tmp_path):
+    folder = str(tmp_path / "json")
+    holder = subprocess.Popen([sys.executable, "-c", "import sys\n"
+                               "from openpose_plus.edge.sinks import OpenPoseJsonSink\n"
+                               "OpenPoseJsonSink(sys.argv[1]).open()\nprint('open', flush=True)\nsys.stdin.read()\n",
+                               folder], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
-        with pytest.raises(OSError, match="in use by process %d" % os.getpid()):
-            OpenPoseJsonSink(str(tmp_path / "json")).open()
-        OpenPoseJsonSink(str(tmp_path / "json"), prefix="cam1_").open()  # another stream's files: its own lock
+        assert holder.stdout.readline() == "open\n"
+        with pytest.raises(OSError, match="%s is in use by process %d" % (folder, holder.pid)):
+            OpenPoseJsonSink(folder).open()
+    finally:
+        holder.communicate("", timeout=30)
+    first = OpenPoseJsonSink(folder)
+    first.open()  # free once the other process has gone
+    try:
+        with pytest.raises(OSError, match="in use by another sink of this process"):
+            OpenPoseJsonSink(folder).open()  # the same files twice
+        other = OpenPoseJsonSink(folder, prefix="cam1_")
+        other.open()  # another stream of this process, its own files: shares the folder
+        other.close()
     finally:
         first.close()
-    second = OpenPoseJsonSink(str(tmp_path / "json"))
-    second.open()  # free again once the first closed
-    second.close()
+    assert os.listdir(folder) == []  # no lock file among the outputs
 
 
 def test_9_a_second_daemon_on_the_same_json_directory_refuses_to_start(bundle, tmp_path):
@@ -528,6 +539,8 @@ def test_9_a_second_daemon_on_the_same_json_directory_refuses_to_start(bundle, t
         assert second.returncode == 1
         assert "cannot start" in second.stderr and "in use by process %d" % first.pid in second.stderr
         assert first.poll() is None
+        code, err = _check(tmp_path, open(tmp_path / "b.toml").read(), "c.toml")  # --check while it runs
+        assert code == 0 and "warning" in err and "in use by process %d" % first.pid in err, err
         code, _, err = stop(first)
     finally:
         if first.poll() is None:

@@ -3,7 +3,8 @@
 A config can be valid and still not run here: a JSON folder that cannot be made, a ``udp://``
 host that does not resolve, an HTTP address that is not on this machine, a port or a folder
 another process holds. :func:`preflight` finds those without changing anything (no folder is
-made, no file is written; a socket is bound and closed at once).
+made, no file is written, no lock taken: /proc/locks says who holds a folder; a socket is
+bound and closed at once).
 
 ``held`` names what the running daemon holds itself (:func:`resources`): a reload into the
 same port or folder is not "in use". With ``strict=False`` (``--check``, which an operator
@@ -12,12 +13,11 @@ runs while the service is up) "in use" is a warning: the holder may be the servi
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
 import socket
 from typing import FrozenSet, List, Tuple
 
-from openpose_plus.edge.sinks.files import lock_holder, lock_name, udp_address
+from openpose_plus.edge.sinks.files import flock_holder, udp_address
 
 from .config import EdgeConfig
 
@@ -53,22 +53,6 @@ def _creatable(path: str) -> str:
     return ""
 
 
-def _locked_by_other(folder: str, prefix: str) -> str:
-    """Who holds the folder's writer lock, or '' if nobody does."""
-    path = os.path.join(folder, lock_name(prefix))
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return ""  # no lock file: nobody has written here
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError:
-        return lock_holder(path)
-    finally:
-        os.close(fd)  # releases the probe's own lock at once
-    return ""
-
-
 def _bind_problem(address: str, port: int) -> Tuple[str, bool]:
     """(why ``address:port`` cannot be listened on, whether only because it is in use); ('', False) if it can."""
     try:
@@ -98,7 +82,7 @@ def preflight(cfg: EdgeConfig, held: FrozenSet[Resource] = frozenset(),
         if problem:
             errors.append("sinks.openpose_json.directory: " + problem)
         elif ("json", os.path.realpath(folder), s.openpose_json.prefix) not in held:
-            holder = _locked_by_other(folder, s.openpose_json.prefix)
+            holder = flock_holder(folder) if os.path.isdir(folder) else ""
             if holder:
                 msg = "sinks.openpose_json.directory: %s is in use by %s" % (folder, holder)
                 (errors if strict else warnings).append(msg + ("" if strict else " (the running service?)"))

@@ -4,8 +4,10 @@ Durability, per sink (none of them fsyncs per frame: that costs milliseconds on 
 eMMC, and the frame rate matters more than the last frames before a power cut):
 
 * OpenPose JSON: each file is written whole or not at all (temp file + rename); a crash or
-  a power cut loses at most the last frames, never half a file. One writer per folder (and
-  prefix): a lock file, ``.<prefix>keypoints.lock``, holds the writer's pid.
+  a power cut loses at most the last frames, never half a file. One process writes a folder:
+  it holds an ``flock`` on the folder itself (nothing is added among the outputs), and a
+  second process is refused, named by its pid; within one process, sinks with different
+  prefixes (streams) may share it.
 * JSON lines: each record is one ``write(2)`` of the whole line; a write the disk cuts short
   is taken back (truncated), so the file holds whole records only and ``errors`` counts
   exactly the records not written. A torn last record (a power cut mid-write) is cut when
@@ -21,7 +23,8 @@ import os
 import socket
 import stat
 import sys
-from typing import Optional, Tuple
+import threading
+from typing import Dict, List, Optional, Set, Tuple
 
 from openpose_plus.edge.draw import draw_poses
 from openpose_plus.edge.openpose_json import write_openpose_json
@@ -32,7 +35,7 @@ try:
 except ImportError:  # pragma: no cover
     cv2 = None  # type: ignore[assignment]
 
-__all__ = ["OpenPoseJsonSink", "JsonLinesSink", "VideoSink", "udp_address", "lock_name", "lock_holder"]
+__all__ = ["OpenPoseJsonSink", "JsonLinesSink", "VideoSink", "udp_address", "flock_holder"]
 
 log = logging.getLogger("openpose_plus.sinks")
 
@@ -45,19 +48,70 @@ def udp_address(target: str) -> Tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-def lock_name(prefix: str = "") -> str:
-    """The lock file an OpenPose JSON writer holds in its folder (one per file prefix)."""
-    return ".%skeypoints.lock" % prefix
-
-
-def lock_holder(path: str) -> str:
-    """Who holds a lock file, in words (its pid, when it wrote one)."""
+def flock_holder(path: str) -> str:
+    """Who holds an ``flock`` on ``path`` ('process N', from /proc/locks), or '' if nobody does."""
     try:
-        with open(path) as f:
-            pid = f.read().strip()
+        st = os.stat(path)
+        with open("/proc/locks") as f:
+            lines = f.read().splitlines()
     except OSError:
-        pid = ""
-    return "process %s" % pid if pid.isdigit() else "another process"
+        return ""
+    for line in lines:  # "1: FLOCK  ADVISORY  WRITE 1234 fe:00:5678 0 EOF" (a waiter has "->" before FLOCK)
+        fields = line.split()
+        at = fields.index("FLOCK") if "FLOCK" in fields else -1
+        if at < 0 or len(fields) < at + 5 or fields[at + 4].count(":") != 2:
+            continue
+        major, minor, inode = fields[at + 4].split(":")
+        if (int(inode), int(major, 16), int(minor, 16)) == (st.st_ino, os.major(st.st_dev), os.minor(st.st_dev)) \
+                and "->" not in fields:
+            return "process %s" % fields[at + 3]
+    return ""
+
+
+class _FolderLocks:
+    """The folders this process writes OpenPose JSON into: one ``flock`` each, shared by the
+    sinks of this process that write different prefixes there."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: Dict[Tuple[int, int], List] = {}  # (dev, inode) -> [fd, prefixes]
+
+    def take(self, folder: str, prefix: str) -> Tuple[int, int]:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        st = os.fstat(fd)
+        key = (st.st_dev, st.st_ino)
+        with self._lock:
+            held = self._held.get(key)
+            if held is not None:
+                os.close(fd)
+                if prefix in held[1]:
+                    raise OSError(errno.EBUSY, "openpose_json sink: %s is in use by another sink of this process "
+                                               "with prefix %r" % (folder, prefix))
+                held[1].add(prefix)
+                return key
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                who = flock_holder(folder) or "another process"
+                raise OSError(errno.EBUSY, "openpose_json sink: %s is in use by %s (one process writes a folder)"
+                              % (folder, who)) from None
+            self._held[key] = [fd, {prefix}]
+            return key
+
+    def give(self, key: Tuple[int, int], prefix: str) -> None:
+        with self._lock:
+            held = self._held.get(key)
+            if held is None:
+                return
+            prefixes: Set[str] = held[1]
+            prefixes.discard(prefix)
+            if not prefixes:
+                os.close(held[0])  # closing the descriptor releases the flock
+                del self._held[key]
+
+
+_FOLDERS = _FolderLocks()
 
 
 class OpenPoseJsonSink(Sink):
@@ -75,7 +129,7 @@ class OpenPoseJsonSink(Sink):
         self.written = 0
         self.offset = 0
         self._shift: Optional[int] = None
-        self._lock_fd: Optional[int] = None
+        self._lock_key: Optional[Tuple[int, int]] = None
 
     def _make_folder(self) -> None:
         try:
@@ -85,24 +139,15 @@ class OpenPoseJsonSink(Sink):
                           % (self.directory, exc.strerror or exc)) from None
 
     def _lock(self) -> None:
-        """One writer per folder and prefix: two would overwrite each other's files."""
-        path = os.path.join(self.directory, lock_name(self.prefix))
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            raise OSError(errno.EBUSY, "openpose_json sink: %s is in use by %s (one writer per folder and prefix)"
-                          % (self.directory, lock_holder(path))) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, b"%d\n" % os.getpid())
+        """One writer per folder: two daemons would overwrite each other's files."""
+        key = _FOLDERS.take(self.directory, self.prefix)
         self._unlock()
-        self._lock_fd = fd
+        self._lock_key = key
 
     def _unlock(self) -> None:
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)  # closing the descriptor releases the flock
-            self._lock_fd = None
+        if self._lock_key is not None:
+            _FOLDERS.give(self._lock_key, self.prefix)
+            self._lock_key = None
 
     def open(self) -> None:
         self._make_folder()
