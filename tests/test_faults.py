@@ -610,3 +610,130 @@ def test_10_a_stop_while_the_source_hangs_is_a_clean_stop_and_the_stall_is_named
 def test_10_huge_synthetic_sizes_are_a_clear_error():
     with pytest.raises(SourceError, match="30000x30000.*at most 4096x4096"):
         make_source("synthetic://30000x30000")
+
+
+# -- 7. HTTP ---------------------------------------------------------------------------------------
+
+def _image_result(i, value):
+    r = _result(i)
+    r.image = np.full((120, 160, 3), value, np.uint8)
+    return r
+
+
+@pytest.fixture
+def http_sink():
+    from openpose_plus.edge.sinks import HttpSink
+
+    sink = HttpSink("127.0.0.1", 0, preview_fps=100)
+    w = SinkWorker(sink, 4).start()
+    yield sink, w, "http://127.0.0.1:%d" % sink.port
+    w.close()
+
+
+def test_7_half_sent_requests_are_closed_and_threads_stay_bounded(monkeypatch):
+    from openpose_plus.edge.sinks import HttpSink, http
+
+    monkeypatch.setattr(http, "REQUEST_TIMEOUT", 2.0, raising=False)  # seconds a client may take (10 by default)
+    cap = getattr(http, "MAX_CONNECTIONS", 32)
+    sink = HttpSink("127.0.0.1", 0)
+    w = SinkWorker(sink, 4).start()
+    before = threading.active_count()
+    clients = []
+    try:
+        for _ in range(cap + 16):
+            c = socket.create_connection(("127.0.0.1", sink.port))
+            c.sendall(b"GET /poses HTTP/1.1\r\nHost: x\r\n")  # and never the blank line
+            clients.append(c)
+        for c in clients[cap:]:  # past MAX_CONNECTIONS: answered 503 at once, no thread
+            c.settimeout(5)
+            assert c.recv(4096).startswith(b"HTTP/1.0 503")
+        assert threading.active_count() - before <= cap  # a thread per connection, at most MAX_CONNECTIONS
+        for c in clients:  # the server closes every one: refused at once, or after its timeout
+            c.settimeout(10)
+            while c.recv(4096):
+                pass
+        eventually(lambda: threading.active_count() <= before + 1, what="connection threads gone")
+        assert get("http://127.0.0.1:%d/poses" % sink.port)[0] == 200  # and it still answers
+    finally:
+        for c in clients:
+            c.close()
+        w.close()
+
+
+def test_7_clients_that_go_away_leave_no_tracebacks(http_sink, capfd):
+    sink, w, base = http_sink
+    w.submit(_image_result(0, 40))
+    eventually(lambda: w.handled == 1, what="a frame")
+    for path in ("/poses", "/metrics", "/snapshot.jpg", "/preview.mjpg", "/healthz"):
+        for partial in (False, True):
+            c = socket.create_connection(("127.0.0.1", sink.port))
+            c.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\n" % path.encode() + (b"" if partial else b"\r\n"))
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")  # RST
+            c.close()
+    w.submit(_image_result(1, 40))
+    eventually(lambda: w.handled == 2, what="another frame")
+    assert get(base + "/healthz")[0] == 200
+    time.sleep(0.3)  # let the handler threads of the reset connections finish and print what they print
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_7_the_snapshot_is_the_latest_frame_without_a_preview_viewer(http_sink):
+    sink, w, base = http_sink
+    w.submit(_image_result(0, 40))
+    eventually(lambda: w.handled == 1, what="the first frame")
+    stop_feeding = threading.Event()
+
+    def feed():
+        i = 1
+        while not stop_feeding.is_set():
+            w.submit(_image_result(i, 200))
+            i += 1
+            time.sleep(0.02)
+
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    try:
+        eventually(lambda: w.handled > 5, what="newer frames")
+        jpeg = get(base + "/snapshot.jpg")[1]
+    finally:
+        stop_feeding.set()
+        feeder.join()
+    assert abs(cv2.imdecode(np.frombuffer(jpeg, np.uint8), 0).mean() - 200) < 10  # was the first frame's 40
+
+
+def test_7_head_answers_like_get_without_a_body(http_sink):
+    sink, w, base = http_sink
+    for path, code in (("/healthz", 503), ("/poses", 200), ("/metrics", 404), ("/preview.mjpg", 200),
+                       ("/nowhere", 404)):
+        c = socket.create_connection(("127.0.0.1", sink.port), timeout=5)
+        c.sendall(b"HEAD %s HTTP/1.0\r\n\r\n" % path.encode())
+        data = b""
+        while True:
+            chunk = c.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        c.close()
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert head.split()[1] == str(code).encode() and body == b"", (path, data[:200])
+
+
+def test_7_mjpeg_keeps_its_rate_when_frames_come_a_little_faster(monkeypatch):
+    """preview_fps = 10 with frames at 15/s: 10 JPEGs a second (each due 0.1 s after the last
+    one was due), not 7.5 (0.1 s after the last one was made). A clock the test turns."""
+    from openpose_plus.edge.sinks import HttpSink, http
+
+    clock = {"now": 1000.0}
+
+    class Clock:
+        @staticmethod
+        def monotonic():
+            return clock["now"]
+
+    monkeypatch.setattr(http, "time", Clock)
+    sink = HttpSink("127.0.0.1", 0, preview_fps=10)
+    sink.clients = 1  # someone watches the preview
+    for i in range(150):  # 10 s at 15 frames/s
+        sink.handle(_image_result(i, 90))
+        clock["now"] += 1 / 15.0
+    assert 99 <= sink._jpeg_seq <= 101
