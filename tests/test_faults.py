@@ -358,6 +358,7 @@ def _base(bundle, uri="synthetic://"):
     ("[source]\nreconnect_max = 1e300\n", "source.reconnect_max: must be 0.01..3600"),
     ("[sinks.http]\npreview_fps = 1e9\n", "sinks.http.preview_fps: must be 0.1..120"),
     ("[sinks.video]\nfps = 1e9\n", "sinks.video.fps: must be 0.1..1000"),
+    ('[sinks.openpose_json]\nprefix = "../up_"\n', "sinks.openpose_json.prefix: must be a plain file-name prefix"),
     # already refused by the one config reader (kept here so they stay refused)
     ("[daemon]\nstall_seconds = nan\n", "daemon.stall_seconds: must be a finite number"),
     ("[daemon]\nstop_timeout = inf\n", "daemon.stop_timeout: must be a finite number"),

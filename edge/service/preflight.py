@@ -27,13 +27,13 @@ Resource = Tuple[str, ...]
 
 
 def resources(cfg: EdgeConfig) -> FrozenSet[Resource]:
-    """What a daemon running ``cfg`` holds: its HTTP address and port, its JSON folder's lock."""
+    """What a daemon running ``cfg`` holds: its HTTP port, its JSON folder."""
     s = cfg.sinks
     out = set()
     if s.http.enabled:
-        out.add(("http", s.http.address, str(s.http.port)))
+        out.add(("http", str(s.http.port)))
     if s.openpose_json.directory:
-        out.add(("json", os.path.realpath(s.openpose_json.directory), s.openpose_json.prefix))
+        out.add(("json", os.path.realpath(s.openpose_json.directory)))
     return frozenset(out)
 
 
@@ -81,9 +81,9 @@ def preflight(cfg: EdgeConfig, held: FrozenSet[Resource] = frozenset(),
         problem = _creatable(folder)
         if problem:
             errors.append("sinks.openpose_json.directory: " + problem)
-        elif ("json", os.path.realpath(folder), s.openpose_json.prefix) not in held:
+        elif ("json", os.path.realpath(folder)) not in held:
             holder = flock_holder(folder) if os.path.isdir(folder) else ""
-            if holder:
+            if holder and holder != "process %d" % os.getpid():
                 msg = "sinks.openpose_json.directory: %s is in use by %s" % (folder, holder)
                 (errors if strict else warnings).append(msg + ("" if strict else " (the running service?)"))
     target = s.jsonl.target
@@ -109,8 +109,10 @@ def preflight(cfg: EdgeConfig, held: FrozenSet[Resource] = frozenset(),
         problem = _creatable(os.path.dirname(os.path.abspath(s.video.path)))
         if problem:
             errors.append("sinks.video.path: " + problem)
-    if s.http.enabled and ("http", s.http.address, str(s.http.port)) not in held:
+    if s.http.enabled:
         problem, in_use = _bind_problem(s.http.address, s.http.port)
+        if problem and in_use and ("http", str(s.http.port)) in held:
+            problem = ""  # our own port (the address may change): free once the old pipeline stops
         if problem:
             if in_use and not strict:
                 warnings.append("sinks.http.port: %s (the running service?)" % problem)

@@ -17,10 +17,16 @@ __all__ = ["SinksConfig", "OpenPoseJsonConfig", "JsonLinesConfig", "VideoConfig"
            "build_sinks", "sinks_config", "parse_address"]
 
 
+def _file_prefix(v: str) -> Optional[str]:
+    if "/" in v or "\0" in v or v.startswith("."):
+        return "must be a plain file-name prefix (no '/', not starting with '.'), got %r" % (v,)
+    return None
+
+
 @dataclass
 class OpenPoseJsonConfig:
     directory: str = option("", doc="one OpenPose JSON per frame into this folder ('': off)")
-    prefix: str = ""
+    prefix: str = option("", _file_prefix, "file names start with it (a stream's name, e.g. cam0_)")
 
 
 @dataclass
