@@ -9,7 +9,6 @@ import io
 import json
 import logging
 import os
-import resource
 import shutil
 import signal
 import socket
