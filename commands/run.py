@@ -1,6 +1,11 @@
 """``openpose-plus run SOURCE --bundle B``: the daemon's pipeline in the foreground.
 
     openpose-plus run synthetic:// --bundle bundle/ --frames 100 --write-json out/json --output out/video.mp4
+
+Exit status: 0 when every frame read was processed and written; 1 with the reason when the
+pipeline failed, when no frame could be processed, or when a sink lost frames (an offline
+run whose output is incomplete has not succeeded); 2 for bad arguments. Frames skipped as
+unusable (an odd image in a folder) are counted and named, and do not fail the run alone.
 """
 from __future__ import annotations
 
@@ -88,7 +93,22 @@ def run(args: argparse.Namespace) -> int:
     progress.update(pipeline.frames, people=pipeline.last_people)
     progress.close()
     print(json.dumps(pipeline.summary()), file=sys.stderr)
+    problems = failures(pipeline)
+    for text in problems:
+        print("openpose-plus run: %s" % text, file=sys.stderr)
+    return 1 if problems else 0
+
+
+def failures(pipeline) -> list:
+    """Why a finished run did not do its job, in words (empty: it did)."""
+    out = []
     if pipeline.error is not None:
-        print("openpose-plus run: %s" % pipeline.error, file=sys.stderr)
-        return 1
-    return 0
+        out.append(str(pipeline.error))
+    skipped = sum(pipeline.frame_errors.values())
+    if pipeline.frames == 0 and pipeline.error is None:
+        out.append("no frame processed" + (" (%d skipped as unusable: %s)" % (
+            skipped, ", ".join("%s %d" % kv for kv in sorted(pipeline.frame_errors.items()))) if skipped else ""))
+    for w in pipeline.sinks:
+        if w.errors:
+            out.append("sink %s lost %d of %d frames: %s" % (w.name, w.errors, w.errors + w.handled, w.last_error))
+    return out
