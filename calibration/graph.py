@@ -112,13 +112,31 @@ def normalise_resize(model) -> int:
     return changed
 
 
+WEIGHTED_OPS = frozenset(("Conv", "ConvTranspose", "Gemm", "MatMul"))
+
+
 def output_nodes(fp32_path: str) -> List[str]:
-    """Nodes that write the graph's outputs: the maps the grouper reads keep full precision."""
+    """The output layers: every node from a graph output back to the first weighted layer on each path.
+
+    The maps the grouper reads keep full precision: the heads that compute them, and what
+    lies between them and the outputs (an activation, a normalisation, tf-pose's Concat of
+    both heads, a Transpose, the Slices that split them) so no int8 step sits on the way.
+    Graph order is kept.
+    """
     import onnx
 
     graph = onnx.load(fp32_path).graph
-    outs = {o.name for o in graph.output}
-    return [n.name for n in graph.node if set(n.output) & outs]
+    producer = {o: n for n in graph.node for o in n.output}
+    todo = [o.name for o in graph.output]
+    found = set()
+    while todo:
+        node = producer.get(todo.pop())
+        if node is None or node.name in found:
+            continue
+        found.add(node.name)
+        if node.op_type not in WEIGHTED_OPS:
+            todo.extend(i for i in node.input if i)
+    return [n.name for n in graph.node if n.name in found]
 
 
 def op_counts(nodes: Iterable) -> Dict[str, int]:

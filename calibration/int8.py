@@ -55,6 +55,7 @@ __all__ = ["METHODS", "FORMS", "TRT_OPS", "prepare", "output_nodes", "quantize",
 METHODS = ("entropy", "percentile", "minmax")
 QMAX = 127.0  # symmetric int8: [-127, 127]
 PERCENTILE = 99.999  # the percentile method's cut
+RANGE_CHUNK = 4      # calibration images run between two folds into the range histograms
 
 
 def _method(name: str):
@@ -169,7 +170,15 @@ def measure_ranges(fp32_path: str, ranges_path: str, method: str, reader) -> str
         calibrator = create_calibrator(fp32_path, None, augmented_model_path=os.path.join(tmp, "augmented.onnx"),
                                        calibrate_method=_method(method), providers=["CPUExecutionProvider"],
                                        extra_options={"percentile": PERCENTILE} if method == "percentile" else {})
-        calibrator.collect_data(reader)
+        # A few images at a time: the calibrators hold every tensor of every image they are
+        # given until they fold them into their histograms (tf-pose: ~300 MB an image).
+        total = len(reader) if hasattr(reader, "__len__") else None
+        if total and hasattr(reader, "set_range"):
+            for start in range(0, total, RANGE_CHUNK):
+                reader.set_range(start_index=start, end_index=start + RANGE_CHUNK)
+                calibrator.collect_data(reader)
+        else:
+            calibrator.collect_data(reader)
         ranges = calibrator.compute_data()
         del calibrator
     if not isinstance(ranges, TensorsData):
@@ -255,11 +264,13 @@ def parse_trt_cache(text: str) -> Tuple[str, Dict[str, float]]:
     return parse_cache(text)
 
 
-def unquantized_ops(qdq_path: str) -> Dict[str, int]:
+def unquantized_ops(qdq_path: str, skip: Iterable[str] = ()) -> Dict[str, int]:
     """``op type -> count`` of the compute nodes a Q/DQ model leaves in float (no DQ on any input).
 
-    Shape plumbing (Reshape, Transpose, Slice...) is not listed: it moves values, it does
-    not compute them. The report names the rest, so what INT8 could not convert is said.
+    Not listed: shape plumbing (Reshape, Transpose, Slice...), which moves values without
+    computing them; pointwise activations TensorRT fuses into the layer before them (Relu,
+    Clip, Sigmoid...); and ``skip`` (node names: the output layers, FP32 by design). The
+    report names the rest, so what INT8 does not convert is said.
     """
     import onnx
 
@@ -267,9 +278,12 @@ def unquantized_ops(qdq_path: str) -> Dict[str, int]:
 
     model = onnx.load(qdq_path)
     dq_out = {o for n in model.graph.node if n.op_type == "DequantizeLinear" for o in n.output}
-    plumbing = {"QuantizeLinear", "DequantizeLinear", "Cast", "Reshape", "Transpose", "Slice", "Gather", "Squeeze",
-                "Unsqueeze", "Shape", "Identity", "Constant", "Flatten", "Split", "Expand", "Concat"}
-    left = [n for n in model.graph.node if n.op_type not in plumbing and not (set(n.input) & dq_out)]
+    not_compute = {"QuantizeLinear", "DequantizeLinear", "Cast", "Reshape", "Transpose", "Slice", "Gather", "Squeeze",
+                   "Unsqueeze", "Shape", "Identity", "Constant", "Flatten", "Split", "Expand", "Concat",
+                   "Relu", "Clip", "LeakyRelu", "Elu", "Sigmoid", "Tanh", "HardSigmoid", "Softplus", "Selu"}
+    skip = set(skip)
+    left = [n for n in model.graph.node
+            if n.op_type not in not_compute and n.name not in skip and not (set(n.input) & dq_out)]
     return op_counts(left)
 
 

@@ -82,38 +82,70 @@ def trial_sizes(limit: int) -> List[int]:
 
 def fall_back(build: Builder, ranking: Ranking, ap_fn: Callable[[str], float], fp32_ap: float,
               max_drop_points: float, out_path: str, max_layers: int = 16,
-              baseline: Optional[Tuple[str, float]] = None, log=None, label: str = "INT8") -> FallbackResult:
+              baseline: Optional[Tuple[str, float]] = None, log=None, label: str = "INT8",
+              refine: int = 3) -> FallbackResult:
     """Keep the most sensitive layers in FP32 until ``fp32_ap - ap <= max_drop_points`` (AP points).
 
-    ``ap_fn(model_path)`` is the AP (0..1) of a model on the held-out set. The best model
-    tried is left at ``out_path`` (the first within budget, else the one with the highest AP).
-    ``baseline`` is (path, AP) of the full lower-precision model, the result when no trial beats it.
+    ``ap_fn(model_path)`` is the AP (0..1) of a model on the held-out set. Trials grow by
+    :func:`trial_sizes`; once one is within budget, up to ``refine`` more halve the gap to
+    the last that was not, so no more layers than needed leave the lower precision. The
+    best model tried is left at ``out_path`` (the smallest within budget, else the one with
+    the highest AP). ``baseline`` is (path, AP) of the full lower-precision model, the
+    result when no trial beats it.
     """
     log = log or sys.stderr
     limit = min(max_layers, len(ranking.layers))
-    best: Optional[FallbackResult] = None
+    state = _Search(build, ranking, ap_fn, fp32_ap, max_drop_points, out_path, log, label)
     if baseline is not None:
         shutil.copyfile(baseline[0], out_path)
         drop = (fp32_ap - baseline[1]) * 100.0
-        best = FallbackResult([], out_path, float(baseline[1]), drop, drop <= max_drop_points)
-    trials: List[Dict[str, object]] = []
-    trial = out_path + ".trial.onnx"
+        state.best = FallbackResult([], out_path, float(baseline[1]), drop, drop <= max_drop_points)
+    failed = 0
     for k in trial_sizes(limit) if limit else []:
-        excluded = ranking.top(k)
-        ap = float(ap_fn(build(trial, exclude=excluded)))
-        drop = (fp32_ap - ap) * 100.0
-        trials.append({"fp32_layers": k, "AP": ap, "drop_points": drop})
-        print("sensitivity: %s with %d layer%s in FP32 -> AP %.4f (drop %.2f points, budget %.2f)"
-              % (label, k, "" if k == 1 else "s", ap, drop, max_drop_points), file=log)
-        if best is None or ap > best.ap:
-            os.replace(trial, out_path)
-            best = FallbackResult(excluded, out_path, ap, drop, drop <= max_drop_points)
-        if drop <= max_drop_points:
+        if state.trial(k):
+            for _ in range(refine):  # the smallest k within budget lies in (failed, k]
+                if k - failed <= 1:
+                    break
+                mid = (failed + k) // 2
+                if state.trial(mid):
+                    k = mid
+                else:
+                    failed = mid
             break
-    if os.path.exists(trial):
-        os.unlink(trial)
-    if best is None:
+        failed = k
+    if os.path.exists(state.scratch):
+        os.unlink(state.scratch)
+    if state.best is None:
         raise ValueError("no layer to keep in FP32 (the %s model converts nothing the search can exclude) "
                          "and no full %s model to fall back on" % (label, label))
-    best.trials = trials
-    return best
+    state.best.trials = state.trials
+    return state.best
+
+
+class _Search:
+    """The trials of one fallback search and the best model so far."""
+
+    def __init__(self, build: Builder, ranking: Ranking, ap_fn, fp32_ap: float, budget: float, out_path: str,
+                 log, label: str) -> None:
+        self.build, self.ranking, self.ap_fn = build, ranking, ap_fn
+        self.fp32_ap, self.budget, self.out_path, self.log, self.label = fp32_ap, budget, out_path, log, label
+        self.scratch = out_path + ".trial.onnx"
+        self.best: Optional[FallbackResult] = None
+        self.trials: List[Dict[str, object]] = []
+
+    def trial(self, k: int) -> bool:
+        """Keep the top ``k`` layers in FP32 and score it; True when within budget."""
+        excluded = self.ranking.top(k)
+        ap = float(self.ap_fn(self.build(self.scratch, exclude=excluded)))
+        drop = (self.fp32_ap - ap) * 100.0
+        ok = drop <= self.budget
+        self.trials.append({"fp32_layers": k, "AP": ap, "drop_points": drop})
+        print("sensitivity: %s with %d layer%s in FP32 -> AP %.4f (drop %.2f points, budget %.2f)"
+              % (self.label, k, "" if k == 1 else "s", ap, drop, self.budget), file=self.log)
+        best = self.best
+        better = (best is None or (ok and (not best.within_budget or k < len(best.excluded)))
+                  or (not ok and not best.within_budget and ap > best.ap))
+        if better:
+            os.replace(self.scratch, self.out_path)
+            self.best = FallbackResult(excluded, self.out_path, ap, drop, ok)
+        return ok

@@ -435,3 +435,33 @@ def test_without_num_images_a_small_folder_is_used_whole_and_an_empty_one_is_ref
     empty.mkdir()
     with pytest.raises(CalibrationError, match="no calibration images"):
         list_images(str(empty), None)
+
+
+def test_fallback_search_narrows_to_the_fewest_fp32_layers(tmp_path):
+    from openpose_plus.calibration.sensitivity import Ranking, fall_back
+
+    ranking = Ranking([("layer%d" % i, 10.0 - i) for i in range(20)])
+    built = []
+
+    def build(out, only=None, exclude=()):
+        built.append(len(exclude))
+        with open(out, "w") as f:
+            f.write(str(len(exclude)))
+        return out
+
+    def ap_fn(path):                 # AP recovers once the 7 worst layers are in FP32
+        return 0.5 if int(open(path).read()) >= 7 else 0.1
+
+    base = tmp_path / "full.onnx"
+    base.write_text("0")
+    log = tmp_path / "log.txt"
+    with open(log, "w") as f:
+        result = fall_back(build, ranking, ap_fn, 0.5, 1.0, str(tmp_path / "best.onnx"), max_layers=16,
+                           baseline=(str(base), 0.1), log=f)
+    assert built == [1, 2, 3, 4, 6, 9, 7]            # grows, passes at 9, then 7 (6 had failed)
+    assert result.within_budget and result.excluded == ["layer%d" % i for i in range(7)]
+    assert open(result.model_path).read() == "7" and [t["fp32_layers"] for t in result.trials] == built
+    with open(log, "w") as f:                        # never within budget: the best AP tried, said so
+        result = fall_back(build, ranking, lambda p: 0.1 + int(open(p).read()) / 1000, 0.5, 1.0,
+                           str(tmp_path / "best2.onnx"), max_layers=4, baseline=(str(base), 0.1), log=f)
+    assert not result.within_budget and len(result.excluded) == 4
