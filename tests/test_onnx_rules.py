@@ -175,3 +175,13 @@ def test_generation_of_a_version_string():
         generation_of("7.1.3")
     with pytest.raises(ValueError, match="unknown TensorRT generation"):
         check_model(qdq_graph(), generations=("9",))
+
+
+def test_export_refuses_a_graph_tensorrt_would_not_import():
+    from openpose_plus.host_training.export import ExportError, check_tensorrt_import
+
+    check_tensorrt_import(qdq_graph())
+    with pytest.raises(ExportError, match="bias_dequant"):
+        check_tensorrt_import(qdq_graph(bias_dq=True))
+    with pytest.raises(ExportError, match=r"\[input\] 'x'"):
+        check_tensorrt_import(qdq_graph(input_shape=(1, 3, "H", "W")))
