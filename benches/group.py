@@ -5,6 +5,9 @@ map resolution (46x54 is a 368x432 input at stride 8), optionally with smooth no
 and grouped on one thread. Times are medians per frame as called from Python (the cffi
 call included): peaks alone (step 1 into the grouper's buffers), then the whole of
 ``Grouper.group``.
+
+``--real BUNDLE --images DIR --annotations FILE`` groups a real network's maps instead, and
+scores them (``benches/_group_real.py``).
 """
 from __future__ import annotations
 
@@ -20,11 +23,13 @@ from openpose_plus.edge.skeleton import COCO18
 from openpose_plus.edge.synthetic.figures import random_scene, smooth_noise
 from openpose_plus.edge.targets import render_targets
 
+from . import _group_real
+
 SIGMA = 1.0        # heatmap Gaussian, map px (OpenPose: 7 input px at stride 8)
 LIMB_WIDTH = 1.0   # PAF half-width, map px
 
 
-HELP = "C grouping: ms per frame and recovery vs people"
+HELP = "C grouping: ms per frame and recovery vs people (synthetic), or AP and ms on a real network's maps (--real)"
 
 def _sizes(text: str) -> List[Tuple[int, int]]:
     out = []
@@ -46,6 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--noise", type=float, default=0.05, help="std of the smooth noise of the noisy run")
     parser.add_argument("--assignment", choices=("greedy", "optimal", "both"), default="greedy")
     parser.add_argument("--seed", type=int, default=0)
+    _group_real.add_arguments(parser)
 
 
 def make_frames(rng: np.random.Generator, people: int, height: int, width: int, frames: int,
@@ -82,6 +88,8 @@ def measure(grouper: Grouper, frames: Sequence, repeat: int) -> Dict[str, object
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.real:
+        return _group_real.run(args)
     modes = ("greedy", "optimal") if args.assignment == "both" else (args.assignment,)
     print("grouping benchmark: COCO-18, sigma %.1f, limb width %.1f map px, %d scenes per cell, "
           "noise std %.2f, one thread" % (SIGMA, LIMB_WIDTH, args.frames, args.noise))

@@ -5,6 +5,7 @@ for an instrumented copy under another module name. The cdef is read from the pu
 header itself, between its ``CFFI_BEGIN``/``CFFI_END`` markers, so the C API has one
 declaration.
 """
+import glob
 import os
 import re
 
@@ -12,11 +13,13 @@ from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HEADER = os.path.join(HERE, "openpose_plus_paf.h")
-SOURCES = [os.path.join(HERE, "paf.c")]
-SOURCES.append(os.path.join(HERE, "track.c"))  # person IDs across frames, One Euro smoothing
+# Every .c and .h here, as cffi_build/pack.mk takes them: the extension and the C library
+# cannot drift apart (paf.c and one file per step, behind paf_internal.h).
+SOURCES = sorted(glob.glob(os.path.join(HERE, "*.c")))
+HEADERS = sorted(glob.glob(os.path.join(HERE, "*.h")))
 # No -ffast-math (the NaN checks must hold) and no -march=native (Jetsons build it too;
-# paf.c picks AVX2 at load time where it can). -fno-wrapv undoes Python's -fwrapv, which
-# costs 2 % of the core's instructions: the core has no signed overflow (UBSan checks).
+# the core picks AVX2 at load time where it can). -fno-wrapv undoes Python's -fwrapv, which
+# costs the core instructions: the core has no signed overflow (UBSan checks).
 CFLAGS = ["-std=c99", "-O3", "-fno-wrapv", "-Wall", "-Wextra"]
 
 
@@ -43,7 +46,7 @@ def make_builder(module_name="openpose_plus.edge._paf", extra_compile_args=(), e
     builder = FFI()
     builder.cdef(header_cdef())
     builder.set_source(module_name, '#include "openpose_plus_paf.h"',
-                       sources=SOURCES, include_dirs=[HERE],
+                       sources=SOURCES, depends=HEADERS, include_dirs=[HERE],
                        extra_compile_args=CFLAGS + list(extra_compile_args),
                        extra_link_args=list(extra_link_args))
     return builder

@@ -2,11 +2,20 @@
  * openpose_plus_paf.h - multi-person pose grouping from part heatmaps and Part
  * Affinity Fields (PAFs), in C99 with the C standard library only.
  *
+ * The letters used in sizes:
+ *   K  parts             skeleton->num_parts     (heatmap channels: K, or K + 1 with background)
+ *   L  limbs             skeleton->num_limbs     (PAF channels: 2L)
+ *   H  map height (rows) height
+ *   W  map width         width
+ *   M  peaks per part    params->max_peaks
+ *   P  people out        params->max_people
+ *   S  samples per limb  params->paf_samples
+ *
  * Input is what the network writes: float32 planar CHW maps, read in place.
  *   heatmaps: K part channels (optionally followed by a background channel,
- *             which is ignored), each height x width, row-major.
- *   pafs:     2L channels; limb l reads x from channel limb_pafs[2l] and y from
- *             channel limb_pafs[2l + 1].
+ *             which is ignored), each H x W, row-major.
+ *   pafs:     2L channels of H x W; limb l reads x from channel limb_pafs[2l]
+ *             and y from channel limb_pafs[2l + 1].
  * Coordinates are map coordinates: the centre of cell (column j, row i) is
  * (x, y) = (j, i). Non-finite map values (NaN, +-Inf) count as no evidence.
  *
@@ -70,6 +79,10 @@ extern "C" {
 #define OPP_ASSIGN_GREEDY 0  /* best-scored candidate first, as OpenPose */
 #define OPP_ASSIGN_OPTIMAL 1 /* maximum total score (Hungarian algorithm) */
 
+/* opp_params.person_score */
+#define OPP_SCORE_EVIDENCE 0 /* summed peak and connection scores / (K + L), as OpenPose sums */
+#define OPP_SCORE_MEAN 1     /* their mean (the score before 0.2: a confident fragment outranks a whole person) */
+
 /* The body model. Limb l joins part limb_parts[2l] to part limb_parts[2l + 1]
  * (distinct, in 0..num_parts-1); its PAF points from the first to the second.
  * People are assembled limb by limb in this order, so list limbs as a tree
@@ -83,17 +96,22 @@ typedef struct opp_skeleton {
 
 /* Thresholds and capacities; opp_default_params() fills in the defaults. */
 typedef struct opp_params {
-    float peak_threshold;       /* a peak's heatmap value must exceed this, >= 0 (default 0.15) */
+    float peak_threshold;       /* a peak's heatmap value must exceed this, >= 0 (default 0.05) */
     int nms_radius;             /* a peak is the maximum of its (2r+1)^2 window, r in 0..OPP_MAX_NMS_RADIUS (1) */
-    int max_peaks;              /* peaks kept per part, 1..OPP_MAX_PEAKS (64) */
-    int paf_samples;            /* samples along a candidate limb, 2..OPP_MAX_PAF_SAMPLES (10) */
+    int max_peaks;              /* M, peaks kept per part, 1..OPP_MAX_PEAKS (64) */
+    int paf_samples;            /* S, samples along a candidate limb, 2..OPP_MAX_PAF_SAMPLES (10) */
     float paf_sample_threshold; /* a sample counts if dot(PAF, limb direction) exceeds this (0.05) */
     float min_sample_fraction;  /* fraction of samples that must count, 0..1 (0.8) */
     float max_limb_length;      /* distance prior in map pixels, >= 0; 0 = height / 2 (0) */
     int assignment;             /* OPP_ASSIGN_GREEDY or OPP_ASSIGN_OPTIMAL (greedy) */
-    int min_parts;              /* people with fewer parts are dropped, >= 1 (3) */
-    float min_person_score;     /* people with a lower score are dropped (0.2) */
-    int max_people;             /* capacity of the output, 1..OPP_MAX_PEOPLE (64) */
+    int min_parts;              /* people with fewer parts are dropped, >= 1 (4) */
+    float min_person_score;     /* people with a lower person score are dropped (0.05) */
+    int max_people;             /* P, capacity of the output, 1..OPP_MAX_PEOPLE (64) */
+    int person_score;           /* OPP_SCORE_EVIDENCE or OPP_SCORE_MEAN (evidence) */
+    float peak_weight;          /* a candidate limb's score is weighed by its weaker peak's score (clamped to
+                                 * 0..1) to this power, 0..1 (0.5); 0 = the PAF alone */
+    float merge_radius;         /* two peaks of one part closer than this (map pixels, >= 0) may be one
+                                 * part seen twice: their people merge (see opp_assemble); 0 = never (3) */
 } opp_params;
 
 /* A detected part: sub-pixel map coordinates and the heatmap value there. */
@@ -126,9 +144,9 @@ void opp_default_params(opp_params *params);
 int opp_workspace_size(const opp_skeleton *skeleton, const opp_params *params, int height, int width,
                        size_t *size);
 
-/* Step 1. Peaks of the first skeleton->num_parts heatmap channels.
- * peaks: skeleton->num_parts * params->max_peaks entries; part k's peaks go to
- *        peaks[k * max_peaks ...], strongest first, and their number to counts[k].
+/* Step 1. Peaks of the first K heatmap channels.
+ * peaks: K * M entries; part k's peaks go to peaks[k * M ...], strongest
+ *        first, and their number to counts[k] (counts: K entries).
  * A peak is a finite value above peak_threshold that is the maximum of its
  * window (ties go to the first in row-major order); its position is refined by
  * a parabola through the log of the 3 values along x and along y (exact for a
@@ -141,13 +159,16 @@ int opp_find_peaks(const float *heatmaps, int heatmap_channels, int height, int 
                    opp_peak *peaks, int *counts);
 
 /* Step 2. Scores of every pair (peak i of part A, peak j of part B) of limb
- * `limb` = (A, B), written to scores[i * params->max_peaks + j] for
- * i < counts[A], j < counts[B] (the rest of the max_peaks^2 matrix is not touched).
- * The score is the mean over paf_samples evenly spaced points from peak i to
+ * `limb` = (A, B), written to scores[i * M + j] for i < counts[A],
+ * j < counts[B] (the rest of the M x M matrix is not touched).
+ * The score is the mean over S evenly spaced points from peak i to
  * peak j of dot(PAF, unit(j - i)), plus the distance prior
- * min(0, max_limb_length / distance - 1). A pair is a candidate, with that
- * score, if at least min_sample_fraction of the samples exceed
- * paf_sample_threshold and the score is positive; otherwise its score is 0.
+ * min(0, max_limb_length / distance - 1). A pair is a candidate if at least
+ * min_sample_fraction of the samples exceed paf_sample_threshold and that is
+ * positive; its score is then that times min(1, the smaller of its two
+ * peaks' scores) ^ peak_weight (of a limb and a piece of it, both along the
+ * PAF, the one between confident peaks scores higher). Otherwise its score
+ * is 0.
  * peaks/counts: as written by opp_find_peaks (peaks must lie inside the map).
  * workspace: scratch of workspace_size bytes (opp_workspace_size() is enough).
  * Errors: NULL_POINTER, SIZE, CHANNELS (paf_channels != 2L), SKELETON, PARAMS,
@@ -159,7 +180,7 @@ int opp_score_limb(const float *pafs, int paf_channels, int height, int width,
                    void *workspace, size_t workspace_size);
 
 /* Step 3. Matches the rows (count_a peaks) to the columns (count_b peaks) of a
- * score matrix from opp_score_limb (row stride params->max_peaks), each peak
+ * score matrix from opp_score_limb (row stride M), each peak
  * used at most once, only pairs with a positive score, by params->assignment.
  * connections: room for min(count_a, count_b) entries; *num_connections is set.
  * workspace: scratch of workspace_size bytes (opp_workspace_size() is enough).
@@ -169,18 +190,23 @@ int opp_assign_limb(const opp_params *params, const float *scores, int count_a, 
                     void *workspace, size_t workspace_size);
 
 /* Step 4. People from the connections of every limb: connections holds
- * num_limbs * params->max_peaks entries, limb l's at [l * max_peaks ...], and
- * connection_counts[l] of them are used. Limbs are taken in skeleton order; a
+ * L * M entries, limb l's at [l * M ...], and connection_counts[l] (L
+ * entries) of them are used. Limbs are taken in skeleton order; a
  * connection starts a person, attaches a part to the person holding its other
- * peak, or merges two people when their parts do not overlap; a connection
- * that would give a person a second peak of one part is ignored. With
- * min_parts == 1 every peak left over becomes a one-part person.
- * A person's score is the mean of its peak scores and connection scores;
- * people with fewer than min_parts parts or a score below min_person_score are
- * dropped, and the best max_people are written, best first:
- *   keypoints: max_people * num_parts * 3 floats, (x, y, score) per part in map
+ * peak, or merges two people when they are one: no part in both, or every
+ * part in both seen twice (two peaks within merge_radius; the stronger is
+ * kept). A connection that would give a person a second peak of one part is
+ * ignored. Then people that no connection joined are merged by the same rule
+ * (a part found twice splits a person into fragments). With min_parts == 1
+ * every peak left over becomes a one-part person.
+ * A person's score is its evidence, the sum of its peak and connection scores
+ * over K + L (OPP_SCORE_EVIDENCE: a whole person outranks a fragment), or
+ * their mean (OPP_SCORE_MEAN); people with fewer than min_parts parts or a
+ * score below min_person_score are dropped, and the best max_people are
+ * written, best first:
+ *   keypoints: P * K * 3 floats, (x, y, score) per part in map
  *              coordinates, (0, 0, 0) for a missing part;
- *   person_scores: max_people floats; *num_people: how many were written.
+ *   person_scores: P floats; *num_people: how many were written.
  * Returns OPP_WARN_PEOPLE_TRUNCATED when people were left out.
  * Errors: NULL_POINTER, SKELETON, PARAMS, WORKSPACE, ARGUMENT (a count or a
  * peak index out of range). */
@@ -191,7 +217,7 @@ int opp_assemble(const opp_skeleton *skeleton, const opp_params *params,
                  float *keypoints, float *person_scores, int *num_people);
 
 /* All steps: heatmaps (heatmap_channels = K or K + 1) and pafs (paf_channels =
- * 2L, may be NULL when L == 0), both height x width, to people as written by
+ * 2L, may be NULL when L == 0), both H x W, to people as written by
  * opp_assemble. workspace: at least opp_workspace_size() bytes, reused freely.
  * Returns the union of the steps' warnings, or the first error: NULL_POINTER,
  * SIZE, CHANNELS, SKELETON, PARAMS, WORKSPACE or ARGUMENT (from the step that failed). */

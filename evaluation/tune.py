@@ -37,7 +37,9 @@ __all__ = ["SEARCH_SPACE", "MapRecord", "Trial", "TuneResult", "collect_maps", "
 SEARCH_SPACE: Tuple[Tuple[str, Tuple[Any, ...]], ...] = (
     ("peak_threshold", (0.02, 0.03, 0.05, 0.08, 0.1, 0.15, 0.2)),
     ("min_parts", (2, 3, 4, 5, 6, 7)),
-    ("min_person_score", (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)),
+    ("min_person_score", (0.0, 0.02, 0.05, 0.1, 0.2)),  # on person_score's scale (evidence: over K + L)
+    ("peak_weight", (0.0, 0.25, 0.5, 0.75, 1.0)),
+    ("merge_radius", (0.0, 2.0, 3.0, 5.0)),
     ("paf_sample_threshold", (0.0, 0.02, 0.05, 0.1, 0.15)),
     ("min_sample_fraction", (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)),
     ("nms_radius", (1, 2, 3)),

@@ -191,6 +191,20 @@ def test_grouping_parameters_travel_with_the_bundle(tmp_path, model_bytes):
         load_bundle(path).group_params()
 
 
+def test_a_table_written_before_a_field_existed_groups_as_it_was_scored(tmp_path, model_bytes):
+    # The core 0.1's fields only (min_person_score on the mean, as then): the fields added
+    # since take what grouping did without them, not today's defaults.
+    from openpose_plus.edge.grouping import BEFORE_FIELD, GroupParams
+
+    old = {k: v for k, v in dataclasses.asdict(GroupParams(peak_threshold=0.05, min_parts=4, min_person_score=0.2)).items()
+           if k not in BEFORE_FIELD}
+    path = write_bundle(tmp_path / "old", model_bytes, input_size=(96, 64), stride=8,
+                        grouping={"params": old, "source": "import preset tf-pose"})
+    params = load_bundle(path).group_params()
+    assert params == GroupParams(**dict(old, person_score="mean", peak_weight=0.0, merge_radius=0.0))
+    assert load_bundle(path).group_params({"person_score": "evidence"}).person_score == "evidence"
+
+
 def test_the_estimator_groups_with_the_bundles_parameters_unless_told(tmp_path):
     pytest.importorskip("onnxruntime")
     from openpose_plus.calibration.report import rewrite_bundle

@@ -103,14 +103,6 @@ def test_perfect_predictions_score_ap_1(tmp_path):
     assert cv2.imread(str(tmp_path / "eval" / "drawn" / drawn[0])).shape == (H, W, 3)
 
 
-def test_upsampled_maps_keep_the_coordinate_convention(tmp_path):
-    ann = write_val_set(tmp_path, n_images=2, seed=3)
-    settings = EvalSettings(**SETTINGS, upsample=4)
-    map_fn = perfect_map_fn(ann, tmp_path / "val2017", settings)
-    results, ids = predict(load_coco(ann), tmp_path / "val2017", map_fn, settings, show_progress=False)
-    assert evaluate_predictions(load_coco(ann), results, ids)["AP"] == pytest.approx(1.0)
-
-
 def test_empty_predictions_score_0(tmp_path):
     ann = write_val_set(tmp_path, n_images=2)
     coco = load_coco(ann)

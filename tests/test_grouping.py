@@ -20,7 +20,7 @@ def render(people, skeleton, height, width):
     return render_targets(people, skeleton, height, width, SIGMA, LIMB_WIDTH)
 
 
-def expected_people(people, skeleton, min_parts=3):
+def expected_people(people, skeleton, min_parts=GroupParams().min_parts):
     """The people grouping can find: each figure split into the connected pieces of its
     visible parts (a truncated figure may fall apart), pieces of >= min_parts parts."""
     pieces = []
@@ -139,7 +139,7 @@ def test_a_lone_part_is_dropped_unless_min_parts_is_1():
     people[0, COCO18.index("nose")] = (20.3, 11.6, 2.0)
     maps = render(people, COCO18, 46, 54)
     assert len(group(*maps)) == 0
-    poses = group(*maps, params=GroupParams(min_parts=1))
+    poses = group(*maps, params=GroupParams(min_parts=1, min_person_score=0.0))
     assert_same_people(expected_people(people, COCO18, min_parts=1), poses)
 
 

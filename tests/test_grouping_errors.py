@@ -24,6 +24,8 @@ def maps(height=H, width=W):
     ("paf_samples", 1), ("paf_sample_threshold", float("inf")), ("min_sample_fraction", 1.5),
     ("min_sample_fraction", -0.1), ("max_limb_length", -1.0), ("assignment", "hungarian"),
     ("min_parts", 0), ("min_person_score", float("nan")), ("max_people", 0),
+    ("person_score", "sum"), ("peak_weight", -0.1), ("peak_weight", 1.5), ("peak_weight", float("nan")),
+    ("merge_radius", -1.0), ("merge_radius", float("inf")),
 ])
 def test_bad_params_name_the_field(field, value):
     with pytest.raises(ValueError, match=field):
@@ -264,7 +266,9 @@ def test_skeleton_without_limb_tables():
     ("min_sample_fraction", -0.01), ("min_sample_fraction", 1.01), ("min_sample_fraction", math.nan),
     ("max_limb_length", -1.0), ("max_limb_length", math.inf), ("assignment", 2), ("assignment", -1),
     ("min_parts", 0), ("min_person_score", -math.inf), ("max_people", 0),
-    ("max_people", lib.OPP_MAX_PEOPLE + 1),
+    ("max_people", lib.OPP_MAX_PEOPLE + 1), ("person_score", 2), ("person_score", -1),
+    ("peak_weight", -0.01), ("peak_weight", 1.01), ("peak_weight", math.nan),
+    ("merge_radius", -0.5), ("merge_radius", math.inf), ("merge_radius", math.nan),
 ])
 def test_bad_params(field, value):
     c = C()
@@ -374,7 +378,7 @@ def test_more_peaks_than_capacity_is_reported_and_bounded():
     heat, paf = maps(32, 32)
     # Every other cell of every other row: 256 isolated peaks a part, all different.
     heat[:K, ::2, ::2] = np.linspace(0.5, 1.0, 16 * 16, dtype=np.float32).reshape(16, 16)
-    params = GroupParams(max_peaks=16, min_parts=1, max_people=10)
+    params = GroupParams(max_peaks=16, min_parts=1, min_person_score=0.0, max_people=10)
     grouper = Grouper(COCO18, 32, 32, params)
     peaks = grouper.find_peaks(heat)
     assert all(len(p) == 16 for p in peaks)
@@ -389,6 +393,7 @@ def test_more_people_than_capacity_keeps_the_best():
     heat, paf = maps()
     for i, value in enumerate((0.3, 0.9, 0.5, 0.7)):
         heat[0, 4, 2 + 5 * i] = value
-    poses = Grouper(COCO18, H, W, GroupParams(min_parts=1, max_people=2)).group(heat, paf)
+    poses = Grouper(COCO18, H, W, GroupParams(min_parts=1, min_person_score=0.0, max_people=2)).group(heat, paf)
     assert poses.people_truncated and not poses.peaks_truncated
-    np.testing.assert_allclose(poses.scores, [0.9, 0.7])
+    # A lone part's evidence: its peak's score over the most a person holds, K + L.
+    np.testing.assert_allclose(poses.scores, np.float32([0.9, 0.7]) / (K + L), rtol=1e-6)

@@ -34,7 +34,9 @@ params = st.builds(
     paf_samples=st.integers(2, 12), paf_sample_threshold=st.floats(-1, 1),
     min_sample_fraction=st.floats(0, 1), max_limb_length=st.floats(0, 50),
     assignment=st.sampled_from(["greedy", "optimal"]), min_parts=st.integers(1, 4),
-    min_person_score=st.floats(-1, 1), max_people=st.integers(1, 8))
+    min_person_score=st.floats(-1, 1), max_people=st.integers(1, 8),
+    person_score=st.sampled_from(["evidence", "mean"]), peak_weight=st.floats(0, 1),
+    merge_radius=st.sampled_from([0.0, 1.0, 3.0, 10.0, 1e30]))
 
 
 @st.composite
