@@ -289,15 +289,19 @@ class Pipeline:
                 self.error = exc
             return _END
 
-    # -- sequential -----------------------------------------------------------------------
-    def _run_sequential(self) -> None:
-        worker = self._workers[0]
+    def _frames(self):
+        """The frames to process, in capture order, until the source ends or a stop."""
         while True:
             frame = self._read_or_none()
             if frame is _END:
                 return
-            if frame is None:
-                continue
+            if frame is not None:
+                yield frame
+
+    # -- sequential -----------------------------------------------------------------------
+    def _run_sequential(self) -> None:
+        worker = self._workers[0]
+        for frame in self._frames():
             done = self._process(worker, 0, frame)
             if done.frame is not None:
                 self._sink(done)
@@ -307,12 +311,7 @@ class Pipeline:
                       workers: List[threading.Thread]) -> None:
         seq = 0
         try:
-            while True:
-                frame = self._read_or_none()
-                if frame is _END:
-                    return
-                if frame is None:
-                    continue
+            for frame in self._frames():
                 item = (seq, frame)
                 if self.drop_when_busy:
                     # A live camera never waits for the network: no room, no frame (and its
