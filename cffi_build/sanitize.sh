@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The grouping tests against the C core built with AddressSanitizer and UBSan.
+# The grouping and tracking tests against the C core built with AddressSanitizer and UBSan.
 #
 # Builds the same sources (cffi_build/*.c, as build_paf.py lists them; strict: -Werror; the
 # baseline of the core's SIMD clones) as a separate module, _paf_sanitized, under
@@ -34,5 +34,5 @@ export LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=lib
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export OPP_PAF_MODULE="$module"
-exec "$PYTHON" -m pytest tests/test_grouping*.py \
+exec "$PYTHON" -m pytest tests/test_grouping*.py tests/test_tracking.py tests/test_tracking_fuzz.py \
     -q -p no:cacheprovider --capture=sys "$@"

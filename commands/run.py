@@ -1,6 +1,11 @@
 """``openpose-plus run SOURCE --bundle B``: the daemon's pipeline in the foreground.
 
     openpose-plus run synthetic:// --bundle bundle/ --frames 100 --write-json out/json --output out/video.mp4
+
+Exit status: 0 when every frame read was processed and written; 1 with the reason when the
+pipeline failed, when no frame could be processed, or when a sink lost frames (an offline
+run whose output is incomplete has not succeeded); 2 for bad arguments. Frames skipped as
+unusable (an odd image in a folder) are counted and named, and do not fail the run alone.
 """
 from __future__ import annotations
 
@@ -33,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=float, default=30.0, help="frame rate of the --output video")
     parser.add_argument("--group", action="append", default=[], metavar="FIELD=VALUE",
                         help="change a grouping parameter (repeatable); the rest are the bundle's own")
+    parser.add_argument("--no-track", action="store_true",
+                        help="no person IDs and no smoothing (tracking is on by default)")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
 
 
@@ -68,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress(args.frames, unit="frames", interval=0.5, every=None if args.frames else 1000,
                         enabled=not args.quiet and args.jsonl != "-")
     pipeline = Pipeline(estimator, source, sinks, mode=args.mode, max_frames=args.frames, drop_when_busy=False,
-                        on_frame=lambda r: progress.update(holder["p"].frames + 1, people=len(r.poses.scores)))
+                        on_frame=lambda r: progress.update(holder["p"].frames + 1, people=len(r.poses.scores)),
+                        track=not args.no_track)
     holder["p"] = pipeline
     # Ctrl-C / SIGTERM: stop capturing, finish the frames in flight, flush the sinks.
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -85,7 +93,22 @@ def run(args: argparse.Namespace) -> int:
     progress.update(pipeline.frames, people=pipeline.last_people)
     progress.close()
     print(json.dumps(pipeline.summary()), file=sys.stderr)
+    problems = failures(pipeline)
+    for text in problems:
+        print("openpose-plus run: %s" % text, file=sys.stderr)
+    return 1 if problems else 0
+
+
+def failures(pipeline) -> list:
+    """Why a finished run did not do its job, in words (empty: it did)."""
+    out = []
     if pipeline.error is not None:
-        print("openpose-plus run: %s" % pipeline.error, file=sys.stderr)
-        return 1
-    return 0
+        out.append(str(pipeline.error))
+    skipped = sum(pipeline.frame_errors.values())
+    if pipeline.frames == 0 and pipeline.error is None:
+        out.append("no frame processed" + (" (%d skipped as unusable: %s)" % (
+            skipped, ", ".join("%s %d" % kv for kv in sorted(pipeline.frame_errors.items()))) if skipped else ""))
+    for w in pipeline.sinks:
+        if w.errors:
+            out.append("sink %s lost %d of %d frames: %s" % (w.name, w.errors, w.errors + w.handled, w.last_error))
+    return out

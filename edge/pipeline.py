@@ -25,6 +25,18 @@ a :class:`~.sources.Source` yields frames from a ring the pipeline sizes through
 ``keep_in_flight`` and hands back the frames it drops; sinks take :class:`~.sinks.base.Result` s.
 Per-stage times (ms) and counters are kept here; the service exports them to Prometheus
 (:class:`openpose_plus.edge.service.metrics.PipelineMetrics`).
+
+A frame that cannot be processed (an image too thin to letterbox, one that does not decode,
+maps grouping cannot read) is counted by kind, logged once with its name (the same image met
+again, a folder read round again, is not logged again) and skipped. Frame numbers (what the
+sinks write: JSON lines, ``/poses``, OpenPose JSON file names) start after what the sinks
+already hold (:meth:`~.sinks.base.Sink.next_frame`) or at ``first_index``, whichever is later,
+so a restart or a reload numbers on, and every output numbers a frame alike.
+
+With ``track`` (True, a :class:`~.tracking.TrackParams`, a dict of its fields, or a
+:class:`~.tracking.PoseTracker`) the frames' poses get person IDs and smoothed keypoints
+in capture order, timed by the source's timestamps, before the sinks see them (the
+``track`` stage).
 """
 from __future__ import annotations
 
@@ -43,8 +55,9 @@ __all__ = ["Pipeline", "STAGES"]
 
 log = logging.getLogger("openpose_plus.pipeline")
 
-STAGES = ("capture", "preprocess", "infer", "group", "sinks")
+STAGES = ("capture", "preprocess", "infer", "group", "track", "sinks")
 _END = object()
+_LOG_NAMES = 1024  # distinct unusable frames logged by name; after that they are only counted
 
 
 class _StageTimes:
@@ -92,7 +105,8 @@ class Pipeline:
     def __init__(self, estimator: WorkerPool, source: Source, sinks: Optional[List[Sink]] = None,
                  mode: str = "pipelined", queue_size: int = 2, infer_workers: Union[int, str] = "auto",
                  sink_queue: int = 4, drop_when_busy: Optional[bool] = None, sink_policy: Optional[str] = None,
-                 max_frames: Optional[int] = None, on_frame: Optional[Callable[[Result], None]] = None) -> None:
+                 max_frames: Optional[int] = None, on_frame: Optional[Callable[[Result], None]] = None,
+                 track=False, first_index: int = 0) -> None:
         if mode not in ("pipelined", "sequential"):
             raise ValueError("pipeline mode must be 'pipelined' or 'sequential', got %r" % mode)
         if infer_workers in ("auto", 0, None):
@@ -121,6 +135,9 @@ class Pipeline:
         self.captured = 0
         self.capture_drops = 0
         self.frame_errors: Dict[str, int] = {}
+        self._logged_errors: set = set()  # names (or messages) of unusable frames already logged
+        self.first_index = int(first_index)  # the sinks' number for the source's frame 0
+        self.last_index = -1                 # the number of the last frame handed to the sinks
         self.error: Optional[BaseException] = None
         self.started = 0.0
         self.finished = 0.0
@@ -138,6 +155,9 @@ class Pipeline:
         # Made once and kept by the estimator. Sequential: one worker on the estimator's own
         # session (every core unless ``threads`` says otherwise).
         self._workers: Sequence[FrameWorker] = estimator.workers(self.infer_workers)
+        # The C core's tracker, one per stream; made at the first frame, from its skeleton.
+        self._tracking = track
+        self.tracker = None
 
     @property
     def worker_threads(self) -> int:
@@ -162,10 +182,28 @@ class Pipeline:
     def sink_drops(self) -> Dict[str, int]:
         return {w.name: w.dropped for w in self.sinks}
 
-    def _count_error(self, kind: str, exc: BaseException) -> None:
+    @property
+    def failing_sinks(self) -> List[SinkWorker]:
+        """The sinks whose last frame failed (they lose frames until they recover)."""
+        return [w for w in self.sinks if w.failing]
+
+    @property
+    def next_index(self) -> int:
+        """The number the next frame would get: where a pipeline that follows this one starts."""
+        return max(self.first_index, self.last_index + 1)
+
+    def _count_error(self, kind: str, exc: BaseException, name: Optional[str] = None) -> None:
+        key = name or str(exc)
         with self._errors_lock:
             self.frame_errors[kind] = self.frame_errors.get(kind, 0) + 1
-        log.warning("frame skipped (%s): %s", kind, exc)
+            first = key not in self._logged_errors and len(self._logged_errors) < _LOG_NAMES
+            if first:
+                self._logged_errors.add(key)
+            last = first and len(self._logged_errors) == _LOG_NAMES
+        if first:
+            log.warning("frame skipped (%s)%s: %s", kind, " " + name if name else "", exc)
+        if last:
+            log.warning("%d different unusable frames logged; more are counted, not logged", _LOG_NAMES)
 
     def stop(self) -> None:
         """Stop capturing; frames already in flight finish and reach the sinks."""
@@ -188,22 +226,41 @@ class Pipeline:
         try:
             out = worker.process(frame.image)
         except FrameError as exc:
-            self._count_error("frame", exc)
+            self._count_error("frame", exc, frame.name)
             return _Done(seq, None, None)
         except GroupingError as exc:
-            self._count_error("group", exc)
+            self._count_error("group", exc, frame.name)
             return _Done(seq, None, None)
         self.times.add3(out.preprocess_ms, out.infer_ms, out.group_ms)
         return _Done(seq, frame, out)
 
+    def _track(self, poses, timestamp: float):
+        """IDs and smoothing for one frame, in capture order: (poses, ms taken)."""
+        if self._tracking is False or self._tracking is None:
+            return poses, 0.0
+        t0 = time.perf_counter()
+        if self.tracker is None:
+            from .tracking import make_tracker
+
+            self.tracker = make_tracker(poses.skeleton, self._tracking)
+        try:
+            poses = self.tracker.update(poses, timestamp)
+        except ValueError as exc:  # e.g. a clock that went back: the frame goes out untracked
+            self._count_error("track", exc)
+        ms = (time.perf_counter() - t0) * 1e3
+        self.times.add("track", ms)
+        return poses, ms
+
     def _sink(self, done: _Done) -> None:
         """Hand one frame's poses to the sinks (frames arrive here in capture order)."""
-        t0 = time.perf_counter()
         frame, out = done.frame, done.out
-        poses = out.poses
+        poses, trk = self._track(out.poses, frame.timestamp)
+        t0 = time.perf_counter()
         timings = {"capture": self.times.last["capture"], "preprocess": out.preprocess_ms, "infer": out.infer_ms,
-                   "group": out.group_ms, "sinks": self.times.last["sinks"]}
-        result = Result(frame.index, frame.timestamp, poses, frame.image, poses.skeleton, timings, frame.truth)
+                   "group": out.group_ms, "track": trk, "sinks": self.times.last["sinks"]}
+        index = self.first_index + frame.index
+        result = Result(index, frame.timestamp, poses, frame.image, poses.skeleton, timings, frame.truth)
+        self.last_index = index
         for worker in self.sinks:
             worker.submit(result)
         if self.on_frame is not None:
@@ -232,15 +289,19 @@ class Pipeline:
                 self.error = exc
             return _END
 
-    # -- sequential -----------------------------------------------------------------------
-    def _run_sequential(self) -> None:
-        worker = self._workers[0]
+    def _frames(self):
+        """The frames to process, in capture order, until the source ends or a stop."""
         while True:
             frame = self._read_or_none()
             if frame is _END:
                 return
-            if frame is None:
-                continue
+            if frame is not None:
+                yield frame
+
+    # -- sequential -----------------------------------------------------------------------
+    def _run_sequential(self) -> None:
+        worker = self._workers[0]
+        for frame in self._frames():
             done = self._process(worker, 0, frame)
             if done.frame is not None:
                 self._sink(done)
@@ -250,12 +311,7 @@ class Pipeline:
                       workers: List[threading.Thread]) -> None:
         seq = 0
         try:
-            while True:
-                frame = self._read_or_none()
-                if frame is _END:
-                    return
-                if frame is None:
-                    continue
+            for frame in self._frames():
                 item = (seq, frame)
                 if self.drop_when_busy:
                     # A live camera never waits for the network: no room, no frame (and its
@@ -310,6 +366,9 @@ class Pipeline:
                     q_out.put(_Done(seq, None, None))  # keep the sequence without a hole
                     raise
                 q_out.put(done)
+                # Hold no frame while waiting for the next: a source whose ring turns on every
+                # capture (jetson_utils) waits until the frames it would overwrite are let go.
+                item = frame = done = None
         except BaseException as exc:  # the backend failed: stop the pipeline and report it
             self.error = exc
             self._stop.set()
@@ -334,6 +393,7 @@ class Pipeline:
                         self._sink(done)
                 finally:
                     window.release()
+                item = done = None  # the frame is let go here, not when the next one comes
         for _ in pending:  # only after a worker failed mid-frame: nothing waits for these
             window.release()
 
@@ -366,6 +426,8 @@ class Pipeline:
         for w in self.sinks:
             if w._thread is None:
                 w.start()
+        # Number on after what the outputs already hold (a restart into the same folder or file).
+        self.first_index = max([self.first_index] + [w.sink.next_frame() for w in self.sinks])
 
     def run(self) -> "Pipeline":
         """Run until the source ends, ``max_frames`` or :meth:`stop`; then flush the sinks."""

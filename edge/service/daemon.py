@@ -3,11 +3,18 @@
 * ``READY=1`` once the first frame has gone through the whole pipeline;
 * ``WATCHDOG=1`` every half ``WATCHDOG_USEC`` while frames flow or the source is being
   retried, and none if the pipeline stalls (so systemd restarts it);
-* ``STATUS=`` with the frame rate, or with what the source is doing when it is lost;
-* SIGTERM/SIGINT: ``STOPPING=1``, capture stops, frames in flight finish, sinks flush, exit 0;
-* SIGHUP: ``RELOADING=1``, the config is read again (a bad one is refused and the old
-  one kept), the pipeline restarts with it, ``READY=1``;
-* logs to stderr for journald.
+* ``STATUS=`` with the frame rate, or with what the source is doing when it is lost, or
+  that frames have stalled, led by any sink that is failing (``degraded: ...``);
+* ``/healthz``: 503 with the reason while no frame comes or a sink fails (the sink named);
+* SIGTERM/SIGINT: ``STOPPING=1``, capture stops, frames in flight finish, sinks flush, exit 0
+  (also when a hung stage had to be left behind: a stop that was asked for is a clean stop);
+* SIGHUP: ``RELOADING=1``, the config is read again and checked against this machine
+  (:mod:`.preflight`) while the old pipeline runs; a config that cannot start (bad, a port
+  taken, a folder that cannot be made) is refused and the old one kept; otherwise the
+  pipeline restarts with it, and if it fails to start after all the old config starts again;
+  ``READY=1``. Counters and frame numbers go on across a reload;
+* signals that come while starting (``serve`` takes them first thing) are acted on once
+  running; logs to stderr for journald.
 """
 from __future__ import annotations
 
@@ -17,11 +24,12 @@ import logging
 import signal
 import threading
 import time
-from typing import Optional, Sequence, Tuple
+from typing import Collection, Optional, Sequence, Tuple
 
-from .config import ConfigError, EdgeConfig, load_config
+from .config import ConfigError, EdgeConfig, load_config, tracking_option
 from .metrics import PipelineMetrics
 from .notify import Notifier
+from .preflight import preflight, resources
 from openpose_plus.edge.pipeline import Pipeline
 from openpose_plus.edge.sinks.factory import build_sinks
 from openpose_plus.edge.sources import ReconnectingSource
@@ -47,6 +55,7 @@ class Daemon:
         self._reload_requested = False
         self._ready_sent = False
         self._started = False  # READY=1 sent once: from then on the watchdog is fed while alive
+        self.reloads_refused = 0
         self.source_state = "starting"
         self.alive = time.monotonic()
 
@@ -82,15 +91,21 @@ class Daemon:
     def _heartbeat(self) -> None:
         self.alive = time.monotonic()
 
-    def _start_pipeline(self, cfg: EdgeConfig) -> None:
+    def _start_pipeline(self, cfg: EdgeConfig, first_index: int = 0) -> None:
         s, p = cfg.source, cfg.pipeline
         self.source = ReconnectingSource(s.uri, min_delay=s.reconnect_min, max_delay=s.reconnect_max,
                                          reopen_on_end=s.reopen_on_end, on_status=self._on_source_status,
                                          heartbeat=self._heartbeat, prefer=s.prefer)
         sinks = build_sinks(cfg.sinks, self.metrics.registry, self.health)
         self.pipeline = Pipeline(self.estimator, self.source, sinks, mode=p.mode, queue_size=p.queue_size,
-                                 infer_workers=p.infer_workers, sink_queue=p.sink_queue)
-        self.pipeline.start_sinks()  # an HTTP port in use fails here, at start, not later
+                                 infer_workers=p.infer_workers, sink_queue=p.sink_queue, first_index=first_index,
+                                 track=tracking_option(cfg))
+        try:
+            self.pipeline.start_sinks()  # an HTTP port in use fails here, at start, not later
+        except BaseException:
+            self.pipeline.close_sinks(timeout=2.0)  # the ones that did open let go of their ports and folders
+            self.source.close()
+            raise
         self._ready_sent = False
         self._thread = threading.Thread(target=self._run_pipeline, args=(self.pipeline,), name="pipeline", daemon=True)
         self._thread.start()
@@ -116,10 +131,21 @@ class Daemon:
             # A stage is stuck (a camera driver, a network read): flush what the sinks have and go.
             log.error("pipeline did not stop within %.0f s; flushing sinks and exiting", self.config.daemon.stop_timeout)
             self.pipeline.close_sinks(timeout=2.0)
+        elif self.source is not None:
+            # Release the camera now, not when the old objects are collected: a reload opens it
+            # again at once (frames still held keep a jetson_utils source's memory, not the device).
+            self.source.close()
         self._thread = None
         return not hung
 
     # -- health --------------------------------------------------------------------------
+    def _failing_sinks(self) -> str:
+        """'sink X failing for S s (N frames lost): why', for each failing sink; '' if none."""
+        p = self.pipeline
+        now = time.monotonic()
+        return "; ".join("sink %s failing for %.0f s (%d frame(s) lost): %s"
+                         % (w.name, now - w.failing_since, w.lost, w.last_error) for w in (p.failing_sinks if p else []))
+
     def health(self) -> Tuple[bool, str]:
         p = self.pipeline
         stall = self.config.daemon.stall_seconds
@@ -129,6 +155,9 @@ class Daemon:
         idle = now - p.last_frame_time
         if idle > stall:
             return False, "no frame for %.1f s (source: %s)" % (idle, self.source_state)
+        failing = self._failing_sinks()
+        if failing:  # frames flow, but some output is lost: not ok, and which output says why
+            return False, "degraded: " + failing
         return True, "ok: %.1f fps" % p.recent_fps
 
     def _flowing(self, now: float) -> bool:
@@ -140,10 +169,17 @@ class Daemon:
         p = self.pipeline
         if p is None:
             return "starting"
+        failing = self._failing_sinks()
+        head = "degraded: %s; " % failing if failing else ""
         if self.source is not None and not self.source.connected:
-            return "source: %s" % self.source_state
+            return head + "source: %s" % self.source_state
+        idle = time.monotonic() - p.last_frame_time
+        if p.frames and idle > self.config.daemon.stall_seconds:
+            return head + "stalled: no frame for %.1f s (source: %s)" % (idle, self.source_state)
+        if p.frames and idle > 2.0:  # the rate over the last frames would read 0.0
+            return head + "no frame for %.1f s, %d frames" % (idle, p.frames)
         drops = sum(p.sink_drops.values())
-        return "%.1f fps, %d people, %d frames, dropped %d capture / %d sink" % (
+        return head + "%.1f fps, %d people, %d frames, dropped %d capture / %d sink" % (
             p.recent_fps, p.last_people, p.frames, p.capture_drops, drops)
 
     # -- signals and the main loop ----------------------------------------------------------
@@ -155,35 +191,66 @@ class Daemon:
         self._reload_requested = True
         self._wake.set()
 
+    def _refuse(self, exc: BaseException) -> None:
+        self.reloads_refused += 1
+        log.error("reload refused, keeping the running config: %s", exc)
+        self.notifier.ready("reload refused: %s" % exc)
+
     def _reload(self) -> None:
         self._reload_requested = False
         self.notifier.reloading()
         try:
             new = load_config(self.config_path, self.overrides)
+            # What would stop it starting here (a port taken, a folder that cannot be made) is
+            # found now, while the old pipeline runs, not after it has been stopped.
+            errors, _ = preflight(new, held=resources(self.config))
+            if errors:
+                raise ConfigError("; ".join(errors))
             model_changed = (dataclasses.asdict(new.model) != dataclasses.asdict(self.config.model)
                              or new.grouping != self.config.grouping)
             # The new model is loaded (and checked) while the old pipeline still runs.
             estimator = self._make_estimator(new) if model_changed else None
         except Exception as exc:  # a bad config or bundle: refused, the running one is kept
-            log.error("reload refused, keeping the running config: %s", exc)
-            self.notifier.ready("reload refused: %s" % exc)
+            self._refuse(exc)
             return
         log.info("reloading %s", self.config_path)
+        old_config, old_estimator = self.config, self.estimator
         self._stop_pipeline()
-        self.metrics.carry_over(self.pipeline)
+        next_index = self.pipeline.next_index if self.pipeline is not None else 0
+        self.metrics.carry_over(self.pipeline, self.source.reconnects if self.source is not None else 0)
+        self.pipeline = None
         self.config = new
         if estimator is not None:
-            self.estimator.close()
             self.estimator = estimator
+        try:
+            self._start_pipeline(new, next_index)
+        except Exception as exc:  # it cannot start after all (a race the check cannot close): the old one again
+            self.pipeline = None
+            self.config, self.estimator = old_config, old_estimator
+            if estimator is not None:
+                estimator.close()
+            log.error("the new config did not start (%s); starting the running one again", exc)
+            self._start_pipeline(old_config, next_index)  # if this fails too, the main loop exits 1
+            self._refuse(exc)
+            return
+        if estimator is not None:
+            old_estimator.close()
             log.info("backend: %s", self.estimator.reason)
-        self._start_pipeline(new)
 
-    def run(self) -> int:
+    def run(self, pending: Collection[int] = ()) -> int:
+        """Run until stopped; ``pending``: signals that came before (``serve`` holds them from its start)."""
         cfg = self.config
         logging.getLogger("openpose_plus").setLevel(cfg.daemon.log_level.upper())
-        signal.signal(signal.SIGTERM, self.request_stop)
-        signal.signal(signal.SIGINT, self.request_stop)
-        signal.signal(signal.SIGHUP, self.request_reload)
+        if threading.current_thread() is threading.main_thread():  # (tests run a daemon on a thread)
+            signal.signal(signal.SIGTERM, self.request_stop)
+            signal.signal(signal.SIGINT, self.request_stop)
+            signal.signal(signal.SIGHUP, self.request_reload)
+        for sig in list(pending):  # a reload asked for while starting reads the file again once running
+            (self.request_reload if sig == signal.SIGHUP else self.request_stop)()
+        if self._stop_requested:
+            log.info("stopped before starting")
+            self.notifier.close()
+            return 0
         self.notifier.status("loading %s" % cfg.model.bundle)
         try:
             self.estimator = self._make_estimator(cfg)
@@ -204,8 +271,7 @@ class Daemon:
             if self._stop_requested:
                 log.info("stopping")
                 self.notifier.stopping("stopping: flushing sinks")
-                if not self._stop_pipeline():
-                    code = 1
+                self._stop_pipeline()  # a stage that hung is left behind: still the stop that was asked for
                 break
             if self._reload_requested:
                 try:

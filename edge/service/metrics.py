@@ -31,8 +31,10 @@ class PipelineMetrics:
         # Totals survive reloads: a reload starts a new Pipeline, counters must not go back.
         self._base: Dict[str, float] = {}
 
-    def carry_over(self, old: Optional[Pipeline]) -> None:
-        """Fold a finished pipeline's counts into the base before a reload replaces it."""
+    def carry_over(self, old: Optional[Pipeline], reconnects: int = 0) -> None:
+        """Fold a finished pipeline's counts (and its source's ``reconnects``) into the base
+        before a reload replaces them."""
+        self._base["reconnects"] = self._base.get("reconnects", 0.0) + float(reconnects)
         if old is None:
             return
         for key, value in self._counts(old).items():
@@ -44,6 +46,10 @@ class PipelineMetrics:
     @staticmethod
     def _counts(p: Pipeline) -> Dict[str, float]:
         out = {"frames": float(p.frames), "drops:capture": float(p.capture_drops)}
+        if p.tracker is not None:
+            stats = p.tracker.stats()
+            out["tracks:births"] = float(stats.births)
+            out["tracks:deaths"] = float(stats.deaths)
         for w in p.sinks:
             out["drops:" + w.name] = float(w.dropped)
             out["sink_errors:" + w.name] = float(w.errors)
@@ -77,7 +83,7 @@ class PipelineMetrics:
         yield errors
         yield bad
         rec = CounterMetricFamily("openpose_plus_source_reconnects", "Times the source was reopened")
-        rec.add_metric([], float(self.get_reconnects()))
+        rec.add_metric([], self._base.get("reconnects", 0.0) + float(self.get_reconnects()))
         yield rec
         lat = SummaryMetricFamily("openpose_plus_stage_seconds", "Time per frame in each stage", labels=["stage"])
         for s in STAGES:
@@ -90,11 +96,23 @@ class PipelineMetrics:
         yield fps
         depth = GaugeMetricFamily("openpose_plus_sink_queue", "Frames waiting in each sink's queue", labels=["sink"])
         lag = GaugeMetricFamily("openpose_plus_sink_seconds", "Time the sink took for its last frame", labels=["sink"])
+        failing = GaugeMetricFamily("openpose_plus_sink_failing",
+                                    "1 while a sink fails (its frames are lost), else 0", labels=["sink"])
         for w in (p.sinks if p else []):
             depth.add_metric([w.name], float(w.queue.qsize()))
             lag.add_metric([w.name], w.latency_ms / 1e3)
+            failing.add_metric([w.name], 1.0 if w.failing else 0.0)
         yield depth
         yield lag
+        yield failing
         people = GaugeMetricFamily("openpose_plus_people", "People in the last frame")
         people.add_metric([], float(p.last_people) if p else 0.0)
         yield people
+        tracks = GaugeMetricFamily("openpose_plus_tracks", "Person tracks alive (seen or coasting)")
+        tracks.add_metric([], float(p.tracker.stats().live) if p and p.tracker is not None else 0.0)
+        yield tracks
+        for event in ("births", "deaths"):
+            c = CounterMetricFamily("openpose_plus_track_" + event,
+                                    "Person tracks %s" % ("begun (IDs handed out)" if event == "births" else "ended"))
+            c.add_metric([], counts.get("tracks:" + event, 0.0))
+            yield c

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, List, Optional, Tuple
 
-from openpose_plus.edge.configfile import between, option, positive, section
+from openpose_plus.edge.configfile import between, option, section
 
 from .base import Sink
 
@@ -17,10 +17,16 @@ __all__ = ["SinksConfig", "OpenPoseJsonConfig", "JsonLinesConfig", "VideoConfig"
            "build_sinks", "sinks_config", "parse_address"]
 
 
+def _file_prefix(v: str) -> Optional[str]:
+    if "/" in v or "\0" in v or v.startswith("."):
+        return "must be a plain file-name prefix (no '/', not starting with '.'), got %r" % (v,)
+    return None
+
+
 @dataclass
 class OpenPoseJsonConfig:
     directory: str = option("", doc="one OpenPose JSON per frame into this folder ('': off)")
-    prefix: str = ""
+    prefix: str = option("", _file_prefix, "file names start with it (a stream's name, e.g. cam0_)")
 
 
 @dataclass
@@ -31,7 +37,7 @@ class JsonLinesConfig:
 @dataclass
 class VideoConfig:
     path: str = option("", doc="annotated video file ('': off)")
-    fps: float = option(30.0, positive)
+    fps: float = option(30.0, between(0.1, 1000))
 
 
 @dataclass
@@ -39,7 +45,7 @@ class HttpConfig:
     enabled: bool = False
     address: str = "127.0.0.1"
     port: int = option(8080, between(0, 65535))
-    preview_fps: float = option(10.0, positive)
+    preview_fps: float = option(10.0, between(0.1, 120))
 
 
 @dataclass

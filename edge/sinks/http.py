@@ -1,17 +1,34 @@
-"""The HTTP endpoint: latest poses, an MJPEG preview with skeletons, health, Prometheus metrics.
+"""The HTTP endpoint: the live page, latest poses, a pose stream, an MJPEG preview with
+skeletons, health, Prometheus metrics.
 
 Standard-library ``ThreadingHTTPServer`` (one thread per client, so a preview viewer never
 blocks a scrape) on a configurable address, 127.0.0.1 by default. Metrics come from a
 ``prometheus_client`` registry passed in, rendered by ``prometheus_client`` itself.
 
-    /          a small index page        /poses          latest poses as JSON
-    /preview.mjpg  multipart JPEG stream  /snapshot.jpg   the latest annotated frame
+    /          the live page (static/index.html): skeletons, IDs and trails drawn in the
+               browser over the picture, frames/s and per-stage times
+    /events    Server-Sent Events: one ``skeleton`` event (part names, limbs), then each
+               frame's poses as /poses has them, plus the frame ``size`` (a slow client
+               skips frames, it never holds the sink up)
+    /poses     latest poses as JSON       /snapshot.jpg   the latest annotated frame
+    /preview.mjpg  multipart JPEG stream with skeletons (``?raw=1``: the picture alone)
     /healthz   200 "ok" / 503 and why     /metrics        Prometheus text format
+
+Every path answers HEAD as GET, without the body. A client has ``REQUEST_TIMEOUT`` seconds
+for each read and write (a half-sent request or a viewer that stopped reading is closed), at
+most ``MAX_CONNECTIONS`` are served at once (more are answered 503 and closed, with no
+thread), and a client that goes away is a debug line, not a traceback.
+``/snapshot.jpg`` is the frame after the request (encoded for it), or the last one within a
+second when frames have stopped. The preview keeps ``preview_fps`` on average: each JPEG is
+due one interval after the last one was due, not after it was made.
 """
 from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,14 +46,74 @@ __all__ = ["HttpSink"]
 
 log = logging.getLogger("openpose_plus.sinks.http")
 _BOUNDARY = "openposeplusframe"
-_INDEX = (b"<!doctype html><title>openpose-plus</title><h1>openpose-plus</h1>"
-          b"<p><a href='/poses'>/poses</a> <a href='/healthz'>/healthz</a> <a href='/metrics'>/metrics</a></p>"
-          b"<img src='/preview.mjpg'>")
+_PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static", "index.html")
+_KEEPALIVE = 5.0  # seconds between SSE comments while no frame comes (proxies close idle streams)
+
+
+class _Feed:
+    """One MJPEG feed (annotated or raw): the latest JPEG, its number, who watches it."""
+
+    __slots__ = ("jpeg", "seq", "clients", "last_time")
+
+    def __init__(self) -> None:
+        self.jpeg: Optional[bytes] = None
+        self.seq = 0
+        self.clients = 0
+        self.last_time = 0.0
+
+
+REQUEST_TIMEOUT = 10.0  # seconds for each read or write of one client
+MAX_CONNECTIONS = 32    # clients served at once (a thread each)
+_STREAMS = {"/preview.mjpg": "multipart/x-mixed-replace; boundary=" + _BOUNDARY,  # HEAD: headers only
+            "/events": "text/event-stream"}
+_BUSY = b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+
+
+def _next_slot(last: float, now: float, interval: float) -> float:
+    """When the JPEG made at ``now`` was due: one interval after the last was due (so the rate
+    holds when frames come a little faster than it), or ``now`` after a pause."""
+    due = last + interval
+    return due if now - due < interval else now
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 64  # listen backlog (5 by default: a burst of connections waited a second each)
+
+    def __init__(self, *args, **kwargs) -> None:
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request, client_address) -> None:
+        if not self._slots.acquire(blocking=False):  # full: say so and close, no thread
+            try:
+                request.settimeout(1.0)
+                request.sendall(_BUSY)
+                request.setblocking(False)
+                request.recv(65536)  # what it sent, read: closing on unread data would reset the answer away
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def handle_error(self, request, client_address) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, socket.timeout)):  # the client went away or stalled
+            log.debug("http client %s: %s", client_address[0], exc)
+        else:
+            log.warning("http request from %s failed", client_address[0], exc_info=True)
 
 
 class HttpSink(Sink):
@@ -54,14 +131,27 @@ class HttpSink(Sink):
         self.preview_interval = 1.0 / preview_fps if preview_fps > 0 else 0.0
         self.jpeg_quality = int(jpeg_quality)
         self._latest = b'{"frame": null, "people": []}'
-        self._jpeg: Optional[bytes] = None
-        self._jpeg_seq = 0
-        self._last_jpeg_time = 0.0
+        self._feeds = {False: _Feed(), True: _Feed()}  # annotated, raw
+        self._event = b""        # the latest frame as an SSE message
+        self._event_seq = 0
+        self._skeleton = b""     # the skeleton as an SSE event, once a frame told it
+        self._snapshot_wanted = False  # a /snapshot.jpg request waits for the next frame
         self._cond = threading.Condition()
         self._closing = False
-        self.clients = 0
+        self.event_clients = 0
         self.server: Optional[_Server] = None
         self._thread: Optional[threading.Thread] = None
+        with open(_PAGE, "rb") as f:  # read once: the page is part of the package
+            self._page = f.read()
+
+    @property
+    def clients(self) -> int:
+        """Viewers of the annotated preview."""
+        return self._feeds[False].clients
+
+    @property
+    def _jpeg(self) -> Optional[bytes]:
+        return self._feeds[False].jpeg
 
     @property
     def port(self) -> int:
@@ -80,23 +170,45 @@ class HttpSink(Sink):
         log.info("http sink on http://%s:%d/", self.address, self.port)
 
     def handle(self, result: Result) -> None:
-        body = json.dumps(result.record(), separators=(",", ":")).encode()
+        record = result.record()
+        body = json.dumps(record, separators=(",", ":")).encode()
+        event = b""
+        if self.event_clients > 0:  # the live page's stream: only for someone watching
+            if result.image is not None:
+                record["size"] = [int(result.image.shape[1]), int(result.image.shape[0])]
+            event = b"data: " + json.dumps(record, separators=(",", ":")).encode() + b"\n\n"
+        if not self._skeleton:
+            sk = result.skeleton
+            self._skeleton = b"event: skeleton\ndata: " + json.dumps(
+                {"name": sk.name, "parts": list(sk.parts), "limbs": [list(limb) for limb in sk.limbs]},
+                separators=(",", ":")).encode() + b"\n\n"
         now = time.monotonic()
-        jpeg = None
-        # Encode only for someone watching (or the first frame, for /snapshot.jpg), at most preview_fps.
-        if result.image is not None and (self.clients > 0 or self._jpeg is None) \
-                and now - self._last_jpeg_time >= self.preview_interval:
-            img = draw_poses(result.image, result.poses, result.skeleton)
+        jpegs = {}
+        for raw in (True, False):  # raw first: drawing writes on the image (this sink's own copy)
+            feed = self._feeds[raw]
+            # Encode only for someone watching, at most preview_fps (or, annotated, for
+            # /snapshot.jpg: the first frame, and the frame after a request).
+            snapshot = not raw and (self._snapshot_wanted or feed.jpeg is None)
+            if result.image is None or not (snapshot or (
+                    feed.clients > 0 and now - feed.last_time >= self.preview_interval)):
+                continue
+            img = result.image if raw else draw_poses(result.image, result.poses, result.skeleton)
             ok, enc = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR),
                                    [int(cv2.IMWRITE_JPEG_QUALITY), self.jpeg_quality])
             if ok:
-                jpeg = enc.tobytes()
-                self._last_jpeg_time = now
+                jpegs[raw] = enc.tobytes()
+                # the next is due one interval after this one was due, not after it was made
+                feed.last_time = _next_slot(feed.last_time, now, self.preview_interval)
+                if not raw:
+                    self._snapshot_wanted = False
         with self._cond:
             self._latest = body
-            if jpeg is not None:
-                self._jpeg = jpeg
-                self._jpeg_seq += 1
+            if event:
+                self._event = event
+                self._event_seq += 1
+            for raw, jpeg in jpegs.items():
+                self._feeds[raw].jpeg = jpeg
+                self._feeds[raw].seq += 1
             self._cond.notify_all()
 
     def close(self) -> None:
@@ -114,6 +226,8 @@ class HttpSink(Sink):
 
         class Handler(BaseHTTPRequestHandler):
             server_version = "openpose-plus"
+            timeout = REQUEST_TIMEOUT  # each read and write (a socket timeout)
+            head = False
 
             def log_message(self, fmt, *args) -> None:  # route to logging, not stderr per request
                 log.debug("%s " + fmt, self.client_address[0], *args)
@@ -124,12 +238,26 @@ class HttpSink(Sink):
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("Cache-Control", "no-store")
                 self.end_headers()
-                self.wfile.write(body)
+                if not self.head:
+                    self.wfile.write(body)
+
+            def do_HEAD(self) -> None:
+                self.head = True
+                ctype = _STREAMS.get(self.path.split("?")[0])
+                if ctype is None:
+                    self.do_GET()
+                    return
+                self.send_response(200)  # a stream: its headers, and no stream
+                self.send_header("Content-Type", ctype)
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
 
             def do_GET(self) -> None:
-                path = self.path.split("?")[0]
-                if path == "/":
-                    self._send(200, _INDEX, "text/html; charset=utf-8")
+                path, _, query = self.path.partition("?")
+                if path in ("/", "/index.html"):
+                    self._send(200, sink._page, "text/html; charset=utf-8")
+                elif path == "/events":
+                    self._events()
                 elif path == "/poses":
                     with sink._cond:
                         body = sink._latest
@@ -145,32 +273,67 @@ class HttpSink(Sink):
 
                     self._send(200, generate_latest(sink.registry), CONTENT_TYPE_LATEST)
                 elif path == "/snapshot.jpg":
-                    with sink._cond:
-                        jpeg = sink._jpeg
+                    with sink._cond:  # the frame after this request (at most a second's wait)
+                        feed = sink._feeds[False]
+                        seq, sink._snapshot_wanted = feed.seq, True
+                        sink._cond.wait_for(lambda: sink._closing or feed.seq != seq, timeout=1.0)
+                        jpeg = feed.jpeg
                     if jpeg is None:
                         self._send(503, b"no frame yet\n", "text/plain")
                     else:
                         self._send(200, jpeg, "image/jpeg")
                 elif path == "/preview.mjpg":
-                    self._stream()
+                    self._stream("raw=1" in query.split("&"))
                 else:
                     self._send(404, b"not found\n", "text/plain")
 
-            def _stream(self) -> None:
+            def _events(self) -> None:
+                """Server-Sent Events: the skeleton, then the latest frame each time one comes."""
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                seen, told = sink._event_seq, False
+                with sink._cond:
+                    sink.event_clients += 1
+                try:
+                    while True:
+                        with sink._cond:
+                            sink._cond.wait_for(lambda: sink._closing or sink._event_seq != seen
+                                                or (sink._skeleton and not told), timeout=_KEEPALIVE)
+                            if sink._closing:
+                                return
+                            skeleton, event, fresh = sink._skeleton, sink._event, sink._event_seq != seen
+                            seen = sink._event_seq
+                        out = b""
+                        if skeleton and not told:
+                            out, told = skeleton, True
+                        if fresh and event:
+                            out += event
+                        self.wfile.write(out or b": keep-alive\n\n")
+                        self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the page was closed
+                finally:
+                    with sink._cond:
+                        sink.event_clients -= 1
+
+            def _stream(self, raw: bool) -> None:
+                feed = sink._feeds[raw]
                 self.send_response(200)
                 self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=" + _BOUNDARY)
                 self.send_header("Cache-Control", "no-store")
                 self.end_headers()
                 seen = -1
                 with sink._cond:
-                    sink.clients += 1
+                    feed.clients += 1
                 try:
                     while True:
                         with sink._cond:
-                            sink._cond.wait_for(lambda: sink._closing or sink._jpeg_seq != seen, timeout=5.0)
+                            sink._cond.wait_for(lambda: sink._closing or feed.seq != seen, timeout=5.0)
                             if sink._closing:
                                 return
-                            jpeg, seen = sink._jpeg, sink._jpeg_seq
+                            jpeg, seen = feed.jpeg, feed.seq
                         if jpeg is None:
                             continue
                         self.wfile.write(("--%s\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n"
@@ -180,6 +343,6 @@ class HttpSink(Sink):
                     pass  # the viewer went away
                 finally:
                     with sink._cond:
-                        sink.clients -= 1
+                        feed.clients -= 1
 
         return Handler
