@@ -1,13 +1,21 @@
 """The daemon behind ``openpose-plus serve``: the pipeline wrapped for systemd.
 
-* ``READY=1`` once the first frame has gone through the whole pipeline;
-* ``WATCHDOG=1`` every half ``WATCHDOG_USEC`` while frames flow or the source is being
-  retried, and none if the pipeline stalls (so systemd restarts it);
-* ``STATUS=`` with the frame rate, or with what the source is doing when it is lost;
+* ``READY=1`` once every configured stream has either sent a frame through the whole
+  pipeline or been declared down (its source failed to open or read and is being retried),
+  so one absent camera never holds the others' start;
+* ``WATCHDOG=1`` every half ``WATCHDOG_USEC`` while frames flow (from any stream) or, when no
+  stream is connected, while sources are being retried; none if the pipeline stalls (so
+  systemd restarts it);
+* ``STATUS=`` with the frame rate and which streams are up, or with what a source is doing
+  when it is lost;
 * SIGTERM/SIGINT: ``STOPPING=1``, capture stops, frames in flight finish, sinks flush, exit 0;
 * SIGHUP: ``RELOADING=1``, the config is read again (a bad one is refused and the old
   one kept), the pipeline restarts with it, ``READY=1``;
 * logs to stderr for journald.
+
+Streams: the ``[[sources]]`` of the config (or its one ``[source]``, the stream ``default``),
+each behind its own :class:`ReconnectingSource`, all through one
+:class:`~openpose_plus.edge.streams.StreamsPipeline` whose inference stage batches them.
 """
 from __future__ import annotations
 
@@ -17,14 +25,14 @@ import logging
 import signal
 import threading
 import time
-from typing import Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from .config import ConfigError, EdgeConfig, load_config
 from .metrics import PipelineMetrics
 from .notify import Notifier
-from openpose_plus.edge.pipeline import Pipeline
-from openpose_plus.edge.sinks.factory import build_sinks
+from openpose_plus.edge.sinks.factory import build_stream_sinks
 from openpose_plus.edge.sources import ReconnectingSource
+from openpose_plus.edge.streams import StreamsPipeline
 
 __all__ = ["Daemon"]
 
@@ -39,8 +47,10 @@ class Daemon:
         self.notifier = notifier or Notifier()
         self.metrics = PipelineMetrics(lambda: self.pipeline, lambda: self.source.reconnects if self.source else 0)
         self.estimator = None
-        self.source: Optional[ReconnectingSource] = None
-        self.pipeline: Optional[Pipeline] = None
+        self.sources: Dict[str, ReconnectingSource] = {}
+        self.source: Optional[ReconnectingSource] = None  # the first stream's (the only one's with [source])
+        self.source_states: Dict[str, str] = {}
+        self.pipeline: Optional[StreamsPipeline] = None
         self._thread: Optional[threading.Thread] = None
         self._wake = threading.Event()
         self._stop_requested = False
@@ -68,28 +78,53 @@ class Daemon:
         pinger = threading.Thread(target=keep_alive, name="loading", daemon=True)
         pinger.start()
         try:
-            return PoseEstimator(m.bundle, backend=m.backend, precision=m.precision,
+            from openpose_plus.edge.bundle import load_bundle
+
+            bundle = load_bundle(m.bundle)
+            return PoseEstimator(bundle, backend=m.backend, precision=m.precision,
                                  params=dict(cfg.grouping), threads=m.threads,
-                                 cache_dir=m.cache_dir or None, dla_core=m.dla_core if m.dla_core >= 0 else None)
+                                 cache_dir=m.cache_dir or None, dla_core=m.dla_core if m.dla_core >= 0 else None,
+                                 batch=self._batch_for(cfg, bundle))
         finally:
             done.set()
             pinger.join()
 
-    def _on_source_status(self, text: str) -> None:
-        self.source_state = text
-        self.notifier.status(text)
+    @staticmethod
+    def _batch_for(cfg: EdgeConfig, bundle) -> int:
+        """Frames per network call: a fixed-batch bundle's own size; a dynamic one's
+        ``pipeline.max_batch``, or (0) the number of streams, at most its checked size."""
+        spec = bundle.batch
+        if not spec.dynamic:
+            return spec.size
+        return cfg.pipeline.max_batch or min(len(cfg.streams()), spec.size)
+
+    def _on_source_status(self, name: str, text: str) -> None:
+        self.source_states[name] = text
+        if self.source is not None and self.sources.get(name) is self.source:
+            self.source_state = text
+        self.notifier.status(("%s: %s" % (name, text)) if self.config.multi_stream else text)
 
     def _heartbeat(self) -> None:
         self.alive = time.monotonic()
 
     def _start_pipeline(self, cfg: EdgeConfig) -> None:
-        s, p = cfg.source, cfg.pipeline
-        self.source = ReconnectingSource(s.uri, min_delay=s.reconnect_min, max_delay=s.reconnect_max,
-                                         reopen_on_end=s.reopen_on_end, on_status=self._on_source_status,
-                                         heartbeat=self._heartbeat, prefer=s.prefer)
-        sinks = build_sinks(cfg.sinks, self.metrics.registry, self.health)
-        self.pipeline = Pipeline(self.estimator, self.source, sinks, mode=p.mode, queue_size=p.queue_size,
-                                 infer_workers=p.infer_workers, sink_queue=p.sink_queue)
+        p = cfg.pipeline
+        pairs: List[Tuple[str, ReconnectingSource]] = []
+        self.source_states = {}
+        for s in cfg.streams():
+            src = ReconnectingSource(s.uri, min_delay=s.reconnect_min, max_delay=s.reconnect_max,
+                                     reopen_on_end=s.reopen_on_end,
+                                     on_status=lambda text, name=s.name: self._on_source_status(name, text),
+                                     heartbeat=self._heartbeat, prefer=s.prefer)
+            pairs.append((s.name, src))
+            self.source_states[s.name] = "starting"
+        self.sources = dict(pairs)
+        self.source = pairs[0][1]
+        shared, own = build_stream_sinks(cfg.sinks, [n for n, _ in pairs], self.metrics.registry, self.health,
+                                         own_folders=cfg.multi_stream)
+        self.pipeline = StreamsPipeline(self.estimator, pairs, shared, own, mode=p.mode, queue_size=p.queue_size,
+                                        infer_workers=p.infer_workers, sink_queue=p.sink_queue,
+                                        batch_wait_ms=p.batch_wait_ms)
         self.pipeline.start_sinks()  # an HTTP port in use fails here, at start, not later
         self._ready_sent = False
         self._thread = threading.Thread(target=self._run_pipeline, args=(self.pipeline,), name="pipeline", daemon=True)
@@ -120,31 +155,57 @@ class Daemon:
         return not hung
 
     # -- health --------------------------------------------------------------------------
-    def health(self) -> Tuple[bool, str]:
+    def _stream_health(self, st, now: float) -> Tuple[bool, str]:
+        state = self.source_states.get(st.name, "starting")
+        if not st.frames:
+            return False, "no frame yet (%s)" % state
+        idle = now - st.last_frame_time
+        if idle > self.config.daemon.stall_seconds:
+            return False, "no frame for %.1f s (source: %s)" % (idle, state)
+        return True, "ok: %.1f fps" % st.recent_fps
+
+    def _sinks_health(self) -> str:
+        """What sinks with a connection (MQTT) say, after the streams' health: they drop their
+        own messages while away, they never make the pipeline unhealthy."""
         p = self.pipeline
-        stall = self.config.daemon.stall_seconds
+        words = [w.sink.health()[1] for w in (p.sinks if p else []) if hasattr(w.sink, "connected")]
+        return "".join("; %s" % w for w in words)
+
+    def health(self) -> Tuple[bool, str]:
+        """(ok, why): ok while every stream delivers frames (one line per stream when there are several)."""
+        p = self.pipeline
         now = time.monotonic()
-        if p is None or not p.frames:
+        if p is None:
             return False, "no frame yet (%s)" % self.source_state
-        idle = now - p.last_frame_time
-        if idle > stall:
-            return False, "no frame for %.1f s (source: %s)" % (idle, self.source_state)
-        return True, "ok: %.1f fps" % p.recent_fps
+        checks = [(st.name,) + self._stream_health(st, now) for st in p.streams]
+        if len(checks) == 1:
+            return checks[0][1], checks[0][2] + self._sinks_health()
+        up = sum(1 for _, ok, _ in checks if ok)
+        head = "%s: %d/%d streams up, %.1f fps" % ("ok" if up == len(checks) else "degraded", up, len(checks),
+                                                   p.recent_fps)
+        return up == len(checks), "\n".join([head + self._sinks_health()] + ["%s: %s" % c[::2] for c in checks])
 
     def _flowing(self, now: float) -> bool:
         p = self.pipeline
-        last = max(p.last_frame_time if p else 0.0, self.alive)
+        last = p.last_frame_time if p else 0.0
+        if p is None or not any(st.connected for st in p.streams):
+            last = max(last, self.alive)  # no stream delivers: retrying one is alive
         return now - last <= self.config.daemon.stall_seconds
 
     def status_text(self) -> str:
         p = self.pipeline
         if p is None:
             return "starting"
-        if self.source is not None and not self.source.connected:
+        if len(p.streams) == 1 and not p.streams[0].connected:
             return "source: %s" % self.source_state
         drops = sum(p.sink_drops.values())
-        return "%.1f fps, %d people, %d frames, dropped %d capture / %d sink" % (
+        text = "%.1f fps, %d people, %d frames, dropped %d capture / %d sink" % (
             p.recent_fps, p.last_people, p.frames, p.capture_drops, drops)
+        if len(p.streams) > 1:
+            down = [st for st in p.streams if not st.connected or st.down]
+            text += "; streams %d/%d up" % (len(p.streams) - len(down), len(p.streams))
+            text += "".join("; %s: %s" % (st.name, self.source_states.get(st.name, st.state)) for st in down)
+        return text
 
     # -- signals and the main loop ----------------------------------------------------------
     def request_stop(self, *_args) -> None:
@@ -161,7 +222,8 @@ class Daemon:
         try:
             new = load_config(self.config_path, self.overrides)
             model_changed = (dataclasses.asdict(new.model) != dataclasses.asdict(self.config.model)
-                             or new.grouping != self.config.grouping)
+                             or new.grouping != self.config.grouping
+                             or self._batch_for(new, self.estimator.bundle) != self.estimator.batch)
             # The new model is loaded (and checked) while the old pipeline still runs.
             estimator = self._make_estimator(new) if model_changed else None
         except Exception as exc:  # a bad config or bundle: refused, the running one is kept
@@ -226,10 +288,10 @@ class Daemon:
                 else:
                     log.info("source ended; %d frames", p.frames if p else 0)
                 break
-            if not self._ready_sent and p is not None and p.frames > 0:
+            if not self._ready_sent and p is not None and p.ready:
                 self._ready_sent = self._started = True
                 self.notifier.ready(self.status_text())
-                log.info("ready: first frame processed")
+                log.info("ready: %s", ", ".join("%s %s" % (st.name, st.state) for st in p.streams))
             if interval and self._started and now - last_ping >= interval and self._flowing(now):
                 self.notifier.watchdog()
                 last_ping = now

@@ -7,6 +7,10 @@ blocks a scrape) on a configurable address, 127.0.0.1 by default. Metrics come f
     /          a small index page        /poses          latest poses as JSON
     /preview.mjpg  multipart JPEG stream  /snapshot.jpg   the latest annotated frame
     /healthz   200 "ok" / 503 and why     /metrics        Prometheus text format
+
+With several streams each result carries its stream's name: ``/poses``, ``/preview.mjpg`` and
+``/snapshot.jpg`` take ``?stream=NAME`` for one stream's (without it: the latest of any), the
+index page shows a preview per stream, and ``/streams`` lists the names seen.
 """
 from __future__ import annotations
 
@@ -15,7 +19,8 @@ import logging
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple
+from urllib.parse import parse_qs, quote
 
 from openpose_plus.edge.draw import draw_poses
 from .base import Result, Sink
@@ -57,6 +62,11 @@ class HttpSink(Sink):
         self._jpeg: Optional[bytes] = None
         self._jpeg_seq = 0
         self._last_jpeg_time = 0.0
+        # per stream (several streams): the latest record and preview of each, by name
+        self._latest_by: Dict[str, bytes] = {}
+        self._jpeg_by: Dict[str, bytes] = {}
+        self._jpeg_seq_by: Dict[str, int] = {}
+        self._jpeg_time_by: Dict[str, float] = {}
         self._cond = threading.Condition()
         self._closing = False
         self.clients = 0
@@ -80,6 +90,9 @@ class HttpSink(Sink):
         log.info("http sink on http://%s:%d/", self.address, self.port)
 
     def handle(self, result: Result) -> None:
+        stream = getattr(result, "stream", None)
+        if stream is not None:
+            return self._handle_stream(result, stream)
         body = json.dumps(result.record(), separators=(",", ":")).encode()
         now = time.monotonic()
         jpeg = None
@@ -98,6 +111,45 @@ class HttpSink(Sink):
                 self._jpeg = jpeg
                 self._jpeg_seq += 1
             self._cond.notify_all()
+
+    def _encode(self, result: Result) -> Optional[bytes]:
+        img = draw_poses(result.image, result.poses, result.skeleton)
+        ok, enc = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR),
+                               [int(cv2.IMWRITE_JPEG_QUALITY), self.jpeg_quality])
+        return enc.tobytes() if ok else None
+
+    def _handle_stream(self, result: Result, stream: str) -> None:
+        """A result of a named stream: the latest overall and that stream's own; its preview
+        at most preview_fps, and only while someone watches (or for its first snapshot)."""
+        body = json.dumps(result.record(), separators=(",", ":")).encode()
+        now = time.monotonic()
+        jpeg = None
+        if result.image is not None and (self.clients > 0 or stream not in self._jpeg_by) \
+                and now - self._jpeg_time_by.get(stream, 0.0) >= self.preview_interval:
+            jpeg = self._encode(result)
+            if jpeg is not None:
+                self._jpeg_time_by[stream] = now
+        with self._cond:
+            self._latest = self._latest_by[stream] = body
+            if jpeg is not None:
+                self._jpeg = self._jpeg_by[stream] = jpeg
+                self._jpeg_seq += 1
+                self._jpeg_seq_by[stream] = self._jpeg_seq_by.get(stream, 0) + 1
+            self._cond.notify_all()
+
+    def _index(self) -> bytes:
+        with self._cond:
+            names = sorted(self._latest_by)
+        if not names:
+            return _INDEX
+        parts = [b"<!doctype html><title>openpose-plus</title><h1>openpose-plus</h1>"
+                 b"<p><a href='/poses'>/poses</a> <a href='/streams'>/streams</a> <a href='/healthz'>/healthz</a> "
+                 b"<a href='/metrics'>/metrics</a></p>"]
+        for name in names:
+            q = quote(name)
+            parts.append(("<figure style='display:inline-block'><figcaption>%s (<a href='/poses?stream=%s'>poses"
+                          "</a>)</figcaption><img src='/preview.mjpg?stream=%s'></figure>" % (name, q, q)).encode())
+        return b"".join(parts)
 
     def close(self) -> None:
         with self._cond:
@@ -127,9 +179,16 @@ class HttpSink(Sink):
                 self.wfile.write(body)
 
             def do_GET(self) -> None:
-                path = self.path.split("?")[0]
+                path, _, query = self.path.partition("?")
+                stream = (parse_qs(query).get("stream") or [None])[0]
+                if stream is not None and path in ("/poses", "/snapshot.jpg", "/preview.mjpg"):
+                    return self._one_stream(path, stream)
                 if path == "/":
-                    self._send(200, _INDEX, "text/html; charset=utf-8")
+                    self._send(200, sink._index(), "text/html; charset=utf-8")
+                elif path == "/streams":
+                    with sink._cond:
+                        names = sorted(sink._latest_by)
+                    self._send(200, json.dumps({"streams": names}).encode(), "application/json")
                 elif path == "/poses":
                     with sink._cond:
                         body = sink._latest
@@ -156,7 +215,23 @@ class HttpSink(Sink):
                 else:
                     self._send(404, b"not found\n", "text/plain")
 
-            def _stream(self) -> None:
+            def _one_stream(self, path: str, stream: str) -> None:
+                with sink._cond:
+                    known = stream in sink._latest_by
+                    body, jpeg = sink._latest_by.get(stream), sink._jpeg_by.get(stream)
+                if not known:
+                    self._send(404, ("no stream %r (yet)\n" % stream).encode(), "text/plain; charset=utf-8")
+                elif path == "/poses":
+                    self._send(200, body, "application/json")  # type: ignore[arg-type]
+                elif path == "/snapshot.jpg":
+                    if jpeg is None:
+                        self._send(503, b"no frame yet\n", "text/plain")
+                    else:
+                        self._send(200, jpeg, "image/jpeg")
+                else:
+                    self._stream(stream)
+
+            def _stream(self, stream: Optional[str] = None) -> None:
                 self.send_response(200)
                 self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=" + _BOUNDARY)
                 self.send_header("Cache-Control", "no-store")
@@ -167,10 +242,17 @@ class HttpSink(Sink):
                 try:
                     while True:
                         with sink._cond:
-                            sink._cond.wait_for(lambda: sink._closing or sink._jpeg_seq != seen, timeout=5.0)
-                            if sink._closing:
-                                return
-                            jpeg, seen = sink._jpeg, sink._jpeg_seq
+                            if stream is None:
+                                sink._cond.wait_for(lambda: sink._closing or sink._jpeg_seq != seen, timeout=5.0)
+                                if sink._closing:
+                                    return
+                                jpeg, seen = sink._jpeg, sink._jpeg_seq
+                            else:  # one stream's frames only
+                                sink._cond.wait_for(lambda: sink._closing or sink._jpeg_seq_by.get(stream, 0) != seen,
+                                                    timeout=5.0)
+                                if sink._closing:
+                                    return
+                                jpeg, seen = sink._jpeg_by.get(stream), sink._jpeg_seq_by.get(stream, 0)
                         if jpeg is None:
                             continue
                         self.wfile.write(("--%s\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n"

@@ -20,6 +20,7 @@ class ReconnectingSource(Source):
     ``on_status(text)`` hears about losses and retries (the daemon puts it in STATUS=),
     ``heartbeat()`` is called on every attempt (the pipeline is alive while retrying).
     ``stop()`` interrupts a backoff sleep. Frame indices keep counting across reconnects.
+    :attr:`down` is true from its first failed attempt until it is connected again.
     """
 
     def __init__(self, uri: str, ring: int = DEFAULT_RING, min_delay: float = 0.5, max_delay: float = 30.0,
@@ -39,11 +40,17 @@ class ReconnectingSource(Source):
         self.reconnects = 0
         self.delays: List[float] = []  # the backoff delays slept, for logs and tests
         self.connected = False
+        self.failures = 0  # failed attempts since it was last connected: > 0 and not connected is "down"
         self._stop = threading.Event()
 
     @property
     def live(self) -> bool:  # type: ignore[override]
         return True
+
+    @property
+    def down(self) -> bool:
+        """Lost: not connected, and at least one attempt to reopen it has failed."""
+        return not self.connected and self.failures > 0
 
     def stop(self) -> None:
         self._stop.set()
@@ -62,12 +69,14 @@ class ReconnectingSource(Source):
                 self.inner = make_source(self.uri, self.ring.size, self.prefer).open()
                 self.inner.ring = self.ring  # keep one ring across reconnects
                 self.connected = True
+                self.failures = 0
                 if not first:
                     self.reconnects += 1
                     self.on_status("source %s reconnected after %d attempt(s)" % (self.uri, attempt))
                     log.info("source %s reconnected", self.uri)
                 return
             except SourceError as exc:
+                self.failures += 1
                 if self.max_attempts is not None and attempt >= self.max_attempts:
                     raise
                 msg = "%s; retry %d in %.1f s" % (exc, attempt, delay)
