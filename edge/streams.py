@@ -15,9 +15,11 @@ get every stream's results with a ``stream`` field.
 The inference stage: a worker (:meth:`~.worker.InferenceWorker.process_batch`) takes up to
 ``batch`` frames from the one queue, from any streams, and runs them in one network call. It
 waits at most ``batch_wait_ms`` after its first frame for more, and not at all once every
-stream that is up has a frame in the batch (no stream could add one soon), so latency stays
-bounded at low rates and batches are full when the streams run flat out. Only one worker
-gathers at a time; the others run their batches meanwhile. Grouping runs per frame on the
+stream that is up has a frame waiting (no stream could add one soon), so latency stays
+bounded at low rates and batches are full when the streams run flat out. Frames wait in
+their stream's own queue and a batch takes them round robin, oldest first, so a stream that
+floods holds up no other. Only one worker gathers at a time; the others run their batches
+meanwhile. Grouping runs per frame on the
 worker; whatever needs a stream's frames in order (a tracker) is the per-stream ``hook``,
 called on the ordering thread before that stream's sinks.
 
@@ -72,6 +74,7 @@ class Stream:
         self.latency_sum = 0.0     # seconds, capture to sinks, over ``frames``
         self.latency_last = 0.0
         self.recent: "collections.deque[float]" = collections.deque(maxlen=32)
+        self.queue: "collections.deque[tuple]" = collections.deque()  # captured, waiting for a worker
         self.next_seq = 0          # capture side
         self.expected = 0          # ordering side
         self.pending: Dict[int, "_Done"] = {}
@@ -201,7 +204,9 @@ class StreamsPipeline:
         self._stopped_at = 0.0
         self._lock = threading.Lock()
         self._gathering = threading.Lock()
-        self._q_in: "queue.Queue[object]" = queue.Queue()  # bounded by the streams' windows
+        # Frames waiting for a worker: each stream's own queue (bounded by its window), so
+        # a batch takes them round robin and a flooding stream delays no other.
+        self._waiting = threading.Condition(threading.Lock())
         self._capturing = len(self.streams)
         self._threads: List[threading.Thread] = []
 
@@ -260,9 +265,11 @@ class StreamsPipeline:
 
     def stop(self) -> None:
         """Stop capturing; frames already in flight finish and reach the sinks."""
-        if not self._stop.is_set():
-            self._stopped_at = time.monotonic()
-        self._stop.set()
+        with self._waiting:
+            if not self._stop.is_set():
+                self._stopped_at = time.monotonic()
+            self._stop.set()
+            self._waiting.notify_all()
         for st in self.streams:
             stopper = getattr(st.source, "stop", None)
             if stopper is not None:
@@ -314,56 +321,47 @@ class StreamsPipeline:
                     while not st.window.acquire(timeout=0.1):
                         if self._stop.is_set():
                             return
-                self._q_in.put((st, st.next_seq, frame))
+                with self._waiting:
+                    st.queue.append((st, st.next_seq, frame))
+                    self._waiting.notify()
                 st.next_seq += 1
         except BaseException as exc:  # pragma: no cover - a bug; this stream ends, and says why
             st.error = exc
             log.exception("%s: capture failed", st.name)
         finally:
             st.ended = True
-            with self._lock:
+            with self._waiting:  # when every stream is done, workers end once the queues are empty
                 self._capturing -= 1
-                last = self._capturing == 0
-            if last:  # every stream is done: one end per worker
-                for _ in range(self.infer_workers):
-                    self._q_in.put(_END)
+                self._waiting.notify_all()
 
     # -- inference: gather a batch, run it, hand back each frame -----------------------------
     def _gather(self) -> Tuple[list, bool]:
-        """Up to ``batch`` frames: the first as soon as there is one; more until the batch is
-        full, every stream that is up has one in it, or ``batch_wait`` has passed. ``(items,
-        ended)``: ended when this worker took its end."""
-        q = self._q_in
-        while True:
-            try:
-                first = q.get(timeout=0.1)
-                break
-            except queue.Empty:
-                # Stopping: once the streams are done (or, past a grace, hung in a read that
-                # never returns) there is nothing more to wait for.
-                if self._stop.is_set() and (self._capturing == 0 or time.monotonic() - self._stopped_at > 1.0):
+        """Up to ``batch`` frames, taken round robin over the streams (oldest first): as soon
+        as there is one, plus more until the batch could be full, every stream that is up has
+        one waiting, or ``batch_wait`` has passed. ``(items, ended)``: ended when every stream
+        is done and nothing waits (or, stopping, past a grace for a read that never returns)."""
+        cv = self._waiting
+        with cv:
+            while not any(st.queue for st in self.streams):
+                if self._capturing == 0 or (self._stop.is_set() and time.monotonic() - self._stopped_at > 1.0):
                     return [], True
-        if first is _END:
-            return [], True
-        items = [first]
-        deadline = time.monotonic() + self.batch_wait
-        while len(items) < self.batch:
-            have = {id(it[0]) for it in items}
-            up = sum(1 for st in self.streams if st.connected)
-            if len(have) >= up:  # nobody else can add one soon: take only what is already here
-                try:
-                    item = q.get_nowait()
-                except queue.Empty:
-                    break
-            else:
+                cv.wait(0.1)
+            deadline = time.monotonic() + self.batch_wait
+            while True:
+                waiting = sum(len(st.queue) for st in self.streams)
+                have = sum(1 for st in self.streams if st.queue)
+                up = sum(1 for st in self.streams if st.connected)
                 left = deadline - time.monotonic()
-                try:
-                    item = q.get(timeout=left) if left > 0 else q.get_nowait()
-                except queue.Empty:
+                if waiting >= self.batch or have >= up or left <= 0 or self._capturing == 0:
                     break
-            if item is _END:
-                return items, True
-            items.append(item)
+                cv.wait(left)
+            items: list = []
+            while len(items) < self.batch:
+                heads = sorted((st for st in self.streams if st.queue), key=lambda st: st.queue[0][2].timestamp)
+                if not heads:
+                    break
+                for st in heads[:self.batch - len(items)]:
+                    items.append(st.queue.popleft())
         return items, False
 
     def _worker_loop(self, worker, q_out: "queue.Queue[object]") -> None:
