@@ -137,6 +137,15 @@ def _check(cfg: EdgeConfig) -> None:
             raise ConfigError("source.uri: required (csi://0, /dev/video0, rtsp://..., synthetic://), "
                               "or several [[sources]]")
         _check_source(cfg.source, "source")
+    mq = cfg.sinks.mqtt
+    if mq.host:
+        if bool(mq.tls_cert) != bool(mq.tls_key):
+            raise ConfigError("sinks.mqtt.tls_cert: tls_cert and tls_key go together")
+        if mq.password_file and not mq.username:
+            raise ConfigError("sinks.mqtt.password_file: needs sinks.mqtt.username")
+        if mq.reconnect_min > mq.reconnect_max:
+            raise ConfigError("sinks.mqtt.reconnect_min: must be at most sinks.mqtt.reconnect_max (%r), got %r"
+                              % (mq.reconnect_max, mq.reconnect_min))
     if cfg.grouping:
         from openpose_plus.edge.grouping import GroupParams
 

@@ -62,6 +62,7 @@ class MqttSink(Sink):
         self._connected = threading.Event()
         self._status_mids = set()  # the online/offline messages are not frames
         self._client = None
+        self._closing = False
 
     def topic(self, stream: Optional[str] = None) -> str:
         return "%s/%s/poses" % (self.prefix, stream or self.stream)
@@ -91,7 +92,7 @@ class MqttSink(Sink):
     def _on_disconnect(self, client, userdata, flags, reason_code, properties=None) -> None:
         was = self._connected.is_set()
         self._connected.clear()
-        if was:  # once per change of state, not per retry
+        if was and not self._closing:  # once per change of state, not per retry; not our own goodbye
             self.last_error = "disconnected: %s" % reason_code
             log.warning("mqtt: lost %s:%d (%s); reconnecting", self.host, self.port, reason_code)
 
@@ -154,6 +155,7 @@ class MqttSink(Sink):
                 if time.monotonic() > deadline:
                     break
                 time.sleep(0.01)
+        self._closing = True
         client.disconnect()
         client.loop_stop()
         self._client = None
