@@ -378,22 +378,24 @@ class StreamsPipeline:
                     self.batches += 1
                     self.batched_frames += len(items)
                 call_ms = 0.0
+                done = []
                 for (st, seq, frame), out in zip(items, outs):
                     if isinstance(out, Processed):
                         # per frame: letterbox and grouping; per call: the network (see summary)
                         self.times.add("preprocess", out.preprocess_ms)
                         self.times.add("group", out.group_ms)
                         call_ms = out.infer_ms
-                        q_out.put(_Done(st, seq, frame, out))
+                        done.append(_Done(st, seq, frame, out))
                     else:
                         self._count_error(st, "frame" if isinstance(out, FrameError) else "group", out)
-                        q_out.put(_Done(st, seq, None, None))
+                        done.append(_Done(st, seq, None, None))
                 if call_ms:
                     self.times.add("infer", call_ms)
+                q_out.put(done)  # the batch at once: one wake-up of the ordering thread per call
                 items = []
         except BaseException as exc:  # the backend failed: stop everything and report it
-            for st, seq, _ in items:
-                q_out.put(_Done(st, seq, None, None))  # keep each stream's sequence without a hole
+            # keep each stream's sequence without a hole
+            q_out.put([_Done(st, seq, None, None) for st, seq, _ in items])
             self.error = exc
             self.stop()
         finally:
@@ -428,20 +430,21 @@ class StreamsPipeline:
     def _order_loop(self, q_out: "queue.Queue[object]") -> None:
         ends = 0
         while ends < self.infer_workers:
-            item = q_out.get()
-            if item is _END:
+            batch = q_out.get()
+            if batch is _END:
                 ends += 1
                 continue
-            st = item.stream  # type: ignore[union-attr]
-            st.pending[item.seq] = item  # type: ignore[union-attr]
-            while st.expected in st.pending:
-                done = st.pending.pop(st.expected)
-                st.expected += 1
-                try:
-                    if done.frame is not None:
-                        self._deliver(done)
-                finally:
-                    st.window.release()
+            for item in batch:  # type: ignore[union-attr]
+                st = item.stream
+                st.pending[item.seq] = item
+                while st.expected in st.pending:
+                    done = st.pending.pop(st.expected)
+                    st.expected += 1
+                    try:
+                        if done.frame is not None:
+                            self._deliver(done)
+                    finally:
+                        st.window.release()
 
     # -- running ------------------------------------------------------------------------------
     def start_sinks(self) -> None:
