@@ -97,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
         named = parse_sources(args.sources)
         cfg = sinks_config(args.write_json, args.jsonl, args.output, args.fps, args.http, args.mqtt)
         cfg.mqtt.topic_prefix = args.mqtt_prefix
+        cfg.mqtt.connect_wait = 5.0  # a finite run: its first frames wait for the broker (a moment, not forever)
     except ValueError as exc:
         print("openpose-plus run: %s" % exc, file=sys.stderr)
         return 2

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from openpose_plus.edge.configfile import between, option, positive, section
+from openpose_plus.edge.configfile import between, non_negative, option, positive, section
 
 from .base import Sink
 
@@ -69,6 +69,9 @@ class MqttConfig:
     max_queued: int = option(1000, positive, "messages waiting for the broker before new ones are dropped")
     reconnect_min: float = option(0.5, positive, "seconds before the first retry; doubles up to reconnect_max")
     reconnect_max: float = option(30.0, positive)
+    connect_wait: float = option(0.0, non_negative,
+                                 "seconds the start waits for the broker (0: none; frames before it is reached are "
+                                 "dropped and counted)")
 
 
 @dataclass
@@ -130,7 +133,8 @@ def _mqtt(cfg: MqttConfig, stream: str = "default") -> Sink:
     return MqttSink(cfg.host, cfg.port, cfg.topic_prefix, stream=stream, qos=cfg.qos, retain=cfg.retain,
                     client_id=cfg.client_id, username=cfg.username, password_file=cfg.password_file,
                     tls_ca=cfg.tls_ca, tls_cert=cfg.tls_cert, tls_key=cfg.tls_key, keepalive=cfg.keepalive,
-                    max_queued=cfg.max_queued, reconnect_min=cfg.reconnect_min, reconnect_max=cfg.reconnect_max)
+                    max_queued=cfg.max_queued, reconnect_min=cfg.reconnect_min, reconnect_max=cfg.reconnect_max,
+                    connect_wait=cfg.connect_wait)
 
 
 def _per_stream_path(path: str, name: str) -> str:
