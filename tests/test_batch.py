@@ -228,5 +228,10 @@ def test_tensorrt_builds_the_bundles_batch_profile_and_runs_fewer_frames(tmp_pat
             np.testing.assert_allclose(bufs.heatmaps[:n], want, atol=1e-5)
             assert (bufs.heatmaps[n:] == -1).all()  # frames past n were not run
         be.close()
+        # fewer streams than the bundle's batch: smaller buffers, the same engine (from the cache)
+        builds = len(trt.STANDIN.builds)
+        two = TensorRTBackend(b, "fp32", cache=EngineCache(str(tmp_path / "engines")), max_batch=2)
+        assert two.new_buffers().input.shape[0] == 2 and two.key == be.key and len(trt.STANDIN.builds) == builds
+        two.close()
         gc.collect()
         assert pycuda_driver.WORLD.live_allocations() == 0 and all(v == 0 for v in trt.STANDIN.live.values())

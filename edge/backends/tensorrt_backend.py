@@ -62,9 +62,11 @@ class TensorRTBackend(Backend):
                  gpu_fallback: bool = True, max_batch: int = 0,
                  report: Optional[Callable[[str], None]] = None) -> None:
         # Buffers of ``batch`` frames (a dynamic bundle: max_batch, its own size when 0); the
-        # engine's profile runs 1..N, optimum N, where N is at least that (the cache keys on it).
+        # engine's profile runs 1..N, optimum N: the bundle's batch size, or more where asked, so
+        # a daemon with fewer streams than that reuses the engine build-engine made (the cache
+        # keys on the profile).
         super().__init__(bundle, precision, max_batch)
-        self.max_batch = max(self.batch, int(max_batch))
+        self.max_batch = max(self.batch, int(max_batch), bundle.batch.size)
         self._shape_n = 0  # the batch the execution context's input shape is set to
         # everything below is released by _release(), on close and when this start fails
         self._device: Optional[PrimaryContext] = None
