@@ -34,7 +34,7 @@ from openpose_plus.edge.sources import Source, SourceEnded
 
 __all__ = ["add_arguments", "run", "ReplaySource", "measure", "cpu_profile"]
 
-STAGE_NAMES = ("capture", "preprocess", "infer", "group", "sinks")
+STAGE_NAMES = ("capture", "preprocess", "infer", "group", "track", "sinks")
 
 
 class ReplaySource(Source):
@@ -102,9 +102,10 @@ def measure(est, images: List[np.ndarray], frames: int, mode: str, workers, sink
     """One run of ``frames`` frames through ``est`` in ``mode`` (after a short warm-up)."""
     from openpose_plus.edge.pipeline import Pipeline
 
-    Pipeline(est, ReplaySource(images, min(20, frames)), mode=mode, infer_workers=workers).run()  # warm-up
+    Pipeline(est, ReplaySource(images, min(20, frames)), mode=mode, infer_workers=workers, track=True).run()  # warm-up
     load0 = os.getloadavg()[0]
-    p = Pipeline(est, ReplaySource(images, frames), _sinks(sink, tmp), mode=mode, infer_workers=workers).run()
+    p = Pipeline(est, ReplaySource(images, frames), _sinks(sink, tmp), mode=mode, infer_workers=workers,
+                 track=True).run()  # tracking on, as run and serve have it
     out = p.summary()
     out["load1"] = round((load0 + os.getloadavg()[0]) / 2, 2)
     return out
@@ -120,10 +121,12 @@ def cpu_profile(bundle, images: List[np.ndarray], frames: int, backend: str, pre
 
     from openpose_plus.edge.estimator import PoseEstimator
     from openpose_plus.edge.sinks import JsonLinesSink, Result
+    from openpose_plus.edge.tracking import PoseTracker
 
     est = PoseEstimator(bundle, backend=backend, precision=precision, threads=1)
     worker = est.workers(1)[0]  # the pipeline's own path for a frame, timed in thread CPU time
     clock = worker.clock = time.thread_time
+    tracker = PoseTracker(bundle.skeleton)
     src = ReplaySource(images, frames + 10)
     sink = JsonLinesSink(os.devnull, flush_every=64)
     sink.open()
@@ -135,11 +138,14 @@ def cpu_profile(bundle, images: List[np.ndarray], frames: int, backend: str, pre
             t1 = clock()
             out = worker.process(frame.image)
             t2 = clock()
-            sink.handle(Result(frame.index, frame.timestamp, out.poses, None, bundle.skeleton))
+            poses = tracker.update(out.poses, frame.timestamp)
             t3 = clock()
+            sink.handle(Result(frame.index, frame.timestamp, poses, None, bundle.skeleton))
+            t4 = clock()
             if i >= 10:  # the first frames warm caches up
                 for k, ms in (("capture", (t1 - t0) * 1e3), ("preprocess", out.preprocess_ms),
-                              ("infer", out.infer_ms), ("group", out.group_ms), ("sinks", (t3 - t2) * 1e3)):
+                              ("infer", out.infer_ms), ("group", out.group_ms), ("track", (t3 - t2) * 1e3),
+                              ("sinks", (t4 - t3) * 1e3)):
                     total[k] += ms
     finally:
         sink.close()

@@ -13,6 +13,7 @@ from cffi import FFI
 HERE = os.path.dirname(os.path.abspath(__file__))
 HEADER = os.path.join(HERE, "openpose_plus_paf.h")
 SOURCES = [os.path.join(HERE, "paf.c")]
+SOURCES.append(os.path.join(HERE, "track.c"))  # person IDs across frames, One Euro smoothing
 # No -ffast-math (the NaN checks must hold) and no -march=native (Jetsons build it too;
 # paf.c picks AVX2 at load time where it can). -fno-wrapv undoes Python's -fwrapv, which
 # costs 2 % of the core's instructions: the core has no signed overflow (UBSan checks).

@@ -41,9 +41,9 @@ extern "C" {
  * incompatible change bumps MAJOR (the shared library's SONAME is
  * libopenpose_plus_paf.so.MAJOR), an addition bumps MINOR, a fix bumps PATCH. */
 #define OPP_VERSION_MAJOR 0
-#define OPP_VERSION_MINOR 1
+#define OPP_VERSION_MINOR 2
 #define OPP_VERSION_PATCH 0
-#define OPP_VERSION 100 /* MAJOR * 10000 + MINOR * 100 + PATCH */
+#define OPP_VERSION 200 /* MAJOR * 10000 + MINOR * 100 + PATCH */
 
 /* Status codes. Warnings are bits that can be combined; errors are negative. */
 #define OPP_OK 0
@@ -200,6 +200,114 @@ int opp_group(const float *heatmaps, int heatmap_channels,
               const opp_skeleton *skeleton, const opp_params *params,
               void *workspace, size_t workspace_size,
               float *keypoints, float *person_scores, int *num_people);
+
+/* ---- Tracking (track.c): person IDs across frames and One Euro smoothing ----
+ *
+ * opp_track takes one frame's people (as opp_group writes them, in any
+ * coordinates: image pixels in practice) and its timestamp, matches them to the
+ * live tracks, and writes each person's track ID and smoothed keypoints.
+ *   matching   by keypoint similarity (OKS-like): exp(-d^2 / 2(kappa s)^2) summed
+ *              over the parts a person and a track share, s the larger of their sizes
+ *              (bounding-box sides; a track's from the parts of its last match),
+ *              divided by the person's part count (so a person partly hidden keeps
+ *              their track), against each track's remembered keypoints moved by its
+ *              velocity to this frame's time (a part the person lacks now is
+ *              remembered until max_age). Greedy, the pair that explains the most parts
+ *              first, in passes as ByteTrack does for boxes: people scoring at least
+ *              high_score against confirmed tracks, then against tentative ones, then
+ *              people between low_score and high_score against the confirmed tracks
+ *              left (stricter: weak_match_similarity). People below low_score are not
+ *              tracked. A part far from where a track matched in the last frame
+ *              expected it (3 kappa s) is not remembered: in a crowd, it is most
+ *              likely someone else's.
+ *   life       an unmatched confident person starts a tentative track; it gets an ID
+ *              (is born) once matched in min_hits frames, and a tentative track that
+ *              misses a frame is dropped. A confirmed track unmatched for more than
+ *              max_age seconds dies. IDs count up from 1 and are never reused.
+ *   smoothing  a One Euro filter per keypoint (Casiez et al. 2012: cutoff =
+ *              min_cutoff + beta * speed, speed in track sizes per second, from a
+ *              derivative low-passed at d_cutoff), time-based, reset when a track is
+ *              born or a part reappears. With motion = 1 the filter predicts with the
+ *              track's velocity, so a walking person's keypoints do not trail.
+ *              Visibility has hysteresis: a hidden part shows once its score exceeds
+ *              part_on, a shown one stays while it exceeds part_off, and a shown part
+ *              that goes missing is held (moved with the track) for part_hold seconds.
+ * The state lives in caller memory of opp_tracker_size() bytes, aligned to
+ * OPP_TRACKER_ALIGN, set up by opp_tracker_init(); it holds no pointers, so it may
+ * be copied or moved between calls. No allocation, no global state; one state per
+ * stream, one thread at a time. */
+
+#define OPP_VERSION_TRACKING 1        /* this header declares the tracker */
+#define OPP_WARN_TRACKS_FULL 4        /* max_tracks live tracks: a new person got none */
+#define OPP_ERR_STATE (-8)            /* tracker state too small, misaligned or not initialised */
+#define OPP_ERR_TIMESTAMP (-9)        /* timestamp not finite or not after the previous frame's */
+#define OPP_MAX_TRACKS 1024           /* limit of max_tracks and of the tracker's max_people */
+#define OPP_TRACKER_ALIGN 8           /* the state's address must be a multiple of this */
+
+/* Tracking and smoothing parameters; opp_default_track_params() fills the defaults. */
+typedef struct opp_track_params {
+    int max_tracks;              /* tracks kept (tentative, confirmed, coasting), 1..OPP_MAX_TRACKS (64) */
+    int max_people;              /* people per frame tracked (more: the rest get ID -1), 1..OPP_MAX_TRACKS (64) */
+    float high_score;            /* people scoring at least this match first and may start tracks (0.3) */
+    float low_score;             /* people below this are not tracked, <= high_score (0.1) */
+    float match_similarity;      /* least similarity of a first-pass match, 0..1 (0.2) */
+    float weak_match_similarity; /* least similarity of a second-pass match, 0..1 (0.4) */
+    float kappa;                 /* keypoint falloff as a share of the track's size, 0.001..10 (0.1) */
+    float part_threshold;        /* a part scoring above this is present (0) */
+    int min_hits;                /* frames matched before a track gets an ID, 1..1000 (3) */
+    float max_age;               /* seconds a confirmed track lives unmatched, (0, 3600] (1.0) */
+    int smooth;                  /* 1: One Euro smoothing and visibility hysteresis; 0: keypoints as given (1) */
+    int motion;                  /* 1: the filter predicts with the track's velocity; 0: plain One Euro (1) */
+    float min_cutoff;            /* Hz, (0, 1000] (0.3) */
+    float beta;                  /* cutoff Hz per track size per second, 0..1e6 (10) */
+    float d_cutoff;              /* Hz, the derivative's and the track velocity's low-pass, (0, 1000] (1.0) */
+    float part_on;               /* a hidden part shows above this score (0.2) */
+    float part_off;              /* a shown part stays above this score, <= part_on (0.1) */
+    float part_hold;             /* seconds a shown part is held when it goes missing, 0..max_age (0.1) */
+} opp_track_params;
+
+/* Counters of a tracker (births and deaths count confirmed tracks). */
+typedef struct opp_track_stats {
+    int live;                 /* confirmed tracks alive (matched this frame or coasting) */
+    int tentative;            /* tracks waiting for min_hits */
+    int matched;              /* confirmed tracks matched in the last frame */
+    long long births;         /* IDs handed out */
+    long long deaths;         /* confirmed tracks gone (unmatched for more than max_age) */
+    long long frames;         /* frames tracked */
+} opp_track_stats;
+
+/* Fills *params with the defaults listed in opp_track_params (a NULL params is ignored). */
+void opp_default_track_params(opp_track_params *params);
+
+/* Bytes of tracker state for num_parts parts (1..OPP_MAX_PARTS) and these params.
+ * Errors: NULL_POINTER, SKELETON (num_parts), PARAMS. */
+int opp_tracker_size(int num_parts, const opp_track_params *params, size_t *size);
+
+/* Sets up (or resets) a tracker in state (state_size bytes, at least
+ * opp_tracker_size(), aligned to OPP_TRACKER_ALIGN); params are copied in.
+ * Errors: NULL_POINTER, SKELETON, PARAMS, STATE (too small or misaligned). */
+int opp_tracker_init(void *state, size_t state_size, int num_parts, const opp_track_params *params);
+
+/* One frame. keypoints: num_people * num_parts * 3 floats (x, y, score; a part
+ * scoring <= part_threshold, with a non-finite value or a coordinate beyond
+ * +-1e6 is missing), scores: num_people person scores, timestamp: seconds,
+ * after the previous frame's (any clock; gaps and variable rates are fine).
+ * Writes ids[i] (the track's ID, or -1: not tracked or not yet born) and
+ * out_keypoints (same layout: the smoothed keypoints of a tracked person, with
+ * (0, 0, 0) for a hidden part; a person not matched to a track is copied as is;
+ * out_keypoints may be keypoints itself). people beyond max_people get ID -1 and
+ * are copied (OPP_WARN_PEOPLE_TRUNCATED); OPP_WARN_TRACKS_FULL when a person
+ * could not start a track. num_people may be 0 (tracks age).
+ * Errors (the state is unchanged): NULL_POINTER, STATE, TIMESTAMP, ARGUMENT
+ * (num_people < 0). */
+int opp_track(void *state, double timestamp, const float *keypoints, const float *scores, int num_people,
+              float *out_keypoints, int *ids);
+
+/* The tracker's counters. Errors: NULL_POINTER, STATE. */
+int opp_tracker_stats(const void *state, opp_track_stats *stats);
+
+/* opp_strerror() that also knows the tracker's codes (never NULL). */
+const char *opp_track_strerror(int code);
 
 /* CFFI_END */
 

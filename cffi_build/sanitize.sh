@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The grouping tests against the C core built with AddressSanitizer and UBSan.
+# The grouping and tracking tests against the C core built with AddressSanitizer and UBSan.
 #
 # Builds the same sources (strict: -Werror; the baseline of paf.c's SIMD clones) as a
 # separate module, _paf_sanitized, under build/sanitize/ (the installed
@@ -35,4 +35,5 @@ export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export OPP_PAF_MODULE="$module"
 exec "$PYTHON" -m pytest tests/test_grouping.py tests/test_grouping_errors.py tests/test_grouping_fuzz.py \
+    tests/test_tracking.py tests/test_tracking_fuzz.py \
     -q -p no:cacheprovider --capture=sys "$@"

@@ -71,6 +71,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=float, default=30.0, help="frame rate of the --output video")
     parser.add_argument("--group", action="append", default=[], metavar="FIELD=VALUE",
                         help="change a grouping parameter (repeatable); the rest are the bundle's own")
+    parser.add_argument("--no-track", action="store_true",
+                        help="no person IDs and no smoothing (tracking is on by default)")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
 
 
@@ -131,10 +133,11 @@ def run(args: argparse.Namespace) -> int:
     on_frame = lambda r: progress.update(holder["p"].frames + 1, people=len(r.poses.scores))  # noqa: E731
     if several:
         pipeline = StreamsPipeline(estimator, sources, shared, own, mode=args.mode, max_frames=args.frames,
-                                   drop_when_busy=False, batch_wait_ms=args.batch_wait_ms, on_frame=on_frame)
+                                   drop_when_busy=False, batch_wait_ms=args.batch_wait_ms, on_frame=on_frame,
+                                   track=not args.no_track)
     else:
         pipeline = Pipeline(estimator, sources[0][1], shared, mode=args.mode, max_frames=args.frames,
-                            drop_when_busy=False, on_frame=on_frame)
+                            drop_when_busy=False, on_frame=on_frame, track=not args.no_track)
     holder["p"] = pipeline
     # Ctrl-C / SIGTERM: stop capturing, finish the frames in flight, flush the sinks.
     for sig in (signal.SIGINT, signal.SIGTERM):

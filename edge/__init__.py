@@ -9,12 +9,13 @@ from __future__ import annotations
 from .poses import Poses
 from .skeleton import COCO18, Skeleton
 
-__all__ = ["COCO18", "Bundle", "BundleError", "GroupParams", "Grouper", "PoseEstimator", "Poses",
-           "Skeleton", "group", "load_bundle", "open_source", "write_bundle"]
+__all__ = ["COCO18", "Bundle", "BundleError", "GroupParams", "Grouper", "PoseEstimator", "PoseTracker", "Poses",
+           "Skeleton", "TrackParams", "group", "load_bundle", "open_source", "write_bundle"]
 
 # name -> submodule that defines it, imported on first use
 _LAZY = {"GroupParams": "grouping", "Grouper": "grouping", "group": "grouping",
          "PoseEstimator": "estimator", "open_source": "sources",
+         "PoseTracker": "tracking", "TrackParams": "tracking",
          "Bundle": "bundle", "BundleError": "bundle", "load_bundle": "bundle", "write_bundle": "bundle"}
 
 

@@ -5,6 +5,11 @@
     for frame, poses in est.stream("synthetic://"):
         ...
 
+With ``track=True`` (or a :class:`~.tracking.TrackParams`, or a dict of its fields)
+``infer`` and ``stream`` give each person an ID kept across frames (``poses.ids``) and
+smooth the keypoints; ``infer`` then takes the frame's ``timestamp`` (seconds; the
+current monotonic time if not given). Off by default: one picture is one picture.
+
 The frame is letterboxed into the backend's own input buffer, the network writes its
 maps into the backend's own output buffers, and grouping reads those by address: the path
 of :class:`~openpose_plus.edge.worker.InferenceWorker`, which :meth:`PoseEstimator.infer`
@@ -20,6 +25,7 @@ never share memory or wait for each other.
 from __future__ import annotations
 
 import os
+import time
 from typing import Dict, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
@@ -51,8 +57,9 @@ class PoseEstimator:
 
     def __init__(self, bundle: Union[str, Bundle], backend: str = "auto", precision: str = "auto",
                  params=None, threads: int = 0, cache_dir: Optional[str] = None,
-                 dla_core: Optional[int] = None, batch: int = 0) -> None:
+                 dla_core: Optional[int] = None, track=False, batch: int = 0) -> None:
         from .grouping import GroupParams, Grouper  # the C core: built by `pip install -e .`
+        from .tracking import make_tracker
 
         self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
         b = self.bundle
@@ -72,6 +79,7 @@ class PoseEstimator:
         self.buffers = self.backend.new_buffers()
         # infer()'s path: a worker on the estimator's own session, buffers and grouper.
         self._own = InferenceWorker(self.backend, b, self.grouper, self.buffers, self.threads, self.preprocessor)
+        self.tracker = make_tracker(b.skeleton, track)  # for infer() and stream(); a Pipeline has its own
         # Worker sessions by intra-op thread count, made on first request and kept (a reload
         # or a second benchmark run reuses them); the primary session serves where it fits.
         self._sessions: Dict[int, list] = {}
@@ -137,9 +145,13 @@ class PoseEstimator:
     def reason(self) -> str:
         return self.backend.reason
 
-    def infer(self, frame: np.ndarray):
-        """Poses of one RGB ``H x W x 3`` uint8 frame, in its pixel coordinates."""
-        return self._own.process(frame).poses
+    def infer(self, frame: np.ndarray, timestamp: Optional[float] = None):
+        """Poses of one RGB ``H x W x 3`` uint8 frame, in its pixel coordinates; tracked
+        (IDs, smoothed) when the estimator was made with ``track``."""
+        poses = self._own.process(frame).poses
+        if self.tracker is not None:
+            poses = self.tracker.update(poses, time.monotonic() if timestamp is None else timestamp)
+        return poses
 
     def stream(self, source, frames: Optional[int] = None) -> Iterator[Tuple[np.ndarray, object]]:
         """``(frame, poses)`` for each frame of ``source`` (a URI or an open source)."""
@@ -149,7 +161,7 @@ class PoseEstimator:
         try:
             n = 0
             for frame in src:
-                yield frame.image, self.infer(frame.image)
+                yield frame.image, self.infer(frame.image, timestamp=frame.timestamp)
                 n += 1
                 if frames is not None and n >= frames:
                     break

@@ -1,7 +1,8 @@
 """Poses as OpenPose's ``--write_json`` writes them, so existing consumers read our output.
 
 One file per frame, ``{"version": 1.3, "people": [...]}``; each person has ``person_id``
-``[-1]`` and ``pose_keypoints_2d`` as flat ``x, y, confidence`` triples in the skeleton's
+(``[ID]`` when the poses are tracked, ``[-1]`` otherwise, as OpenPose writes it) and
+``pose_keypoints_2d`` as flat ``x, y, confidence`` triples in the skeleton's
 order (COCO-18 is OpenPose's COCO model order), a missing part written ``0, 0, 0``, and
 the face, hand and 3-D arrays empty.
 """
@@ -27,15 +28,16 @@ def to_openpose_json(poses) -> Dict[str, object]:
     """A ``Poses`` (keypoints ``(N, K, 3)``) -> OpenPose's per-frame JSON dict."""
     kp = np.asarray(poses.keypoints, dtype=np.float64)
     people: List[Dict[str, object]] = []
+    ids = getattr(poses, "ids", None)
     if kp.ndim != 3 or kp.shape[-1] != 3:
         if kp.size:
             raise ValueError("poses keypoints must be (N, K, 3), got shape %s" % (kp.shape,))
         kp = kp.reshape(0, 0, 3)
-    for person in kp:
+    for n, person in enumerate(kp):
         flat = person.copy()
         missing = ~(flat[:, 2] > 0) | ~np.isfinite(flat).all(axis=1)
         flat[missing] = 0.0
-        entry: Dict[str, object] = {"person_id": [-1],
+        entry: Dict[str, object] = {"person_id": [int(ids[n]) if ids is not None else -1],
                                     "pose_keypoints_2d": [round(float(v), 6) for v in flat.reshape(-1)]}
         for key in _EMPTY_KEYS:
             entry[key] = []

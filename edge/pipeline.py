@@ -25,6 +25,11 @@ a :class:`~.sources.Source` yields frames from a ring the pipeline sizes through
 ``keep_in_flight`` and hands back the frames it drops; sinks take :class:`~.sinks.base.Result` s.
 Per-stage times (ms) and counters are kept here; the service exports them to Prometheus
 (:class:`openpose_plus.edge.service.metrics.PipelineMetrics`).
+
+With ``track`` (True, a :class:`~.tracking.TrackParams`, a dict of its fields, or a
+:class:`~.tracking.PoseTracker`) the frames' poses get person IDs and smoothed keypoints
+in capture order, timed by the source's timestamps, before the sinks see them (the
+``track`` stage).
 """
 from __future__ import annotations
 
@@ -43,7 +48,7 @@ __all__ = ["Pipeline", "STAGES"]
 
 log = logging.getLogger("openpose_plus.pipeline")
 
-STAGES = ("capture", "preprocess", "infer", "group", "sinks")
+STAGES = ("capture", "preprocess", "infer", "group", "track", "sinks")
 _END = object()
 
 
@@ -92,7 +97,8 @@ class Pipeline:
     def __init__(self, estimator: WorkerPool, source: Source, sinks: Optional[List[Sink]] = None,
                  mode: str = "pipelined", queue_size: int = 2, infer_workers: Union[int, str] = "auto",
                  sink_queue: int = 4, drop_when_busy: Optional[bool] = None, sink_policy: Optional[str] = None,
-                 max_frames: Optional[int] = None, on_frame: Optional[Callable[[Result], None]] = None) -> None:
+                 max_frames: Optional[int] = None, on_frame: Optional[Callable[[Result], None]] = None,
+                 track=False) -> None:
         if mode not in ("pipelined", "sequential"):
             raise ValueError("pipeline mode must be 'pipelined' or 'sequential', got %r" % mode)
         if infer_workers in ("auto", 0, None):
@@ -138,6 +144,9 @@ class Pipeline:
         # Made once and kept by the estimator. Sequential: one worker on the estimator's own
         # session (every core unless ``threads`` says otherwise).
         self._workers: Sequence[FrameWorker] = estimator.workers(self.infer_workers)
+        # The C core's tracker, one per stream; made at the first frame, from its skeleton.
+        self._tracking = track
+        self.tracker = None
 
     @property
     def worker_threads(self) -> int:
@@ -196,13 +205,30 @@ class Pipeline:
         self.times.add3(out.preprocess_ms, out.infer_ms, out.group_ms)
         return _Done(seq, frame, out)
 
+    def _track(self, poses, timestamp: float):
+        """IDs and smoothing for one frame, in capture order: (poses, ms taken)."""
+        if self._tracking is False or self._tracking is None:
+            return poses, 0.0
+        t0 = time.perf_counter()
+        if self.tracker is None:
+            from .tracking import make_tracker
+
+            self.tracker = make_tracker(poses.skeleton, self._tracking)
+        try:
+            poses = self.tracker.update(poses, timestamp)
+        except ValueError as exc:  # e.g. a clock that went back: the frame goes out untracked
+            self._count_error("track", exc)
+        ms = (time.perf_counter() - t0) * 1e3
+        self.times.add("track", ms)
+        return poses, ms
+
     def _sink(self, done: _Done) -> None:
         """Hand one frame's poses to the sinks (frames arrive here in capture order)."""
-        t0 = time.perf_counter()
         frame, out = done.frame, done.out
-        poses = out.poses
+        poses, trk = self._track(out.poses, frame.timestamp)
+        t0 = time.perf_counter()
         timings = {"capture": self.times.last["capture"], "preprocess": out.preprocess_ms, "infer": out.infer_ms,
-                   "group": out.group_ms, "sinks": self.times.last["sinks"]}
+                   "group": out.group_ms, "track": trk, "sinks": self.times.last["sinks"]}
         result = Result(frame.index, frame.timestamp, poses, frame.image, poses.skeleton, timings, frame.truth)
         for worker in self.sinks:
             worker.submit(result)
@@ -310,6 +336,9 @@ class Pipeline:
                     q_out.put(_Done(seq, None, None))  # keep the sequence without a hole
                     raise
                 q_out.put(done)
+                # Hold no frame while waiting for the next: a source whose ring turns on every
+                # capture (jetson_utils) waits until the frames it would overwrite are let go.
+                item = frame = done = None
         except BaseException as exc:  # the backend failed: stop the pipeline and report it
             self.error = exc
             self._stop.set()
@@ -334,6 +363,7 @@ class Pipeline:
                         self._sink(done)
                 finally:
                     window.release()
+                item = done = None  # the frame is let go here, not when the next one comes
         for _ in pending:  # only after a worker failed mid-frame: nothing waits for these
             window.release()
 

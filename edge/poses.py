@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -17,6 +18,8 @@ class Poses:
     and ``x = y = 0``. ``scores`` is ``(N,)`` float32, best person first.
     ``peaks_truncated`` / ``people_truncated`` say that a capacity of the grouper
     (``max_peaks`` / ``max_people``) was reached and the weakest were left out.
+    ``ids`` is ``(N,)`` int32 track IDs once a :class:`~.tracking.PoseTracker` has seen
+    the frame (-1: not tracked, or not yet born), ``None`` when nothing tracks.
     """
 
     keypoints: np.ndarray
@@ -24,6 +27,7 @@ class Poses:
     skeleton: Skeleton
     peaks_truncated: bool = False
     people_truncated: bool = False
+    ids: Optional[np.ndarray] = None
 
     def __post_init__(self) -> None:
         kp = np.asarray(self.keypoints, dtype=np.float32)
@@ -35,15 +39,20 @@ class Poses:
             raise ValueError("scores must be (%d,), got %s" % (len(kp), scores.shape))
         object.__setattr__(self, "keypoints", kp)
         object.__setattr__(self, "scores", scores)
+        if self.ids is not None:
+            ids = np.asarray(self.ids)
+            if ids.shape != (len(kp),) or not (ids.dtype.kind in "iu" or len(ids) == 0):
+                raise ValueError("ids must be (%d,) integers, got %s %s" % (len(kp), ids.dtype, ids.shape))
+            object.__setattr__(self, "ids", ids.astype(np.int32))
 
     @classmethod
     def _unchecked(cls, keypoints: np.ndarray, scores: np.ndarray, skeleton: Skeleton,
-                   peaks_truncated: bool, people_truncated: bool) -> "Poses":
+                   peaks_truncated: bool, people_truncated: bool, ids: Optional[np.ndarray] = None) -> "Poses":
         """For the grouper's own arrays, already float32 and of the right shapes: the
         checks of ``__post_init__`` would be a third of the Python cost of a frame."""
         self = object.__new__(cls)
         self.__dict__.update(keypoints=keypoints, scores=scores, skeleton=skeleton,
-                             peaks_truncated=peaks_truncated, people_truncated=people_truncated)
+                             peaks_truncated=peaks_truncated, people_truncated=people_truncated, ids=ids)
         return self
 
     def __len__(self) -> int:
@@ -51,6 +60,8 @@ class Poses:
 
     def __repr__(self) -> str:
         flags = "".join(", %s" % name for name in ("peaks_truncated", "people_truncated") if getattr(self, name))
+        if self.ids is not None:
+            flags += ", ids=%s" % self.ids.tolist()
         return "Poses(%d people, skeleton=%r%s)" % (len(self), self.skeleton.name, flags)
 
     @property
@@ -63,7 +74,7 @@ class Poses:
         (``stride`` input pixels per map cell) and out of the letterbox."""
         kp = letterbox.map_to_image(self.keypoints, stride)
         kp[..., :2][kp[..., 2] <= 0] = 0.0  # missing parts stay at (0, 0)
-        return Poses(kp, self.scores, self.skeleton, self.peaks_truncated, self.people_truncated)
+        return Poses(kp, self.scores, self.skeleton, self.peaks_truncated, self.people_truncated, self.ids)
 
     def draw(self, image: np.ndarray, threshold: float = 0.05, thickness=None, bgr: bool = False) -> np.ndarray:
         """Skeletons drawn onto ``image`` (in place, and returned); see :mod:`.draw`."""

@@ -61,6 +61,7 @@ class Stream:
         self.source = source
         self.sinks = list(sinks)   # this stream's own sinks (shared ones are the pipeline's)
         self.hook = hook
+        self.tracker = None        # its person tracker (``track``): made at its first frame
         self.window_size = window
         self.window = threading.Semaphore(window)
         self.captured = 0
@@ -132,7 +133,9 @@ class StreamsPipeline:
     ``sources``: ``(name, source)`` pairs, in order; ``sinks``: shared by every stream;
     ``stream_sinks``: each stream's own; ``hook``: ``name -> callable(result)`` made once per
     stream and run on each of its results in order before its sinks (a tracker goes here);
-    ``batch``: frames per network call (default: the estimator's); ``max_frames``: per stream.
+    ``batch``: frames per network call (default: the estimator's); ``max_frames``: per stream;
+    ``track`` (as :class:`~.pipeline.Pipeline`'s: True, TrackParams, a dict of its fields): each
+    stream its own tracker, run in its capture order before its hook and sinks.
     """
 
     def __init__(self, estimator: WorkerPool, sources: Sequence[Tuple[str, Source]],
@@ -141,7 +144,7 @@ class StreamsPipeline:
                  sink_queue: int = 4, batch: Optional[int] = None, batch_wait_ms: float = 10.0,
                  drop_when_busy: Optional[bool] = None, sink_policy: Optional[str] = None,
                  max_frames: Optional[int] = None, on_frame: Optional[Callable[[Result], None]] = None,
-                 hook: Optional[Callable[[str], Optional[Hook]]] = None) -> None:
+                 hook: Optional[Callable[[str], Optional[Hook]]] = None, track=False) -> None:
         if mode not in ("pipelined", "sequential"):
             raise ValueError("pipeline mode must be 'pipelined' or 'sequential', got %r" % mode)
         if not sources:
@@ -192,6 +195,7 @@ class StreamsPipeline:
             self.streams.append(st)
         self.sinks: List[SinkWorker] = self.shared + [w for st in self.streams for w in st.sinks]
         self.times = _StageTimes()
+        self._tracking = track
         self.batches = 0
         self.batched_frames = 0
         self.error: Optional[BaseException] = None
@@ -392,7 +396,9 @@ class StreamsPipeline:
                 if call_ms:
                     self.times.add("infer", call_ms)
                 q_out.put(done)  # the batch at once: one wake-up of the ordering thread per call
-                items = []
+                # Hold no frame while waiting for the next batch: a source whose ring turns on
+                # every capture (jetson_utils) waits until the frames it would overwrite are let go.
+                items, outs, done, frame, out = [], None, None, None, None
         except BaseException as exc:  # the backend failed: stop everything and report it
             # keep each stream's sequence without a hole
             q_out.put([_Done(st, seq, None, None) for st, seq, _ in items])
@@ -402,12 +408,34 @@ class StreamsPipeline:
             q_out.put(_END)
 
     # -- ordering and the sinks: per stream, on this thread -----------------------------------
+    def _track(self, st: Stream, poses, timestamp: float):
+        """IDs and smoothing for one frame of ``st``, in its capture order: (poses, ms taken)."""
+        if self._tracking is False or self._tracking is None:
+            return poses, 0.0
+        t0 = time.perf_counter()
+        if st.tracker is None:
+            from .tracking import make_tracker
+
+            st.tracker = make_tracker(poses.skeleton, self._tracking)
+        try:
+            poses = st.tracker.update(poses, timestamp)
+        except ValueError as exc:  # e.g. a clock that went back: the frame goes out untracked
+            self._count_error(st, "track", exc)
+        ms = (time.perf_counter() - t0) * 1e3
+        self.times.add("track", ms)
+        return poses, ms
+
+    @property
+    def tracker(self):
+        """The first stream's tracker (a single stream's, as :class:`~.pipeline.Pipeline` has one)."""
+        return self.streams[0].tracker
+
     def _deliver(self, done: _Done) -> None:
         st, frame, out = done.stream, done.frame, done.out
+        poses, trk = self._track(st, out.poses, frame.timestamp)
         t0 = time.perf_counter()
-        poses = out.poses
         timings = {"capture": self.times.last["capture"], "preprocess": out.preprocess_ms, "infer": out.infer_ms,
-                   "group": out.group_ms, "sinks": self.times.last["sinks"]}
+                   "group": out.group_ms, "track": trk, "sinks": self.times.last["sinks"]}
         result = Result(frame.index, frame.timestamp, poses, frame.image, poses.skeleton, timings, frame.truth,
                         stream=st.name)
         if st.hook is not None:
@@ -445,6 +473,7 @@ class StreamsPipeline:
                             self._deliver(done)
                     finally:
                         st.window.release()
+            batch = item = done = None  # the frames are let go here, not when the next batch comes
 
     # -- running ------------------------------------------------------------------------------
     def start_sinks(self) -> None:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.request
 
 import cv2
 import numpy as np
@@ -74,7 +75,13 @@ def test_several_streams_ready_without_the_absent_camera_then_with_it(bundle, tm
         assert eventually(lambda: served("/snapshot.jpg?stream=yard"))[:2] == b"\xff\xd8"
         assert json.loads(eventually(lambda: served("/streams") if b"yard" in served("/streams") and
                                      b"door" in served("/streams") else None))["streams"] == ["door", "yard"]
-        assert b"/preview.mjpg?stream=door" in get(base + "/")[1]
+        assert b'fetch("/streams")' in get(base + "/")[1]  # the live page shows one stream, links the others
+        with urllib.request.urlopen(base + "/events?stream=yard", timeout=10) as events:
+            kind, line = b"", b""
+            while not (line.startswith(b"data: ") and not kind):  # a frame (not the skeleton event)
+                kind = line[7:].strip() if line.startswith(b"event: ") else (b"" if line == b"\n" else kind)
+                line = events.readline()
+        assert json.loads(line[6:])["stream"] == "yard"
         fams = metrics(base)
         up = {s.labels["stream"]: s.value for s in fams["openpose_plus_stream_up"].samples}
         assert up == {"door": 1.0, "yard": 1.0, "gate": 0.0}

@@ -139,6 +139,9 @@ class Pack:
                 out = self.bin / ("group_file_%s_%s" % (lang, link))
                 run([compiler, *strict, *cflags, str(EXAMPLES / source), "-o", str(out), *link_args])
                 self.binaries[lang, link] = out
+        self.track = self.bin / "track_stdin"  # the tracker's example
+        run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2", *cflags,
+             str(EXAMPLES / "track_stdin.c"), "-o", str(self.track), *libs])
 
     def group_file(self, binary, *args):
         return subprocess.run([str(binary), *map(str, args)], capture_output=True, text=True,
@@ -228,6 +231,7 @@ def test_static_binaries_do_not_need_the_shared_library(pack):
 # record the new fingerprint here. While MAJOR is 0, a MINOR bump may also break.
 ABI_FINGERPRINTS = {
     "0.1": "7d4b9a5a75249bcd",
+    "0.2": "eea702f1b4ce9b70",  # + the tracker (track.c)
 }
 
 
@@ -251,6 +255,40 @@ def test_an_abi_change_bumps_the_version():
         "the declarations in %s changed but OPP_VERSION is still %s.x: bump OPP_VERSION_MAJOR (an "
         "incompatible change) or OPP_VERSION_MINOR (an addition), then record  \"<new MAJOR.MINOR>\": "
         "\"%s\"  in ABI_FINGERPRINTS" % (HEADER.name, version, fingerprint))
+
+
+def test_the_tracker_in_c_gives_the_ids_and_keypoints_of_python(pack):
+    from openpose_plus.edge.poses import Poses
+    from openpose_plus.edge.synthetic.scene import MovingScene
+    from openpose_plus.edge.tracking import PoseTracker
+
+    scene = MovingScene(640, 360, 3, seed=4, crossing=True)
+    rng = np.random.default_rng(0)
+    tracker = PoseTracker(COCO18)
+    lines, want = ["parts 18"], []
+    for i in range(12):
+        kp = scene.keypoints(i)
+        kp[..., :2] += rng.normal(0, 0.5, kp[..., :2].shape)
+        kp[..., 2] = rng.uniform(0.3, 1.0, kp[..., 2].shape)
+        kp = kp.astype(np.float32)
+        scores = np.full(len(kp), 0.8, np.float32)
+        lines.append("frame %r %d" % (i / 30, len(kp)))
+        lines += [" ".join("%.9g" % v for v in [scores[n]] + kp[n].reshape(-1).tolist()) for n in range(len(kp))]
+        want.append(tracker.update(Poses(kp, scores, COCO18), i / 30))
+    result = subprocess.run([str(pack.track)], input="\n".join(lines) + "\n", capture_output=True,
+                            text=True, env=pack.run_env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    frames = result.stdout.split("frame ")[1:]
+    assert len(frames) == 12
+    for text, poses in zip(frames, want):
+        rows = [line.split() for line in text.splitlines()[1:]]
+        assert [int(r[1]) for r in rows] == poses.ids.tolist()
+        got = np.array([[float(v) for v in r[2:]] for r in rows], np.float32).reshape(poses.keypoints.shape)
+        assert np.array_equal(got, poses.keypoints)  # the same C code, the same floats
+    assert set(want[-1].ids.tolist()) == {1, 2, 3}
+    bad = subprocess.run([str(pack.track)], input="parts 18\nframe 1 0\nframe 0.5 0\n",
+                         capture_output=True, text=True, env=pack.run_env, timeout=60)
+    assert bad.returncode == 1 and "timestamp" in bad.stderr
 
 
 # ------------------------------------------------------------------ the examples print group()'s people

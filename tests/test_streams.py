@@ -235,3 +235,17 @@ def test_run_takes_several_named_sources(bundle, tmp_path, capsys):
     assert main(["run", "synthetic://96x64?frames=3", str(tmp_path / "missing.mp4"), "--bundle", bundle,
                  "--quiet"]) == 1
     assert "missing.mp4" in capsys.readouterr().err
+
+
+def test_each_stream_is_tracked_by_its_own_tracker(estimator):
+    ids = {}
+    p = StreamsPipeline(estimator, [("a", Frames(images(1), 12)), ("b", Frames(images(2), 12))], [], track=True,
+                        on_frame=lambda r: ids.setdefault(r.stream, []).append(r.poses.ids))
+    p.run()
+    a, b = p.stream("a").tracker, p.stream("b").tracker
+    assert a is not None and b is not None and a is not b and a.stats().frames == b.stats().frames == 12
+    assert all(i is not None for v in ids.values() for i in v) and p.summary()["ms"]["track"] > 0
+    metrics = PipelineMetrics(lambda: p)
+    fams = {f.name: f for f in text_string_to_metric_families(generate_latest(metrics.registry).decode())}
+    births = {s.labels["stream"]: s.value for s in fams["openpose_plus_track_births"].samples}
+    assert births == {"a": a.stats().births, "b": b.stats().births}

@@ -18,7 +18,7 @@ from openpose_plus.edge.configfile import ConfigError, one_of, option, positive,
 from openpose_plus.edge.sinks.factory import SinksConfig
 
 __all__ = ["ConfigError", "EdgeConfig", "StreamConfig", "load_config", "parse_config", "add_config_arguments",
-           "STREAM_NAME", "DEFAULT_STREAM"]
+           "STREAM_NAME", "DEFAULT_STREAM", "tracking_option"]
 
 # A stream's name is a directory, an MQTT topic level and a Prometheus label value.
 STREAM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -100,6 +100,7 @@ class EdgeConfig:
     sources: List[StreamConfig] = option([], doc="[[sources]]: several named streams (instead of [source])")
     pipeline: PipelineConfig = section(PipelineConfig)
     grouping: Dict[str, Any] = section(dict, doc="GroupParams fields over the bundle's own")
+    tracking: Dict[str, Any] = section(dict, doc="enabled (default true) and TrackParams fields")
     sinks: SinksConfig = section(SinksConfig)
     daemon: DaemonConfig = section(DaemonConfig)
 
@@ -157,6 +158,27 @@ def _check(cfg: EdgeConfig) -> None:
             GroupParams(**cfg.grouping)
         except (TypeError, ValueError) as exc:
             raise ConfigError("grouping: %s" % (exc,)) from None
+    if cfg.tracking:
+        track = dict(cfg.tracking)
+        if not isinstance(track.pop("enabled", True), bool):
+            raise ConfigError("tracking.enabled: must be true or false, got %r" % (cfg.tracking["enabled"],))
+        from openpose_plus.edge.tracking import TrackParams
+
+        known = {f.name for f in dataclasses.fields(TrackParams)} | {"enabled"}
+        unknown = sorted(set(track) - known)
+        if unknown:
+            raise ConfigError("tracking.%s: unknown key (known: %s)" % (unknown[0], ", ".join(sorted(known))))
+        try:
+            TrackParams(**track)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError("tracking: %s" % (exc,)) from None
+
+
+def tracking_option(cfg: EdgeConfig):
+    """What ``Pipeline(track=...)`` gets from ``[tracking]``: False when ``enabled = false``,
+    else the table's TrackParams fields (an empty dict: the defaults). On by default."""
+    track = dict(cfg.tracking)
+    return track if track.pop("enabled", True) else False
 
 
 def _check_source(src: SourceConfig, where: str) -> None:

@@ -27,7 +27,7 @@ import threading
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .config import ConfigError, EdgeConfig, load_config
+from .config import ConfigError, EdgeConfig, load_config, tracking_option
 from .metrics import PipelineMetrics
 from .notify import Notifier
 from openpose_plus.edge.sinks.factory import build_stream_sinks
@@ -124,13 +124,13 @@ class Daemon:
                                          own_folders=cfg.multi_stream)
         self.pipeline = StreamsPipeline(self.estimator, pairs, shared, own, mode=p.mode, queue_size=p.queue_size,
                                         infer_workers=p.infer_workers, sink_queue=p.sink_queue,
-                                        batch_wait_ms=p.batch_wait_ms)
+                                        batch_wait_ms=p.batch_wait_ms, track=tracking_option(cfg))
         self.pipeline.start_sinks()  # an HTTP port in use fails here, at start, not later
         self._ready_sent = False
         self._thread = threading.Thread(target=self._run_pipeline, args=(self.pipeline,), name="pipeline", daemon=True)
         self._thread.start()
 
-    def _run_pipeline(self, pipeline: Pipeline) -> None:
+    def _run_pipeline(self, pipeline: StreamsPipeline) -> None:
         try:
             pipeline.run()
         except BaseException as exc:  # reported by the main loop; the daemon exits non-zero
@@ -151,6 +151,11 @@ class Daemon:
             # A stage is stuck (a camera driver, a network read): flush what the sinks have and go.
             log.error("pipeline did not stop within %.0f s; flushing sinks and exiting", self.config.daemon.stop_timeout)
             self.pipeline.close_sinks(timeout=2.0)
+        else:
+            # Release the cameras now, not when the old objects are collected: a reload opens them
+            # again at once (frames still held keep a jetson_utils source's memory, not the device).
+            for src in self.sources.values():
+                src.close()
         self._thread = None
         return not hung
 

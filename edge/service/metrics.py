@@ -18,6 +18,7 @@ reload (the daemon swaps pipelines). Per-stream numbers carry a ``stream`` label
     openpose_plus_sink_errors{sink}, openpose_plus_sink_queue{sink}, openpose_plus_sink_seconds{sink}
     openpose_plus_sink_connected{sink}               sinks with a connection (MQTT): 1 connected
     openpose_plus_sink_messages_dropped{sink}        what such a sink dropped itself (broker away, behind)
+    openpose_plus_tracks{stream}, openpose_plus_track_births{stream}, openpose_plus_track_deaths{stream}
 """
 from __future__ import annotations
 
@@ -44,6 +45,9 @@ class StreamView(NamedTuple):
     people: int
     latency_sum: float
     latency_count: int
+    tracks: int = 0     # person tracks alive (its tracker's; 0 untracked)
+    births: int = 0
+    deaths: int = 0
 
 
 def stream_views(p, get_reconnects: Callable[[], int] = lambda: 0) -> List[StreamView]:
@@ -53,7 +57,7 @@ def stream_views(p, get_reconnects: Callable[[], int] = lambda: 0) -> List[Strea
         drops = {w.name: int(w.dropped) for w in p.sinks}
         up = bool(getattr(p.source, "connected", True)) and p.frames > 0
         return [StreamView(DEFAULT, p.frames, p.capture_drops, drops, dict(p.frame_errors), int(get_reconnects()),
-                           up, p.recent_fps, p.last_people, 0.0, 0)]
+                           up, p.recent_fps, p.last_people, 0.0, 0, *_tracks(p.tracker))]
     out = []
     for st in streams:
         drops = {w.name: int(w.dropped) for w in st.sinks}
@@ -61,8 +65,16 @@ def stream_views(p, get_reconnects: Callable[[], int] = lambda: 0) -> List[Strea
             drops[w.name] = drops.get(w.name, 0) + int(w.dropped_by_stream.get(st.name, 0))
         out.append(StreamView(st.name, st.frames, st.capture_drops, drops, dict(st.frame_errors),
                               int(getattr(st.source, "reconnects", 0)), st.state == "up" and st.connected,
-                              st.recent_fps, st.last_people, st.latency_sum, st.frames))
+                              st.recent_fps, st.last_people, st.latency_sum, st.frames, *_tracks(st.tracker)))
     return out
+
+
+def _tracks(tracker) -> tuple:
+    """(alive, births, deaths) of a stream's tracker; zeros where it is not tracked."""
+    if tracker is None:
+        return 0, 0, 0
+    stats = tracker.stats()
+    return int(stats.live), int(stats.births), int(stats.deaths)
 
 
 class PipelineMetrics:
@@ -111,6 +123,8 @@ class PipelineMetrics:
                 add("drops|%s|%s" % (sink, v.name), n)
             for kind, n in v.frame_errors.items():
                 add("frame_errors|%s|%s" % (kind, v.name), n)
+            add("track_births|" + v.name, v.births)
+            add("track_deaths|" + v.name, v.deaths)
         for w in p.sinks:
             add("sink_errors|" + w.name, w.errors)
             own = getattr(w.sink, "dropped", None)
@@ -142,6 +156,10 @@ class PipelineMetrics:
             "sink_own_drops": CounterMetricFamily("openpose_plus_sink_messages_dropped",
                                                   "Messages a connected sink dropped itself (broker away or behind)",
                                                   labels=["sink"]),
+            "track_births": CounterMetricFamily("openpose_plus_track_births", "Person tracks begun (IDs handed out)",
+                                                labels=["stream"]),
+            "track_deaths": CounterMetricFamily("openpose_plus_track_deaths", "Person tracks ended",
+                                                labels=["stream"]),
         }
         latency = SummaryMetricFamily("openpose_plus_latency_seconds", "Capture to the sinks, per frame",
                                       labels=["stream"])
@@ -194,3 +212,7 @@ class PipelineMetrics:
         yield depth
         yield lag
         yield connected
+        tracks = GaugeMetricFamily("openpose_plus_tracks", "Person tracks alive (seen or coasting)", labels=["stream"])
+        for v in views:
+            tracks.add_metric([v.name], float(v.tracks))
+        yield tracks

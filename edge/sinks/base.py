@@ -45,12 +45,17 @@ class Result:
         """A JSON-ready summary (JSON lines, HTTP /poses)."""
         kp = np.asarray(self.poses.keypoints, np.float64)
         scores = np.asarray(self.poses.scores, np.float64)
+        ids = getattr(self.poses, "ids", None)
         people = []
         for n in range(kp.shape[0] if kp.ndim == 3 else 0):
             k = kp[n].copy()
             k[~np.isfinite(k).all(axis=1)] = 0.0
-            people.append({"score": round(float(scores[n]), 5),
-                           "keypoints": [[round(float(x), 2), round(float(y), 2), round(float(c), 4)] for x, y, c in k]})
+            person: Dict[str, object] = {}
+            if ids is not None:
+                person["id"] = int(ids[n])  # the track's ID; -1: not (yet) tracked
+            person["score"] = round(float(scores[n]), 5)
+            person["keypoints"] = [[round(float(x), 2), round(float(y), 2), round(float(c), 4)] for x, y, c in k]
+            people.append(person)
         # Capture time as Unix seconds for consumers (frames carry the monotonic clock).
         wall = time.time() - (time.monotonic() - self.timestamp)
         out: Dict[str, object] = {"frame": self.index, "time": round(wall, 6), "people": people}

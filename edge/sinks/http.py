@@ -1,26 +1,34 @@
-"""The HTTP endpoint: latest poses, an MJPEG preview with skeletons, health, Prometheus metrics.
+"""The HTTP endpoint: the live page, latest poses, a pose stream, an MJPEG preview with
+skeletons, health, Prometheus metrics.
 
 Standard-library ``ThreadingHTTPServer`` (one thread per client, so a preview viewer never
 blocks a scrape) on a configurable address, 127.0.0.1 by default. Metrics come from a
 ``prometheus_client`` registry passed in, rendered by ``prometheus_client`` itself.
 
-    /          a small index page        /poses          latest poses as JSON
-    /preview.mjpg  multipart JPEG stream  /snapshot.jpg   the latest annotated frame
+    /          the live page (static/index.html): skeletons, IDs and trails drawn in the
+               browser over the picture, frames/s and per-stage times
+    /events    Server-Sent Events: one ``skeleton`` event (part names, limbs), then each
+               frame's poses as /poses has them, plus the frame ``size`` (a slow client
+               skips frames, it never holds the sink up)
+    /poses     latest poses as JSON       /snapshot.jpg   the latest annotated frame
+    /preview.mjpg  multipart JPEG stream with skeletons (``?raw=1``: the picture alone)
     /healthz   200 "ok" / 503 and why     /metrics        Prometheus text format
 
-With several streams each result carries its stream's name: ``/poses``, ``/preview.mjpg`` and
-``/snapshot.jpg`` take ``?stream=NAME`` for one stream's (without it: the latest of any), the
-index page shows a preview per stream, and ``/streams`` lists the names seen.
+Several streams: each result carries its stream's name, and ``/poses``, ``/events``,
+``/preview.mjpg`` and ``/snapshot.jpg`` take ``?stream=NAME`` for that stream alone (without
+it: the latest of any); ``/streams`` lists the names seen, and the live page shows one stream
+(``/?stream=NAME``; the first by default) with a link to each.
 """
 from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Dict, Optional, Tuple
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs
 
 from openpose_plus.edge.draw import draw_poses
 from .base import Result, Sink
@@ -34,9 +42,31 @@ __all__ = ["HttpSink"]
 
 log = logging.getLogger("openpose_plus.sinks.http")
 _BOUNDARY = "openposeplusframe"
-_INDEX = (b"<!doctype html><title>openpose-plus</title><h1>openpose-plus</h1>"
-          b"<p><a href='/poses'>/poses</a> <a href='/healthz'>/healthz</a> <a href='/metrics'>/metrics</a></p>"
-          b"<img src='/preview.mjpg'>")
+_PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static", "index.html")
+_KEEPALIVE = 5.0  # seconds between SSE comments while no frame comes (proxies close idle streams)
+
+
+class _Feed:
+    """One MJPEG feed (annotated or raw): the latest JPEG, its number, who watches it."""
+
+    __slots__ = ("jpeg", "seq", "clients", "last_time")
+
+    def __init__(self) -> None:
+        self.jpeg: Optional[bytes] = None
+        self.seq = 0
+        self.clients = 0
+        self.last_time = 0.0
+
+
+class _Stream:
+    """One named stream's latest record, SSE event and feeds (the same names as the sink's own)."""
+
+    def __init__(self) -> None:
+        self._latest = b'{"frame": null, "people": []}'
+        self._feeds = {False: _Feed(), True: _Feed()}  # annotated, raw
+        self._event = b""
+        self._event_seq = 0
+        self.event_clients = 0
 
 
 class _Server(ThreadingHTTPServer):
@@ -59,19 +89,27 @@ class HttpSink(Sink):
         self.preview_interval = 1.0 / preview_fps if preview_fps > 0 else 0.0
         self.jpeg_quality = int(jpeg_quality)
         self._latest = b'{"frame": null, "people": []}'
-        self._jpeg: Optional[bytes] = None
-        self._jpeg_seq = 0
-        self._last_jpeg_time = 0.0
-        # per stream (several streams): the latest record and preview of each, by name
-        self._latest_by: Dict[str, bytes] = {}
-        self._jpeg_by: Dict[str, bytes] = {}
-        self._jpeg_seq_by: Dict[str, int] = {}
-        self._jpeg_time_by: Dict[str, float] = {}
+        self._feeds = {False: _Feed(), True: _Feed()}  # annotated, raw
+        self._event = b""        # the latest frame as an SSE message
+        self._event_seq = 0
+        self._skeleton = b""     # the skeleton as an SSE event, once a frame told it
+        self._streams: Dict[str, _Stream] = {}  # by name, as results of named streams come
         self._cond = threading.Condition()
         self._closing = False
-        self.clients = 0
+        self.event_clients = 0
         self.server: Optional[_Server] = None
         self._thread: Optional[threading.Thread] = None
+        with open(_PAGE, "rb") as f:  # read once: the page is part of the package
+            self._page = f.read()
+
+    @property
+    def clients(self) -> int:
+        """Viewers of the annotated preview."""
+        return self._feeds[False].clients
+
+    @property
+    def _jpeg(self) -> Optional[bytes]:
+        return self._feeds[False].jpeg
 
     @property
     def port(self) -> int:
@@ -91,65 +129,55 @@ class HttpSink(Sink):
 
     def handle(self, result: Result) -> None:
         stream = getattr(result, "stream", None)
+        st = None
         if stream is not None:
-            return self._handle_stream(result, stream)
-        body = json.dumps(result.record(), separators=(",", ":")).encode()
+            st = self._streams.get(stream)
+            if st is None:
+                with self._cond:
+                    st = self._streams.setdefault(stream, _Stream())
+        record = result.record()
+        body = json.dumps(record, separators=(",", ":")).encode()
+        event = b""
+        if self.event_clients > 0 or (st is not None and st.event_clients > 0):  # only for someone watching
+            if result.image is not None:
+                record["size"] = [int(result.image.shape[1]), int(result.image.shape[0])]
+            event = b"data: " + json.dumps(record, separators=(",", ":")).encode() + b"\n\n"
+        if not self._skeleton:
+            sk = result.skeleton
+            self._skeleton = b"event: skeleton\ndata: " + json.dumps(
+                {"name": sk.name, "parts": list(sk.parts), "limbs": [list(limb) for limb in sk.limbs]},
+                separators=(",", ":")).encode() + b"\n\n"
         now = time.monotonic()
-        jpeg = None
-        # Encode only for someone watching (or the first frame, for /snapshot.jpg), at most preview_fps.
-        if result.image is not None and (self.clients > 0 or self._jpeg is None) \
-                and now - self._last_jpeg_time >= self.preview_interval:
-            img = draw_poses(result.image, result.poses, result.skeleton)
+        jpegs = {}
+        for raw in (True, False):  # raw first: drawing writes on the image (this sink's own copy)
+            # Encode only for someone watching (or, annotated, the first frame for /snapshot.jpg),
+            # at most preview_fps per feed: the latest of any stream's, and this stream's own.
+            feeds = [f for f in [self._feeds[raw]] + ([st._feeds[raw]] if st is not None else [])
+                     if (f.clients > 0 or (not raw and f.jpeg is None)) and now - f.last_time >= self.preview_interval]
+            if result.image is None or not feeds:
+                continue
+            img = result.image if raw else draw_poses(result.image, result.poses, result.skeleton)
             ok, enc = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR),
                                    [int(cv2.IMWRITE_JPEG_QUALITY), self.jpeg_quality])
             if ok:
-                jpeg = enc.tobytes()
-                self._last_jpeg_time = now
+                jpegs[raw] = (enc.tobytes(), feeds)
+                for feed in feeds:
+                    feed.last_time = now
         with self._cond:
             self._latest = body
-            if jpeg is not None:
-                self._jpeg = jpeg
-                self._jpeg_seq += 1
+            if event:
+                self._event = event
+                self._event_seq += 1
+            if st is not None:
+                st._latest = body
+                if event:
+                    st._event = event
+                    st._event_seq += 1
+            for jpeg, feeds in jpegs.values():
+                for feed in feeds:
+                    feed.jpeg = jpeg
+                    feed.seq += 1
             self._cond.notify_all()
-
-    def _encode(self, result: Result) -> Optional[bytes]:
-        img = draw_poses(result.image, result.poses, result.skeleton)
-        ok, enc = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR),
-                               [int(cv2.IMWRITE_JPEG_QUALITY), self.jpeg_quality])
-        return enc.tobytes() if ok else None
-
-    def _handle_stream(self, result: Result, stream: str) -> None:
-        """A result of a named stream: the latest overall and that stream's own; its preview
-        at most preview_fps, and only while someone watches (or for its first snapshot)."""
-        body = json.dumps(result.record(), separators=(",", ":")).encode()
-        now = time.monotonic()
-        jpeg = None
-        if result.image is not None and (self.clients > 0 or stream not in self._jpeg_by) \
-                and now - self._jpeg_time_by.get(stream, 0.0) >= self.preview_interval:
-            jpeg = self._encode(result)
-            if jpeg is not None:
-                self._jpeg_time_by[stream] = now
-        with self._cond:
-            self._latest = self._latest_by[stream] = body
-            if jpeg is not None:
-                self._jpeg = self._jpeg_by[stream] = jpeg
-                self._jpeg_seq += 1
-                self._jpeg_seq_by[stream] = self._jpeg_seq_by.get(stream, 0) + 1
-            self._cond.notify_all()
-
-    def _index(self) -> bytes:
-        with self._cond:
-            names = sorted(self._latest_by)
-        if not names:
-            return _INDEX
-        parts = [b"<!doctype html><title>openpose-plus</title><h1>openpose-plus</h1>"
-                 b"<p><a href='/poses'>/poses</a> <a href='/streams'>/streams</a> <a href='/healthz'>/healthz</a> "
-                 b"<a href='/metrics'>/metrics</a></p>"]
-        for name in names:
-            q = quote(name)
-            parts.append(("<figure style='display:inline-block'><figcaption>%s (<a href='/poses?stream=%s'>poses"
-                          "</a>)</figcaption><img src='/preview.mjpg?stream=%s'></figure>" % (name, q, q)).encode())
-        return b"".join(parts)
 
     def close(self) -> None:
         with self._cond:
@@ -180,18 +208,25 @@ class HttpSink(Sink):
 
             def do_GET(self) -> None:
                 path, _, query = self.path.partition("?")
-                stream = (parse_qs(query).get("stream") or [None])[0]
-                if stream is not None and path in ("/poses", "/snapshot.jpg", "/preview.mjpg"):
-                    return self._one_stream(path, stream)
-                if path == "/":
-                    self._send(200, sink._index(), "text/html; charset=utf-8")
+                name = (parse_qs(query).get("stream") or [None])[0]
+                src = sink
+                if name is not None and path in ("/events", "/poses", "/snapshot.jpg", "/preview.mjpg"):
+                    with sink._cond:
+                        src = sink._streams.get(name)  # type: ignore[assignment]
+                    if src is None:
+                        self._send(404, ("no stream %r (yet)\n" % name).encode(), "text/plain; charset=utf-8")
+                        return
+                if path in ("/", "/index.html"):
+                    self._send(200, sink._page, "text/html; charset=utf-8")
+                elif path == "/events":
+                    self._events(src)
                 elif path == "/streams":
                     with sink._cond:
-                        names = sorted(sink._latest_by)
+                        names = sorted(sink._streams)
                     self._send(200, json.dumps({"streams": names}).encode(), "application/json")
                 elif path == "/poses":
                     with sink._cond:
-                        body = sink._latest
+                        body = src._latest
                     self._send(200, body, "application/json")
                 elif path == "/healthz":
                     ok, why = sink.health()
@@ -205,54 +240,64 @@ class HttpSink(Sink):
                     self._send(200, generate_latest(sink.registry), CONTENT_TYPE_LATEST)
                 elif path == "/snapshot.jpg":
                     with sink._cond:
-                        jpeg = sink._jpeg
+                        jpeg = src._feeds[False].jpeg
                     if jpeg is None:
                         self._send(503, b"no frame yet\n", "text/plain")
                     else:
                         self._send(200, jpeg, "image/jpeg")
                 elif path == "/preview.mjpg":
-                    self._stream()
+                    self._stream("raw=1" in query.split("&"), src)
                 else:
                     self._send(404, b"not found\n", "text/plain")
 
-            def _one_stream(self, path: str, stream: str) -> None:
+            def _events(self, src) -> None:
+                """Server-Sent Events: the skeleton, then the latest frame (of ``src``: the sink,
+                any stream's, or one stream's) each time one comes."""
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                seen, told = src._event_seq, False
                 with sink._cond:
-                    known = stream in sink._latest_by
-                    body, jpeg = sink._latest_by.get(stream), sink._jpeg_by.get(stream)
-                if not known:
-                    self._send(404, ("no stream %r (yet)\n" % stream).encode(), "text/plain; charset=utf-8")
-                elif path == "/poses":
-                    self._send(200, body, "application/json")  # type: ignore[arg-type]
-                elif path == "/snapshot.jpg":
-                    if jpeg is None:
-                        self._send(503, b"no frame yet\n", "text/plain")
-                    else:
-                        self._send(200, jpeg, "image/jpeg")
-                else:
-                    self._stream(stream)
+                    src.event_clients += 1
+                try:
+                    while True:
+                        with sink._cond:
+                            sink._cond.wait_for(lambda: sink._closing or src._event_seq != seen
+                                                or (sink._skeleton and not told), timeout=_KEEPALIVE)
+                            if sink._closing:
+                                return
+                            skeleton, event, fresh = sink._skeleton, src._event, src._event_seq != seen
+                            seen = src._event_seq
+                        out = b""
+                        if skeleton and not told:
+                            out, told = skeleton, True
+                        if fresh and event:
+                            out += event
+                        self.wfile.write(out or b": keep-alive\n\n")
+                        self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the page was closed
+                finally:
+                    with sink._cond:
+                        src.event_clients -= 1
 
-            def _stream(self, stream: Optional[str] = None) -> None:
+            def _stream(self, raw: bool, src) -> None:
+                feed = src._feeds[raw]
                 self.send_response(200)
                 self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=" + _BOUNDARY)
                 self.send_header("Cache-Control", "no-store")
                 self.end_headers()
                 seen = -1
                 with sink._cond:
-                    sink.clients += 1
+                    feed.clients += 1
                 try:
                     while True:
                         with sink._cond:
-                            if stream is None:
-                                sink._cond.wait_for(lambda: sink._closing or sink._jpeg_seq != seen, timeout=5.0)
-                                if sink._closing:
-                                    return
-                                jpeg, seen = sink._jpeg, sink._jpeg_seq
-                            else:  # one stream's frames only
-                                sink._cond.wait_for(lambda: sink._closing or sink._jpeg_seq_by.get(stream, 0) != seen,
-                                                    timeout=5.0)
-                                if sink._closing:
-                                    return
-                                jpeg, seen = sink._jpeg_by.get(stream), sink._jpeg_seq_by.get(stream, 0)
+                            sink._cond.wait_for(lambda: sink._closing or feed.seq != seen, timeout=5.0)
+                            if sink._closing:
+                                return
+                            jpeg, seen = feed.jpeg, feed.seq
                         if jpeg is None:
                             continue
                         self.wfile.write(("--%s\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n"
@@ -262,6 +307,6 @@ class HttpSink(Sink):
                     pass  # the viewer went away
                 finally:
                     with sink._cond:
-                        sink.clients -= 1
+                        feed.clients -= 1
 
         return Handler

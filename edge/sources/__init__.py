@@ -1,7 +1,8 @@
 """Frame sources named by URI, as jetson-utils' ``videoSource`` names them.
 
-``csi://0``, ``v4l2:///dev/video0`` or ``/dev/video0``, ``rtsp://host/path``, a video file,
-a folder of images (or one image), and
+``csi://0``, ``v4l2:///dev/video0`` or ``/dev/video0``, ``rtsp://host/path`` (``rtp://``,
+``webrtc://`` through jetson-utils; ``rtsps``, ``http(s)``, ``rtmp`` through OpenCV), a video
+file, a folder of images (or one image), and
 ``synthetic://[WxH][?people=N&seed=S&fps=F&frames=N&rate=R&height=MIN-MAX]``, which renders
 people walking so everything runs with no camera.
 

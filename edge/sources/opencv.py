@@ -117,5 +117,11 @@ def _open(uri: str, where: SourceURI, ring: int) -> OpenCVSource:
     return OpenCVSource(uri, where.kind, where.location, where.options, ring)
 
 
+def _accepts(uri: str, where: SourceURI) -> Optional[str]:
+    if uri.strip().lower().startswith("webrtc://"):
+        return "OpenCV does not receive WebRTC"
+    return None
+
+
 for _kind in CAMERA_KINDS:
-    register(_kind, "opencv", _open, _status, label="file" if _kind == "file" else None)
+    register(_kind, "opencv", _open, _status, label="file" if _kind == "file" else None, accepts=_accepts)

@@ -55,6 +55,18 @@ class ReconnectingSource(Source):
     def stop(self) -> None:
         self._stop.set()
 
+    def keep_in_flight(self, frames: int) -> None:
+        """The ring is shared by every source it opens; one open now may size its own too."""
+        super().keep_in_flight(frames)
+        if self.inner is not None:
+            self.inner.keep_in_flight(frames)
+
+    def drop(self, frame: Frame) -> None:
+        if self.inner is not None:
+            self.inner.drop(frame)
+        else:
+            super().drop(frame)
+
     def open(self) -> "ReconnectingSource":
         self._connect(first=True)
         return self
@@ -116,6 +128,8 @@ class ReconnectingSource(Source):
         self.connected = False
         log.warning("source %s lost: %s", self.uri, why)
         if self.inner is not None:
+            # Frames of the lost source may still be in flight: a source whose frames are its
+            # own memory (jetson_utils) keeps that memory until they are let go.
             self.inner.close()
             self.inner = None
         self._connect(why=why)

@@ -20,6 +20,8 @@ from .uri import SourceURI, add_scheme, parse_uri, schemes
 __all__ = ["Provider", "register", "kinds", "providers", "pick", "make_source", "open_source", "availability"]
 
 Factory = Callable[[str, SourceURI, int], Source]
+# (uri, parsed) -> None where the provider opens it, else why not (a short phrase)
+Accepts = Callable[[str, SourceURI], Optional[str]]
 
 
 class Provider(NamedTuple):
@@ -28,6 +30,7 @@ class Provider(NamedTuple):
     factory: Factory
     status: Callable[[str], env.Status]      # (kind) -> can it open that here, how or why not
     priority: int                            # higher is tried first by prefer="auto"
+    accepts: Optional[Accepts] = None        # None: every URI of the kind
 
 
 _KINDS: Dict[str, List[Provider]] = {}  # in registration order; providers by priority
@@ -40,16 +43,17 @@ def _always(kind: str) -> env.Status:
 
 def register(kinds: Union[str, Iterable[str]], name: str, factory: Factory,
              status: Optional[Callable[[str], env.Status]] = None, priority: int = 0,
-             scheme: Optional[str] = None, label: Optional[str] = None) -> None:
+             scheme: Optional[str] = None, label: Optional[str] = None, accepts: Optional[Accepts] = None) -> None:
     """``name`` opens each of ``kinds`` with ``factory``. ``scheme``: the kind brings its own
-    ``scheme://`` to the URI grammar; ``label``: its name in :func:`availability`.
+    ``scheme://`` to the URI grammar; ``label``: its name in :func:`availability`;
+    ``accepts(uri, parsed)``: None for the URIs of the kind it opens, else why not.
     Registering the same provider again replaces it (a module reloaded)."""
     kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
     for kind in kinds:
         if scheme is not None:
             add_scheme(scheme, kind)
         have = [p for p in _KINDS.get(kind, []) if p.name != name]
-        have.append(Provider(kind, name, factory, status or _always, int(priority)))
+        have.append(Provider(kind, name, factory, status or _always, int(priority), accepts))
         have.sort(key=lambda p: -p.priority)  # stable: equal priorities keep their order
         _KINDS[kind] = have
         _LABELS[kind] = label or _LABELS.get(kind) or (kind + "://" if kind in schemes() else kind)
@@ -64,8 +68,9 @@ def providers(kind: str) -> Tuple[Provider, ...]:
     return tuple(_KINDS.get(kind, ()))
 
 
-def pick(kind: str, prefer: str = "auto") -> Provider:
-    """The provider that opens ``kind``: ``prefer`` where it offers it, else the first that runs here."""
+def pick(kind: str, prefer: str = "auto", uri: Optional[str] = None, where: Optional[SourceURI] = None) -> Provider:
+    """The provider that opens ``kind``: ``prefer`` where it offers it, else the first that runs here.
+    With ``uri``/``where``, only providers that accept that URI."""
     have = _KINDS.get(kind)
     if not have:
         raise SourceError("no source is registered for %r (known: %s)" % (kind, ", ".join(_KINDS)))
@@ -73,6 +78,16 @@ def pick(kind: str, prefer: str = "auto") -> Provider:
         names = sorted({p.name for ps in _KINDS.values() for p in ps})
         if prefer not in names:
             raise SourceError("unknown source provider %r (choose from auto, %s)" % (prefer, ", ".join(names)))
+    if uri is not None and where is not None:
+        refused = [(p, p.accepts(uri, where)) for p in have if p.accepts is not None]
+        no = {p.name: why for p, why in refused if why}
+        if prefer in no:  # asked for by name: say why it cannot, rather than open another
+            raise SourceError("source %s: %s cannot open it (%s); use prefer=auto" % (uri, prefer, no[prefer]))
+        have = [p for p in have if p.name not in no]
+        if not have:
+            raise SourceError("source %s: nothing here opens it (%s)" % (uri, "; ".join(
+                "%s: %s" % kv for kv in no.items())))
+    if prefer != "auto":
         for p in have:
             if p.name == prefer:
                 return p
@@ -85,7 +100,7 @@ def pick(kind: str, prefer: str = "auto") -> Provider:
 def make_source(uri: str, ring: int = DEFAULT_RING, prefer: str = "auto") -> Source:
     """A closed source for ``uri``; ``prefer`` is auto or a provider (jetson_utils, opencv)."""
     where = parse_uri(uri)
-    return pick(where.kind, prefer).factory(uri, where, ring)
+    return pick(where.kind, prefer, uri, where).factory(uri, where, ring)
 
 
 def open_source(uri: str, ring: int = DEFAULT_RING, prefer: str = "auto") -> Source:

@@ -1,7 +1,8 @@
 """The source URI grammar, as jetson-utils' ``videoSource`` names its inputs.
 
     csi://0[?width=W&height=H&fps=F]     v4l2:///dev/video0, v4l2://1, /dev/video0
-    rtsp://host/path (also rtsps, http, https, rtmp: the query belongs to the URL)
+    rtsp://host/path, rtp://@:5000, webrtc://@:8554/in (jetson-utils' network inputs),
+    rtsps, http, https, rtmp (OpenCV's): network streams; the query belongs to the URL
     file:///path/clip.mp4, clip.mp4      a video file
     file:///path/dir, dir, photo.jpg     a folder of images, or one image
     synthetic://[WxH][?key=value&...]    registered by :mod:`openpose_plus.edge.synthetic.source`
@@ -44,7 +45,8 @@ def _path(path: str) -> Tuple[str, str]:
 
 
 def _v4l2(uri: str, rest: str) -> Tuple[str, str]:
-    return "v4l2", rest if rest.startswith("/dev/") else "/dev/video" + (rest or "0")
+    # v4l2:///dev/video0, a link such as /dev/v4l/by-id/usb-...-index0, or a number
+    return "v4l2", rest if rest.startswith("/") else "/dev/video" + (rest or "0")
 
 
 _SCHEMES: Dict[str, _Scheme] = {
@@ -52,7 +54,7 @@ _SCHEMES: Dict[str, _Scheme] = {
     "v4l2": _Scheme("v4l2", _v4l2, True),
     "file": _Scheme("file", lambda uri, rest: _path(rest), True),
 }
-for _net in ("rtsp", "rtsps", "http", "https", "rtmp"):
+for _net in ("rtsp", "rtp", "webrtc", "rtsps", "http", "https", "rtmp"):
     _SCHEMES[_net] = _Scheme("rtsp", lambda uri, rest: ("rtsp", uri), False)
 
 

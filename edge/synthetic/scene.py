@@ -424,6 +424,16 @@ class _Walker(object):
     def position(self, t: float) -> float:
         return (self.x0 + self.speed * t + self.margin) % self.span - self.margin
 
+    def lap(self, t: float) -> int:
+        """How many times this walker has left the frame and come back in on the other side."""
+        return int(math.floor((self.x0 + self.speed * t + self.margin) / self.span))
+
+    def stand_still(self) -> None:
+        """No walking, no gait, no waving: the same pose in every frame."""
+        self.speed = 0.0
+        self.gait = 0.0
+        self.wave = False
+
     def pose(self, t: float, skeleton: Skeleton) -> np.ndarray:
         cx = self.position(t)
         w = 2 * math.pi * self.gait * t + self.phase
@@ -481,15 +491,22 @@ class MovingScene(object):
 
     ``frame(index)`` is a pure function of ``(seed, index)``: the same index always gives
     the same picture, frames in order move smoothly (``fps`` frames per second of motion),
-    and any index can be asked for first.
+    and any index can be asked for first. :meth:`ids` says who is who in each frame.
+
+    ``crossing``: people walk at a walking pace (0.5-1 body height per second), half of
+    them each way, on a floor seen in perspective (the taller, nearer ones lower in the
+    frame), so they cross, and nearer people hide farther ones for a while (the hard case
+    for tracking); heights default to 20-40 % of the frame's. ``standing``: nobody moves
+    (the case for measuring jitter). Neither changes what the other arguments draw.
     """
 
     def __init__(self, width: int, height: int, num_people: int, seed: int = 0,
                  skeleton: Skeleton = COCO18, fps: float = 30.0,
-                 person_height: HeightSpec = None) -> None:
+                 person_height: HeightSpec = None, crossing: bool = False, standing: bool = False) -> None:
         _need_cv2()
         self.width, self.height = _check_size(width, height)
-        heights = (0.25 * self.height, 0.8 * self.height) if person_height is None \
+        default = (0.2, 0.4) if crossing else (0.25, 0.8)
+        heights = (default[0] * self.height, default[1] * self.height) if person_height is None \
             else _height_range(person_height, self.height)
         if int(num_people) != num_people or num_people < 0:
             raise ValueError("num_people must be a non-negative integer, got %r" % (num_people,))
@@ -503,6 +520,19 @@ class MovingScene(object):
         self.background = render_background(rng, self.width, self.height)
         self.background.setflags(write=False)
         walkers = [_Walker(rng, self.width, self.height, skeleton, heights) for _ in range(self.num_people)]
+        if crossing:
+            # Its own random stream: the walkers above are the same with or without it.
+            extra = np.random.default_rng([self.seed, 1])
+            lo, hi = heights
+            for i, w in enumerate(walkers):
+                depth = (w.height - lo) / (hi - lo) if hi > lo else 0.5  # 0 far .. 1 near
+                w.y = self.height * (0.62 + 0.3 * depth) - 0.5 * w.height  # feet on the floor
+                w.speed = float(extra.uniform(0.5, 1.0)) * w.height * (1 if i % 2 == 0 else -1)
+        if standing:
+            for w in walkers:
+                w.stand_still()
+        for i, w in enumerate(walkers):
+            w.identity = i
         walkers.sort(key=lambda w: w.height)  # far (small) first
         self._walkers = walkers
 
@@ -518,6 +548,22 @@ class MovingScene(object):
         kp = draw_people(img, poses, [w.height for w in self._walkers], [w.style for w in self._walkers],
                          self.skeleton)
         return img, kp
+
+    def ids(self, index: int) -> np.ndarray:
+        """``(N,)`` int64 identities of the people of ``frame(index)``, in its keypoint order.
+
+        A walker keeps its identity while in view; one who walks off one side and comes
+        back on the other is somebody new (no tracker could know better)."""
+        t = int(index) / self.fps
+        return np.array([w.identity * 100000 + w.lap(t) % 100000 for w in self._walkers], np.int64)
+
+    def keypoints(self, index: int) -> np.ndarray:
+        """The true ``(N, K, 3)`` keypoints of frame ``index`` before drawing (every part
+        ``v = 2``, none clipped): cheap, for ground-truth maps and smoothness checks."""
+        t = int(index) / self.fps
+        if not self._walkers:
+            return np.zeros((0, self.skeleton.num_parts, 3), np.float32)
+        return np.stack([w.pose(t, self.skeleton) for w in self._walkers])
 
     def __iter__(self):
         i = 0

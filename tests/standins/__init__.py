@@ -3,6 +3,9 @@ JetPack; TensorRT's PyPI wheels are stubs, pycuda does not build without libcuda
 one generation's surface, exactly as the committed conformance table (api_table.json, from
 scripts/api_table.py) lists it, and raises where the real one raises; see their modules.
 
+``jetson_utils_standin`` stands in for jetson-utils' bindings the same way (its sources, one
+column); tests/test_jetson_source.py loads a fresh copy of it as ``jetson_utils`` per test.
+
 ``installed(column)`` puts ``tensorrt`` (that column) and ``pycuda.driver`` into
 ``sys.modules`` for the duration, over a fresh pycuda world (the devices this "machine" has).
 """

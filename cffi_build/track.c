@@ -1,0 +1,731 @@
+/*
+ * track.c - person IDs across frames and One Euro smoothing of their keypoints
+ * (the API and the method are described in openpose_plus_paf.h, "Tracking").
+ *
+ * The state is one caller-owned block: a header, then max_tracks track records,
+ * then max_tracks * num_parts part records, then per-frame scratch (people,
+ * predictions, candidate pairs). Offsets are computed from the header on every
+ * call and nothing in the block is a pointer, so the block can be copied.
+ *
+ * Robustness: every float that comes in is checked (a non-finite or far-out part is
+ * missing), time steps used for rates are at least MIN_DT, and a velocity or a
+ * filter state that is not finite is reset, so no input makes a NaN come out of a
+ * tracked person, and no float is ever converted to an integer.
+ */
+#include "openpose_plus_paf.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#define TRACK_MAGIC 0x6f707074u /* "oppt" */
+#define MAX_COORD 1e6f          /* parts beyond +-MAX_COORD are missing */
+#define MIN_DT 1e-3             /* s: a shorter step is taken as this long for rates (no camera is faster) */
+#define OUTLIER 3.0f           /* a part this many kappa * size from where its track expected it is not remembered */
+#define MIN_SCALE 1.0f          /* px: the size of a track with one part */
+#define EXP_MAX_BITS 0x41f00000 /* 30.0f: exp_neg's arguments are clamped to [0, 30] (exp(-30) = 9e-14) */
+
+typedef struct tracker_header {
+    uint32_t magic;
+    int num_parts;
+    opp_track_params p;
+    int num_tracks;  /* live tracks: records 0..num_tracks-1 */
+    int next_id;
+    int matched;     /* confirmed tracks matched in the last frame */
+    int has_time;
+    double last_time;
+    long long births, deaths, frames;
+    size_t size;     /* the block size init was given (checked on every call) */
+    size_t off_tracks, off_parts, off_people, off_pred, off_cands; /* off_people: infos, then xyv */
+} tracker_header;
+
+typedef struct track_rec {
+    int id;          /* -1 while tentative */
+    int hits;
+    int matched;     /* scratch: the person matched this frame, or -1 */
+    int pad;
+    double last;     /* time of the last match */
+    float vx, vy;    /* px/s, low-passed */
+} track_rec;
+
+typedef struct part_rec {
+    double seen;     /* time the part was last detected */
+    double filtered; /* time of the filter's last step */
+    double shown;    /* time the part last scored above part_off while shown */
+    float x, y;      /* last detected position */
+    float fx, fy;    /* filtered position */
+    float dx, dy;    /* filtered derivative, px/s (relative to the track's motion with motion = 1) */
+    float score;     /* last detected score */
+    int present;     /* x, y hold a detection not older than max_age */
+    int visible;     /* hysteresis state */
+    int pad;
+} part_rec;
+
+typedef struct person_info {
+    float x0, y0, x1, y1; /* bounding box of the present parts */
+    int count;            /* present parts */
+    int pass;             /* 1: confident, 2: weak, 0: not tracked */
+    int track;            /* matched track record, or -1 */
+    int pad;
+} person_info;
+
+typedef struct track_pred {
+    float x0, y0, x1, y1;
+    float scale;
+    int count;
+} track_pred;
+
+typedef struct candidate {
+    float weight; /* the similarity's total: matches that explain more parts go first */
+    int person;
+    int track;
+} candidate;
+
+static size_t align_up(size_t n) { return (n + 15u) & ~(size_t)15u; }
+
+void opp_default_track_params(opp_track_params *p)
+{
+    if (!p) return;
+    p->max_tracks = 64;
+    p->max_people = 64;
+    p->high_score = 0.3f;
+    p->low_score = 0.1f;
+    p->match_similarity = 0.2f;
+    p->weak_match_similarity = 0.4f;
+    p->kappa = 0.1f;
+    p->part_threshold = 0.0f;
+    p->min_hits = 3;
+    p->max_age = 1.0f;
+    p->smooth = 1;
+    p->motion = 1;
+    p->min_cutoff = 0.3f;
+    p->beta = 10.0f;
+    p->d_cutoff = 1.0f;
+    p->part_on = 0.2f;
+    p->part_off = 0.1f;
+    p->part_hold = 0.1f;
+}
+
+const char *opp_track_strerror(int code)
+{
+    switch (code) {
+    case OPP_WARN_TRACKS_FULL: return "max_tracks tracks live: a new person got no track";
+    case OPP_WARN_TRACKS_FULL | OPP_WARN_PEOPLE_TRUNCATED:
+        return "more people than max_people, and max_tracks tracks live: some people got no track";
+    case OPP_ERR_STATE: return "tracker state too small, misaligned or not set up by opp_tracker_init";
+    case OPP_ERR_TIMESTAMP: return "timestamp not finite or not after the previous frame's";
+    case OPP_ERR_PARAMS: return "a tracking parameter is out of range";
+    case OPP_ERR_SKELETON: return "num_parts outside 1..OPP_MAX_PARTS";
+    case OPP_ERR_ARGUMENT: return "num_people is negative";
+    default: return opp_strerror(code);
+    }
+}
+
+static int in_range(float v, float lo, float hi) { return v >= lo && v <= hi; } /* false for NaN */
+
+static int check_params(const opp_track_params *p)
+{
+    const float big = 3.0e38f;
+    if (p->max_tracks < 1 || p->max_tracks > OPP_MAX_TRACKS) return OPP_ERR_PARAMS;
+    if (p->max_people < 1 || p->max_people > OPP_MAX_TRACKS) return OPP_ERR_PARAMS;
+    if (!in_range(p->high_score, -big, big) || !in_range(p->low_score, -big, p->high_score)) return OPP_ERR_PARAMS;
+    if (!in_range(p->match_similarity, 0.0f, 1.0f) || !in_range(p->weak_match_similarity, 0.0f, 1.0f))
+        return OPP_ERR_PARAMS;
+    if (!in_range(p->kappa, 1e-3f, 10.0f)) return OPP_ERR_PARAMS;
+    if (!in_range(p->part_threshold, -big, big)) return OPP_ERR_PARAMS;
+    if (p->min_hits < 1 || p->min_hits > 1000) return OPP_ERR_PARAMS;
+    if (!(p->max_age > 0.0f) || !(p->max_age <= 3600.0f)) return OPP_ERR_PARAMS;
+    if ((p->smooth != 0 && p->smooth != 1) || (p->motion != 0 && p->motion != 1)) return OPP_ERR_PARAMS;
+    if (!(p->min_cutoff > 0.0f) || !(p->min_cutoff <= 1000.0f)) return OPP_ERR_PARAMS;
+    if (!in_range(p->beta, 0.0f, 1e6f)) return OPP_ERR_PARAMS;
+    if (!(p->d_cutoff > 0.0f) || !(p->d_cutoff <= 1000.0f)) return OPP_ERR_PARAMS;
+    if (!in_range(p->part_on, -big, big) || !in_range(p->part_off, -big, p->part_on)) return OPP_ERR_PARAMS;
+    if (!in_range(p->part_hold, 0.0f, p->max_age)) return OPP_ERR_PARAMS;
+    return OPP_OK;
+}
+
+/* The block's layout; the sizes are bounded by the limits (at most a few tens of MB). */
+static size_t layout(int k, const opp_track_params *p, tracker_header *h)
+{
+    size_t t = (size_t)p->max_tracks, n = (size_t)p->max_people;
+    size_t off = align_up(sizeof(tracker_header));
+    h->off_tracks = off;
+    off += align_up(t * sizeof(track_rec));
+    h->off_parts = off;
+    off += align_up(t * (size_t)k * sizeof(part_rec));
+    h->off_people = off;
+    off += align_up(n * sizeof(person_info) + n * (size_t)k * 3 * sizeof(float));
+    h->off_pred = off;
+    off += align_up(t * sizeof(track_pred) + t * (size_t)k * 3 * sizeof(float));
+    h->off_cands = off;
+    off += align_up(n * t * sizeof(candidate));
+    return off;
+}
+
+int opp_tracker_size(int num_parts, const opp_track_params *params, size_t *size)
+{
+    tracker_header h;
+    int rc;
+    if (!params || !size) return OPP_ERR_NULL_POINTER;
+    if (num_parts < 1 || num_parts > OPP_MAX_PARTS) return OPP_ERR_SKELETON;
+    if ((rc = check_params(params)) != OPP_OK) return rc;
+    *size = layout(num_parts, params, &h);
+    return OPP_OK;
+}
+
+int opp_tracker_init(void *state, size_t state_size, int num_parts, const opp_track_params *params)
+{
+    tracker_header h;
+    size_t need;
+    int rc;
+    if (!state || !params) return OPP_ERR_NULL_POINTER;
+    if (num_parts < 1 || num_parts > OPP_MAX_PARTS) return OPP_ERR_SKELETON;
+    if ((rc = check_params(params)) != OPP_OK) return rc;
+    memset(&h, 0, sizeof h);
+    need = layout(num_parts, params, &h);
+    if (state_size < need || (uintptr_t)state % OPP_TRACKER_ALIGN != 0) return OPP_ERR_STATE;
+    h.magic = TRACK_MAGIC;
+    h.num_parts = num_parts;
+    h.p = *params;
+    h.next_id = 1;
+    h.size = need;
+    memcpy(state, &h, sizeof h);
+    return OPP_OK;
+}
+
+/* The header of a state opp_tracker_init set up, or NULL. */
+static tracker_header *header_of(const void *state)
+{
+    tracker_header *h = (tracker_header *)state;
+    tracker_header probe;
+    if ((uintptr_t)state % OPP_TRACKER_ALIGN != 0 || h->magic != TRACK_MAGIC) return NULL;
+    /* A corrupted header must not send us outside the block: recompute the layout. */
+    if (h->num_parts < 1 || h->num_parts > OPP_MAX_PARTS || check_params(&h->p) != OPP_OK) return NULL;
+    if (layout(h->num_parts, &h->p, &probe) != h->size || probe.off_cands != h->off_cands
+        || probe.off_parts != h->off_parts || probe.off_people != h->off_people
+        || probe.off_pred != h->off_pred || probe.off_tracks != h->off_tracks)
+        return NULL;
+    if (h->num_tracks < 0 || h->num_tracks > h->p.max_tracks) return NULL;
+    return h;
+}
+
+int opp_tracker_stats(const void *state, opp_track_stats *stats)
+{
+    const tracker_header *h;
+    const track_rec *tr;
+    int i;
+    if (!state || !stats) return OPP_ERR_NULL_POINTER;
+    if (!(h = header_of(state))) return OPP_ERR_STATE;
+    tr = (const track_rec *)((const char *)state + h->off_tracks);
+    memset(stats, 0, sizeof *stats);
+    for (i = 0; i < h->num_tracks; i++) {
+        if (tr[i].id >= 0) stats->live++;
+        else stats->tentative++;
+    }
+    stats->matched = h->matched;
+    stats->births = h->births;
+    stats->deaths = h->deaths;
+    stats->frames = h->frames;
+    return OPP_OK;
+}
+
+/* -- helpers --------------------------------------------------------------------- */
+
+static int part_ok(const float *kp, float threshold)
+{
+    float x = kp[0], y = kp[1], s = kp[2];
+    return s > threshold && isfinite(s) && x >= -MAX_COORD && x <= MAX_COORD && y >= -MAX_COORD && y <= MAX_COORD;
+}
+
+/* The smoothing factor of a first-order low-pass at cutoff Hz over dt seconds. */
+static float alpha(float cutoff, double dt)
+{
+    float r = 6.2831853f * cutoff * (float)dt; /* dt / tau */
+    return r / (r + 1.0f);
+}
+
+static float finite_or(float v, float fallback) { return isfinite(v) ? v : fallback; }
+/* Inline min/max (fminf/fmaxf are calls without -ffast-math); operands are never NaN here. */
+static float min2(float a, float b) { return a < b ? a : b; }
+static float max2(float a, float b) { return a > b ? a : b; }
+
+/* exp(-min(e, 30)) for e >= 0 (NaN counts as 30), relative error below 5e-6: 2^round(x)
+ * from the exponent bits times a degree-5 polynomial of 2^f, f in [-0.5, 0.5]. Branch-free,
+ * without a libm call, and clamped with an integer min (a float select would not
+ * vectorise without -fno-trapping-math: non-negative floats order as their bits), so
+ * the similarity loop vectorises; the float-to-int conversion is in range. */
+static float exp_neg(float e)
+{
+    float x, f, p, scale;
+    int32_t eb;
+    int i;
+    uint32_t bits;
+    memcpy(&eb, &e, sizeof eb);
+    eb = eb < EXP_MAX_BITS ? eb : EXP_MAX_BITS;
+    memcpy(&e, &eb, sizeof e);
+    x = e * -1.44269504f; /* log2(exp(-e)), in [-43.3, 0] */
+    i = -(int)(0.5f - x);
+    bits = (uint32_t)(i + 127) << 23;
+    f = x - (float)i;
+    p = 1.0f + f * (0.693147181f + f * (0.240226507f + f * (0.0555041087f + f * (0.00961812911f
+        + f * 0.00133335581f))));
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+/* Heapsort of the candidates, best first (weight descending, then person, then track
+ * ascending: deterministic). In place: no allocation, O(n log n). */
+static int cand_before(const candidate *a, const candidate *b)
+{
+    if (a->weight != b->weight) return a->weight < b->weight; /* a min-heap root goes last: sorted descending */
+    if (a->person != b->person) return a->person > b->person;
+    return a->track > b->track;
+}
+
+static void sift(candidate *c, size_t root, size_t n)
+{
+    for (;;) {
+        size_t child = 2 * root + 1;
+        candidate tmp;
+        if (child >= n) return;
+        if (child + 1 < n && cand_before(&c[child + 1], &c[child])) child++;
+        if (!cand_before(&c[child], &c[root])) return;
+        tmp = c[root], c[root] = c[child], c[child] = tmp;
+        root = child;
+    }
+}
+
+static void sort_candidates(candidate *c, size_t n)
+{
+    size_t i;
+    if (n < 2) return;
+    for (i = n / 2; i-- > 0;) sift(c, i, n);
+    for (i = n - 1; i > 0; i--) {
+        candidate tmp = c[0];
+        c[0] = c[i], c[i] = tmp;
+        sift(c, 0, i);
+    }
+}
+
+/* -- one frame --------------------------------------------------------------------- */
+
+typedef struct frame_ctx {
+    tracker_header *h;
+    const opp_track_params *p;
+    int k;
+    track_rec *tracks;
+    part_rec *parts;
+    person_info *people;
+    track_pred *pred;
+    /* Per track k predicted x, then k y, then k v (1 present, 0 missing with x = y = 0);
+     * the same per person: planar, so the similarity loop vectorises. */
+    float *pred_xyv;
+    float *people_xyv;
+    candidate *cands;
+    double now;
+    const float *kp;
+} frame_ctx;
+
+/* Each live track's keypoints moved by its velocity to now, their box and its size. */
+static void predict(frame_ctx *c)
+{
+    int i, j, k = c->k;
+    for (i = 0; i < c->h->num_tracks; i++) {
+        const track_rec *t = &c->tracks[i];
+        const part_rec *pr = &c->parts[(size_t)i * k];
+        float *xyv = &c->pred_xyv[(size_t)i * k * 3];
+        track_pred *tp = &c->pred[i];
+        float fx0 = 0.0f, fy0 = 0.0f, fx1 = 0.0f, fy1 = 0.0f;
+        int fresh = 0;
+        tp->count = 0;
+        tp->x0 = tp->y0 = 0.0f;
+        tp->x1 = tp->y1 = 0.0f;
+        for (j = 0; j < k; j++) {
+            float dt, x, y;
+            xyv[j] = xyv[k + j] = xyv[2 * k + j] = 0.0f;
+            if (!pr[j].present) continue;
+            dt = (float)(c->now - pr[j].seen);
+            x = finite_or(pr[j].x + t->vx * dt, pr[j].x);
+            y = finite_or(pr[j].y + t->vy * dt, pr[j].y);
+            xyv[j] = x, xyv[k + j] = y, xyv[2 * k + j] = 1.0f;
+            if (!tp->count) tp->x0 = tp->x1 = x, tp->y0 = tp->y1 = y;
+            tp->x0 = min2(tp->x0, x), tp->x1 = max2(tp->x1, x);
+            tp->y0 = min2(tp->y0, y), tp->y1 = max2(tp->y1, y);
+            tp->count++;
+            if (pr[j].seen == t->last) {
+                if (!fresh) fx0 = fx1 = x, fy0 = fy1 = y;
+                fx0 = min2(fx0, x), fx1 = max2(fx1, x);
+                fy0 = min2(fy0, y), fy1 = max2(fy1, y);
+                fresh++;
+            }
+        }
+        /* The size from the parts of the last match only: parts remembered from earlier
+         * (hidden since, or from a wrong match) must not inflate it, or the track would
+         * match anyone nearby. */
+        if (fresh >= 2) tp->scale = max2(MIN_SCALE, max2(fx1 - fx0, fy1 - fy0));
+        else tp->scale = max2(MIN_SCALE, max2(tp->x1 - tp->x0, tp->y1 - tp->y0));
+    }
+}
+
+/* Boxes, part counts and passes of the people of this frame. */
+static void describe_people(frame_ctx *c, const float *scores, int n)
+{
+    const opp_track_params *p = c->p;
+    int i, j, k = c->k;
+    for (i = 0; i < n; i++) {
+        person_info *pi = &c->people[i];
+        const float *kp = &c->kp[(size_t)i * k * 3];
+        float *xyv = &c->people_xyv[(size_t)i * k * 3];
+        float s = scores[i];
+        pi->count = 0;
+        pi->track = -1;
+        pi->x0 = pi->y0 = pi->x1 = pi->y1 = 0.0f;
+        for (j = 0; j < k; j++) {
+            const float *q = &kp[3 * j];
+            xyv[j] = xyv[k + j] = xyv[2 * k + j] = 0.0f;
+            if (!part_ok(q, p->part_threshold)) continue;
+            xyv[j] = q[0], xyv[k + j] = q[1], xyv[2 * k + j] = 1.0f;
+            if (!pi->count) pi->x0 = pi->x1 = q[0], pi->y0 = pi->y1 = q[1];
+            pi->x0 = min2(pi->x0, q[0]), pi->x1 = max2(pi->x1, q[0]);
+            pi->y0 = min2(pi->y0, q[1]), pi->y1 = max2(pi->y1, q[1]);
+            pi->count++;
+        }
+        if (!pi->count || !isfinite(s) || s < p->low_score) pi->pass = 0;
+        else pi->pass = s >= p->high_score ? 1 : 2;
+    }
+}
+
+/* Keypoint similarity of person i and track t: the sum over the parts both have of
+ * exp(-d^2 / 2(kappa s)^2), s the larger of their sizes, divided by the person's part
+ * count: the share of the person the track explains (a piece of someone is explained
+ * whole: a person coming out from behind another keeps their track). *total gets the
+ * sum, which orders the candidates: the match that explains the most parts goes first.
+ * 0 when their boxes, grown by gate * s, do not overlap: then every term is below the
+ * least similarity that matches, and so is the similarity (a lossless gate). */
+static float similarity(const frame_ctx *c, int i, int t, float gate, float *total)
+{
+    const person_info *pi = &c->people[i];
+    const track_pred *tp = &c->pred[t];
+    int j, k = c->k;
+    const float *ax = &c->people_xyv[(size_t)i * k * 3], *ay = ax + k, *av = ay + k;
+    const float *bx = &c->pred_xyv[(size_t)t * k * 3], *by = bx + k, *bv = by + k;
+    float s, margin, sum = 0.0f, inv;
+    float term[OPP_MAX_PARTS];
+    *total = 0.0f;
+    if (!tp->count || !pi->count) return 0.0f;
+    s = max2(tp->scale, max2(MIN_SCALE, max2(pi->x1 - pi->x0, pi->y1 - pi->y0)));
+    margin = gate * s;
+    if (pi->x0 > tp->x1 + margin || tp->x0 > pi->x1 + margin || pi->y0 > tp->y1 + margin || tp->y0 > pi->y1 + margin)
+        return 0.0f;
+    inv = 1.0f / (2.0f * c->p->kappa * c->p->kappa * s * s);
+    /* Two loops: the first, branch-free, vectorises (no float sum in it: without
+     * -ffast-math a float reduction does not); the second adds up. Missing parts are
+     * (0, 0) with v = 0: finite, and masked by w. */
+    for (j = 0; j < k; j++) {
+        float dx = ax[j] - bx[j], dy = ay[j] - by[j], w = av[j] * bv[j];
+        float e = (dx * dx + dy * dy) * inv;
+        term[j] = w * exp_neg(e);
+    }
+    for (j = 0; j < k; j++) sum += term[j];
+    if (!(sum > 0.0f) || !isfinite(sum)) return 0.0f; /* no part in common */
+    *total = sum;
+    return sum / (float)pi->count;
+}
+
+/* One matching pass: people of `pass` against the tracks still free that are confirmed
+ * (or tentative), greedy: candidate pairs of similarity at least `least`, the largest
+ * total first. */
+static void match_pass(frame_ctx *c, int n, int pass, int confirmed, float least)
+{
+    size_t m = 0, q;
+    int i, t;
+    /* exp(-d^2 / 2(kappa s)^2) < least beyond d = kappa s sqrt(2 ln(1 / least)) */
+    float gate = least > 1e-30f ? c->p->kappa * sqrtf(2.0f * logf(1.0f / least)) : 3.0e38f;
+    for (i = 0; i < n; i++) {
+        if (c->people[i].pass != pass) continue;
+        for (t = 0; t < c->h->num_tracks; t++) {
+            float sim, total;
+            if (c->tracks[t].matched >= 0 || (c->tracks[t].id >= 0) != confirmed) continue;
+            sim = similarity(c, i, t, gate, &total);
+            if (sim >= least && sim > 0.0f) {
+                c->cands[m].weight = total, c->cands[m].person = i, c->cands[m].track = t;
+                m++;
+            }
+        }
+    }
+    sort_candidates(c->cands, m);
+    for (q = 0; q < m; q++) {
+        const candidate *cd = &c->cands[q];
+        if (c->people[cd->person].track >= 0 || c->tracks[cd->track].matched >= 0) continue;
+        c->people[cd->person].track = cd->track;
+        c->tracks[cd->track].matched = cd->person;
+    }
+}
+
+/* The track's velocity from the parts seen both now and at its last match. */
+static void update_velocity(frame_ctx *c, int t, const float *kp)
+{
+    track_rec *tr = &c->tracks[t];
+    const part_rec *pr = &c->parts[(size_t)t * c->k];
+    double dt = c->now - tr->last;
+    float sx = 0.0f, sy = 0.0f, a;
+    int j, n = 0, fresh = 0;
+    if (dt < MIN_DT) dt = MIN_DT;
+    for (j = 0; j < c->k; j++) {
+        const float *q = &kp[3 * j];
+        if (!pr[j].present || pr[j].seen != tr->last) continue;
+        fresh++;
+        if (!part_ok(q, c->p->part_threshold)) continue;
+        sx += q[0] - pr[j].x, sy += q[1] - pr[j].y;
+        n++;
+    }
+    if (!n) return;
+    sx = (float)(sx / n / dt), sy = (float)(sy / n / dt);
+    a = tr->hits <= 1 ? 1.0f : alpha(c->p->d_cutoff, dt);
+    /* A person sharing few of the parts the track saw last says little about its motion
+     * (and in a crowd may be a piece of someone else). */
+    if (n < 2 && tr->hits > 1) return;
+    a *= (float)n / (float)fresh;
+    tr->vx = finite_or(tr->vx + a * (sx - tr->vx), 0.0f);
+    tr->vy = finite_or(tr->vy + a * (sy - tr->vy), 0.0f);
+}
+
+/* A part's filter starts over at (x, y). */
+static void reset_filter(part_rec *pr, float x, float y, double now)
+{
+    pr->fx = x, pr->fy = y;
+    pr->dx = pr->dy = 0.0f;
+    pr->filtered = now;
+    pr->shown = now;
+}
+
+/* One step of a part's One Euro filter towards the detection (x, y). */
+/* The time step of a filter and what depends on it alone; most parts of a frame share
+ * one step, so it is computed once per step length (step_for). */
+typedef struct step {
+    double from; /* the filter time it is for (a part's `filtered`) */
+    float dt, inv_dt, ad, r0; /* seconds, 1 / dt, alpha at d_cutoff, 2 pi dt */
+} step;
+
+static const step *step_for(step *cache, const opp_track_params *p, double from, double now)
+{
+    double dt = now - from;
+    if (cache->from == from) return cache;
+    if (dt < MIN_DT) dt = MIN_DT;
+    cache->from = from;
+    cache->dt = (float)dt;
+    cache->inv_dt = (float)(1.0 / dt);
+    cache->ad = alpha(p->d_cutoff, dt);
+    cache->r0 = 6.2831853f * (float)dt;
+    return cache;
+}
+
+static void one_euro(const opp_track_params *p, const track_rec *tr, part_rec *pr, float x, float y,
+                     float scale, double now, step *cache)
+{
+    const step *st = step_for(cache, p, pr->filtered, now);
+    float px, py, ddx, ddy, speed, a, r;
+    px = pr->fx + (p->motion ? tr->vx * st->dt : 0.0f);
+    py = pr->fy + (p->motion ? tr->vy * st->dt : 0.0f);
+    ddx = (x - px) * st->inv_dt, ddy = (y - py) * st->inv_dt;
+    pr->dx += st->ad * (ddx - pr->dx);
+    pr->dy += st->ad * (ddy - pr->dy);
+    speed = sqrtf(pr->dx * pr->dx + pr->dy * pr->dy) / scale;
+    r = st->r0 * (p->min_cutoff + p->beta * finite_or(speed, 0.0f));
+    a = r / (r + 1.0f); /* alpha(cutoff, dt) */
+    pr->fx = px + a * (x - px);
+    pr->fy = py + a * (y - py);
+    pr->filtered = now;
+    if (!isfinite(pr->fx) || !isfinite(pr->fy) || !isfinite(pr->dx) || !isfinite(pr->dy))
+        reset_filter(pr, x, y, now);
+}
+
+/* A matched track takes its person: raw parts for matching, filters, output. */
+static void update_track(frame_ctx *c, int t, int i, float *out)
+{
+    const opp_track_params *p = c->p;
+    track_rec *tr = &c->tracks[t];
+    part_rec *pr = &c->parts[(size_t)t * c->k];
+    const float *kp = &c->kp[(size_t)i * c->k * 3];
+    float scale = c->pred[t].scale;
+    float buf[3 * OPP_MAX_PARTS]; /* out may alias the input: read all of this person first */
+    step cache = {0.0, 0.0f, 0.0f, 0.0f, 0.0f};
+    const float *pxy = &c->pred_xyv[(size_t)t * c->k * 3];
+    float gate = OUTLIER * p->kappa * scale, dx, dy;
+    int j, recent = tr->hits > 1 && c->h->has_time && tr->last == c->h->last_time;
+    cache.from = -HUGE_VAL; /* no part's time */
+    update_velocity(c, t, kp);
+    for (j = 0; j < c->k; j++) {
+        const float *q = &kp[3 * j];
+        part_rec *r = &pr[j];
+        int ok = part_ok(q, p->part_threshold);
+        float *o = &buf[3 * j];
+        if (ok) {
+            if (!p->smooth) {
+                /* keypoints as given */
+            } else if (!r->visible) {
+                r->visible = q[2] > p->part_on;
+                if (r->visible) reset_filter(r, q[0], q[1], c->now);
+            } else if (q[2] > p->part_off) {
+                one_euro(p, tr, r, q[0], q[1], scale, c->now, &cache);
+                r->shown = c->now;
+            }
+            /* Remembered for matching, unless far from where a track matched in the last
+             * frame expected it: in a crowd, most likely a part of someone else. A part the
+             * person lacks now stays remembered (moving with the track) until max_age. */
+            dx = q[0] - pxy[j], dy = q[1] - pxy[c->k + j];
+            if (!(r->present && recent && dx * dx + dy * dy > gate * gate)) {
+                r->x = q[0], r->y = q[1], r->score = q[2], r->seen = c->now;
+                r->present = 1;
+            }
+        }
+        if (!p->smooth) {
+            o[0] = kp[3 * j], o[1] = kp[3 * j + 1], o[2] = kp[3 * j + 2];
+            continue;
+        }
+        if (r->visible && c->now - r->shown > p->part_hold) r->visible = 0;
+        if (r->visible && r->filtered != c->now) {
+            /* held: shown but not detected (or too weak) this frame; it moves with the track */
+            double dt = c->now - r->filtered;
+            r->fx = finite_or(r->fx + (float)(tr->vx * dt), r->fx);
+            r->fy = finite_or(r->fy + (float)(tr->vy * dt), r->fy);
+            r->filtered = c->now;
+        }
+        if (r->visible) o[0] = r->fx, o[1] = r->fy, o[2] = r->score;
+        else o[0] = o[1] = o[2] = 0.0f;
+    }
+    memcpy(out, buf, sizeof(float) * 3 * (size_t)c->k);
+    tr->last = c->now;
+    if (tr->hits < 1000000) tr->hits++;
+}
+
+/* Parts not seen for max_age are forgotten (they would only mislead the matching). */
+static void forget_old_parts(frame_ctx *c, int t)
+{
+    part_rec *pr = &c->parts[(size_t)t * c->k];
+    int j;
+    for (j = 0; j < c->k; j++)
+        if (pr[j].present && c->now - pr[j].seen > c->p->max_age) pr[j].present = pr[j].visible = 0;
+}
+
+static void remove_track(frame_ctx *c, int t)
+{
+    int last = c->h->num_tracks - 1;
+    if (t != last) {
+        c->tracks[t] = c->tracks[last];
+        memcpy(&c->parts[(size_t)t * c->k], &c->parts[(size_t)last * c->k], sizeof(part_rec) * (size_t)c->k);
+    }
+    c->h->num_tracks--;
+}
+
+
+/* A tentative track for person i (the caller checked there is room). */
+static int new_track(frame_ctx *c, int i)
+{
+    int t = c->h->num_tracks++;
+    track_rec *tr = &c->tracks[t];
+    memset(tr, 0, sizeof *tr);
+    memset(&c->parts[(size_t)t * c->k], 0, sizeof(part_rec) * (size_t)c->k);
+    tr->id = -1;
+    tr->matched = i;
+    tr->last = c->now;
+    c->pred[t].scale = MIN_SCALE;
+    if (c->people[i].count) {
+        const person_info *pi = &c->people[i];
+        c->pred[t].scale = max2(MIN_SCALE, max2(pi->x1 - pi->x0, pi->y1 - pi->y0));
+    }
+    c->people[i].track = t;
+    return t;
+}
+
+int opp_track(void *state, double timestamp, const float *keypoints, const float *scores, int num_people,
+              float *out_keypoints, int *ids)
+{
+    frame_ctx c;
+    tracker_header *h;
+    int i, t, n, rc = OPP_OK, k;
+    char *base = (char *)state;
+    if (!state || (num_people > 0 && (!keypoints || !scores || !ids || !out_keypoints))) return OPP_ERR_NULL_POINTER;
+    if (!(h = header_of(state))) return OPP_ERR_STATE;
+    if (num_people < 0) return OPP_ERR_ARGUMENT;
+    if (!isfinite(timestamp) || (h->has_time && !(timestamp > h->last_time))) return OPP_ERR_TIMESTAMP;
+    k = h->num_parts;
+    c.h = h, c.p = &h->p, c.k = k, c.now = timestamp, c.kp = keypoints;
+    c.tracks = (track_rec *)(base + h->off_tracks);
+    c.parts = (part_rec *)(base + h->off_parts);
+    c.people = (person_info *)(base + h->off_people);
+    c.pred = (track_pred *)(base + h->off_pred);
+    c.pred_xyv = (float *)(base + h->off_pred + (size_t)h->p.max_tracks * sizeof(track_pred));
+    c.people_xyv = (float *)(base + h->off_people + (size_t)h->p.max_people * sizeof(person_info));
+    c.cands = (candidate *)(base + h->off_cands);
+    n = num_people;
+    if (n > h->p.max_people) {
+        n = h->p.max_people;
+        rc |= OPP_WARN_PEOPLE_TRUNCATED;
+    }
+
+    for (t = 0; t < h->num_tracks; t++) c.tracks[t].matched = -1;
+    predict(&c);
+    describe_people(&c, scores, n);
+    /* Confident people first to confirmed tracks, then to tentative ones (a track just
+     * begun must not take someone from a track that has followed them for long), then
+     * weak people to the confirmed tracks left (as ByteTrack). */
+    match_pass(&c, n, 1, 1, h->p.match_similarity);
+    match_pass(&c, n, 1, 0, h->p.match_similarity);
+    match_pass(&c, n, 2, 1, h->p.weak_match_similarity);
+
+    /* Output: people that are not tracked are copied as they came. */
+    for (i = 0; i < num_people; i++) {
+        ids[i] = -1;
+        if (i >= n || c.people[i].track < 0)
+            memmove(&out_keypoints[(size_t)i * k * 3], &keypoints[(size_t)i * k * 3], sizeof(float) * 3 * (size_t)k);
+    }
+    h->matched = 0;
+    for (t = 0; t < h->num_tracks; t++) {
+        track_rec *tr = &c.tracks[t];
+        if (tr->matched < 0) continue;
+        update_track(&c, t, tr->matched, &out_keypoints[(size_t)tr->matched * k * 3]);
+        if (tr->id < 0 && tr->hits >= h->p.min_hits) {
+            tr->id = h->next_id;
+            h->next_id = h->next_id < 2147483647 ? h->next_id + 1 : 1;
+            h->births++;
+        }
+        if (tr->id >= 0) h->matched++;
+        ids[tr->matched] = tr->id;
+    }
+    /* Unmatched tracks: a tentative one goes, a confirmed one coasts until max_age. */
+    for (t = h->num_tracks - 1; t >= 0; t--) {
+        track_rec *tr = &c.tracks[t];
+        if (tr->matched >= 0) {
+            forget_old_parts(&c, t);
+            continue;
+        }
+        if (tr->id < 0 || c.now - tr->last > h->p.max_age) {
+            if (tr->id >= 0) h->deaths++;
+            remove_track(&c, t);
+        } else {
+            forget_old_parts(&c, t);
+        }
+    }
+    /* Unmatched confident people start tentative tracks. */
+    for (i = 0; i < n; i++) {
+        if (c.people[i].pass != 1 || c.people[i].track >= 0) continue;
+        if (h->num_tracks >= h->p.max_tracks) {
+            rc |= OPP_WARN_TRACKS_FULL;
+            continue;
+        }
+        t = new_track(&c, i);
+        update_track(&c, t, i, &out_keypoints[(size_t)i * k * 3]);
+        if (h->p.min_hits <= 1) {
+            c.tracks[t].id = h->next_id;
+            h->next_id = h->next_id < 2147483647 ? h->next_id + 1 : 1;
+            h->births++;
+            h->matched++;
+            ids[i] = c.tracks[t].id;
+        }
+    }
+    h->last_time = timestamp;
+    h->has_time = 1;
+    h->frames++;
+    return rc;
+}

@@ -1,0 +1,216 @@
+"""Who is who: person IDs across frames and steady keypoints, through the C core
+(``cffi_build/track.c``; the method is described in ``openpose_plus_paf.h``, "Tracking").
+
+    tracker = PoseTracker(COCO18)
+    for frame in source:
+        poses = tracker.update(estimator.infer(frame.image), frame.timestamp)
+        poses.ids          # (N,) int32: the same person keeps the same ID; -1 not yet born
+
+A :class:`PoseTracker` follows one stream: it matches each frame's people to its tracks
+by keypoint similarity (with a motion prediction per track, confident people first,
+then weak ones, as ByteTrack), hands out IDs once a track has been seen in
+``min_hits`` frames, and lets a track coast for ``max_age`` seconds unseen. With
+``smooth`` each keypoint goes through a One Euro filter, with hysteresis on whether a
+part is shown. Timestamps are the source's (seconds, increasing), so dropped frames and
+variable rates are handled. The state is one buffer made here, once; a frame is one C
+call plus the two output arrays.
+"""
+from __future__ import annotations
+
+import dataclasses
+import threading
+from dataclasses import dataclass
+from typing import Mapping, Optional, Union
+
+import numpy as np
+
+from ._paf import ffi, lib
+from .poses import Poses
+from .skeleton import Skeleton
+
+__all__ = ["TrackParams", "TrackStats", "PoseTracker", "make_tracker"]
+
+_F32 = np.dtype(np.float32)
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+@dataclass(frozen=True)
+class TrackParams:
+    """Tracking and smoothing parameters (the fields of the C ``opp_track_params``).
+
+    Matching: people scoring at least ``high_score`` match first (similarity at least
+    ``match_similarity``) and may start tracks; people between ``low_score`` and
+    ``high_score`` match the tracks left (``weak_match_similarity``). ``kappa`` is the
+    keypoint falloff as a share of the person's size. A track gets an ID after
+    ``min_hits`` matched frames and dies ``max_age`` seconds after its last match.
+    Smoothing (``smooth``): One Euro with ``min_cutoff`` and ``d_cutoff`` in Hz and
+    ``beta`` in Hz per person-size per second; ``motion`` predicts with the track's
+    velocity. A hidden part shows above ``part_on``, a shown one stays above
+    ``part_off`` and is held ``part_hold`` seconds when it goes missing.
+    """
+
+    max_tracks: int = 64
+    max_people: int = 64
+    high_score: float = 0.3
+    low_score: float = 0.1
+    match_similarity: float = 0.2
+    weak_match_similarity: float = 0.4
+    kappa: float = 0.1
+    part_threshold: float = 0.0
+    min_hits: int = 3
+    max_age: float = 1.0
+    smooth: bool = True
+    motion: bool = True
+    min_cutoff: float = 0.3
+    beta: float = 10.0
+    d_cutoff: float = 1.0
+    part_on: float = 0.2
+    part_off: float = 0.1
+    part_hold: float = 0.1
+
+    def __post_init__(self) -> None:
+        def bad(name: str, rule: str) -> ValueError:
+            return ValueError("TrackParams.%s must be %s, got %r" % (name, rule, getattr(self, name)))
+
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.type in ("bool", bool):
+                if not isinstance(value, (bool, np.bool_)):
+                    raise bad(f.name, "true or false")
+            elif f.type in ("int", int):
+                if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                    raise bad(f.name, "an integer")
+            elif isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                    or not abs(value) <= _FLOAT32_MAX:  # the C side holds it in a float
+                raise bad(f.name, "a finite number")
+        for name, low, high in (("max_tracks", 1, lib.OPP_MAX_TRACKS), ("max_people", 1, lib.OPP_MAX_TRACKS),
+                                ("min_hits", 1, 1000)):
+            if not low <= getattr(self, name) <= high:
+                raise bad(name, "an integer in %d..%d" % (low, high))
+        for name in ("match_similarity", "weak_match_similarity"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise bad(name, "in [0, 1]")
+        if not 1e-3 <= self.kappa <= 10.0:
+            raise bad("kappa", "in [0.001, 10]")
+        for name, high in (("max_age", 3600.0), ("min_cutoff", 1000.0), ("d_cutoff", 1000.0)):
+            if not 0.0 < getattr(self, name) <= high:
+                raise bad(name, "in (0, %g]" % high)
+        if not 0.0 <= self.beta <= 1e6:
+            raise bad("beta", "in [0, 1e6]")
+        if self.low_score > self.high_score:
+            raise bad("low_score", "<= high_score (%r)" % self.high_score)
+        if self.part_off > self.part_on:
+            raise bad("part_off", "<= part_on (%r)" % self.part_on)
+        if not 0.0 <= self.part_hold <= self.max_age:
+            raise bad("part_hold", "in [0, max_age]")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> "TrackParams":
+        """From a config table; an unknown key is refused with the known ones named."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError("unknown tracking key %r (known: %s)" % (unknown[0], ", ".join(sorted(known))))
+        return cls(**data)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class TrackStats:
+    """``live``: confirmed tracks alive (seen or coasting); ``tentative``: waiting for
+    ``min_hits``; ``matched``: confirmed tracks seen in the last frame; ``births`` and
+    ``deaths``: confirmed tracks begun and ended; ``frames``: frames tracked."""
+
+    live: int
+    tentative: int
+    matched: int
+    births: int
+    deaths: int
+    frames: int
+
+
+def _check(rc: int) -> int:
+    if rc >= 0:
+        return rc
+    message = ffi.string(lib.opp_track_strerror(rc)).decode()
+    raise (RuntimeError if rc == lib.OPP_ERR_STATE else ValueError)(message)
+
+
+class PoseTracker:
+    """IDs and smoothing for one stream of :class:`Poses`. The C calls run without the GIL;
+    a lock keeps ``update`` (the frame loop) and ``stats`` (a metrics scrape, on another
+    thread) from touching the state at once."""
+
+    def __init__(self, skeleton: Skeleton, params: Optional[TrackParams] = None) -> None:
+        params = TrackParams() if params is None else params
+        if not isinstance(params, TrackParams):
+            raise TypeError("params must be a TrackParams, got %s" % type(params).__name__)
+        self.skeleton, self.params = skeleton, params
+        self._params = ffi.new("opp_track_params *", {
+            f.name: (int(getattr(params, f.name)) if f.type in ("bool", bool) else getattr(params, f.name))
+            for f in dataclasses.fields(params)})
+        size = ffi.new("size_t *")
+        _check(lib.opp_tracker_size(skeleton.num_parts, self._params, size))
+        # float64 elements: the buffer is 8-byte aligned, as OPP_TRACKER_ALIGN asks.
+        self._state = np.zeros(-(-size[0] // 8), np.float64)
+        self._state_ptr = ffi.cast("void *", self._state.ctypes.data)
+        self._stats = ffi.new("opp_track_stats *")
+        self._lock = threading.Lock()
+        self.last_warnings = 0
+        self.reset()
+
+    @property
+    def state_bytes(self) -> int:
+        return self._state.nbytes
+
+    def reset(self) -> None:
+        """Forget every track (IDs start again from 1)."""
+        with self._lock:
+            _check(lib.opp_tracker_init(self._state_ptr, self._state.nbytes, self.skeleton.num_parts, self._params))
+
+    def update(self, poses: Poses, timestamp: float) -> Poses:
+        """``poses`` of the frame taken at ``timestamp`` (seconds, after the last frame's)
+        -> the same people, in the same order, with ``ids`` and smoothed keypoints."""
+        kp = poses.keypoints
+        n = len(kp)
+        if kp.shape[1:] != (self.skeleton.num_parts, 3):
+            raise ValueError("poses have %d parts, this tracker's skeleton %r has %d"
+                             % (kp.shape[1] if kp.ndim == 3 else -1, self.skeleton.name, self.skeleton.num_parts))
+        if kp.dtype != _F32 or not kp.flags.c_contiguous:
+            kp = np.ascontiguousarray(kp, np.float32)
+        scores = poses.scores
+        if scores.dtype != _F32 or not scores.flags.c_contiguous:
+            scores = np.ascontiguousarray(scores, np.float32)
+        out = np.empty_like(kp)
+        ids = np.empty(n, np.int32)
+        with self._lock:
+            rc = lib.opp_track(self._state_ptr, float(timestamp), ffi.from_buffer("float[]", kp),
+                               ffi.from_buffer("float[]", scores), n, ffi.from_buffer("float[]", out),
+                               ffi.from_buffer("int[]", ids))
+        if rc < 0:
+            _check(rc)
+        self.last_warnings = rc
+        return Poses._unchecked(out, poses.scores, poses.skeleton, poses.peaks_truncated, poses.people_truncated,
+                                ids)
+
+    def stats(self) -> TrackStats:
+        with self._lock:
+            _check(lib.opp_tracker_stats(self._state_ptr, self._stats))
+            s = self._stats
+            return TrackStats(s.live, s.tentative, s.matched, s.births, s.deaths, s.frames)
+
+
+def make_tracker(skeleton: Skeleton, track: Union[bool, None, TrackParams, Mapping[str, object], "PoseTracker"]
+                 ) -> Optional[PoseTracker]:
+    """What ``track=`` of the estimator and the pipeline means: False/None no tracker,
+    True the defaults, a :class:`TrackParams` or a dict of its fields, or a tracker."""
+    if track is None or track is False:
+        return None
+    if isinstance(track, PoseTracker):
+        return track
+    if track is True:
+        return PoseTracker(skeleton)
+    if isinstance(track, TrackParams):
+        return PoseTracker(skeleton, track)
+    if isinstance(track, Mapping):
+        return PoseTracker(skeleton, TrackParams.from_dict(track))
+    raise TypeError("track must be a bool, a TrackParams, a dict or a PoseTracker, got %s" % type(track).__name__)

@@ -1,0 +1,382 @@
+"""Person IDs across frames and One Euro smoothing (cffi_build/track.c through PoseTracker):
+who keeps which ID, births and deaths, smoothing, every error code, and the outputs that
+carry the IDs (OpenPose JSON, JSON lines, drawing, the pipeline and its metrics)."""
+
+import numpy as np
+import pytest
+
+from openpose_plus.edge._paf import ffi, lib
+from openpose_plus.edge.poses import Poses
+from openpose_plus.edge.skeleton import COCO18, Skeleton
+from openpose_plus.edge.synthetic.scene import MovingScene
+from openpose_plus.edge.tracking import PoseTracker, TrackParams, make_tracker
+
+K = COCO18.num_parts
+FPS = 30.0
+
+
+def walkers(people=4, frames=60, seed=1, noise=0.5, width=960, height=540):
+    """The true keypoints of walkers crossing (plus pixel noise) and who is who."""
+    scene = MovingScene(width, height, people, seed=seed, crossing=True)
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(frames):
+        kp = scene.keypoints(i).copy()
+        kp[..., :2] += rng.normal(0, noise, kp[..., :2].shape)
+        kp[..., 2] = 0.8
+        out.append((kp.astype(np.float32), scene.ids(i)))
+    return out
+
+
+def poses_of(kp, scores=None):
+    return Poses(kp, np.full(len(kp), 0.8, np.float32) if scores is None else scores, COCO18)
+
+
+def run(tracker, frames, fps=FPS):
+    return [tracker.update(poses_of(kp), i / fps) for i, (kp, _) in enumerate(frames)]
+
+
+# -- identities -------------------------------------------------------------------------
+
+def test_each_person_keeps_one_id():
+    frames = walkers(people=5, frames=90, seed=3)
+    out = run(PoseTracker(COCO18), frames)
+    assert (out[0].ids == -1).all() and (out[1].ids == -1).all()  # born after min_hits = 3 frames
+    seen, age = {}, {}
+    for o, (_, truth) in zip(out, frames):
+        tracked = o.ids[o.ids >= 0].tolist()
+        assert len(set(tracked)) == len(tracked)
+        for tid, who in zip(o.ids.tolist(), truth.tolist()):
+            age[who] = age.get(who, 0) + 1  # a walker who walks off comes back as somebody new
+            if age[who] >= 3:
+                assert tid >= 1 and seen.setdefault(who, tid) == tid, "person %d changed ID" % who
+    assert len(seen) > 5 and sorted(seen.values()) == list(range(1, len(seen) + 1))
+
+
+def test_ids_follow_people_not_list_order():
+    frames = walkers(people=4, frames=20, seed=2)
+    tracker = PoseTracker(COCO18)
+    rng = np.random.default_rng(0)
+    first = {}
+    for i, (kp, truth) in enumerate(frames):
+        order = rng.permutation(len(kp))  # grouping lists people best first, which changes
+        out = tracker.update(poses_of(kp[order]), i / FPS)
+        if i >= 2:
+            for tid, who in zip(out.ids.tolist(), truth[order].tolist()):
+                assert first.setdefault(who, tid) == tid
+
+
+def test_a_person_unseen_for_less_than_max_age_keeps_the_id():
+    frames = walkers(people=3, frames=60, seed=4)
+    tracker = PoseTracker(COCO18, TrackParams(max_age=1.0))
+    ids_before = None
+    for i, (kp, truth) in enumerate(frames):
+        if 20 <= i < 35:  # person 0 gone for half a second (hidden, or frames lost)
+            kp = kp[1:]
+            truth = truth[1:]
+        out = tracker.update(poses_of(kp), i / FPS)
+        if i == 19:
+            ids_before = dict(zip(truth.tolist(), out.ids.tolist()))
+        if i == 36:
+            assert dict(zip(truth.tolist(), out.ids.tolist())) == ids_before
+    s = tracker.stats()
+    assert s.births == 3 and s.deaths == 0 and s.live == 3
+
+
+def test_a_track_dies_after_max_age_and_a_new_id_is_born():
+    frames = walkers(people=2, frames=80, seed=5)
+    tracker = PoseTracker(COCO18, TrackParams(max_age=0.5))
+    for i, (kp, _) in enumerate(frames[:10]):
+        tracker.update(poses_of(kp), i / FPS)
+    assert tracker.stats().live == 2
+    for i in range(10, 30):  # nobody for 0.67 s
+        tracker.update(poses_of(np.zeros((0, K, 3), np.float32)), i / FPS)
+    s = tracker.stats()
+    assert s.live == 0 and s.deaths == 2 and s.births == 2
+    for i in range(30, 34):
+        out = tracker.update(poses_of(frames[i][0]), i / FPS)
+    assert sorted(out.ids.tolist()) == [3, 4]  # IDs are never reused
+
+
+def test_frame_drops_and_variable_rates_use_the_timestamps():
+    # Every third frame only, at irregular times: the motion is predicted over the real gap.
+    frames = walkers(people=4, frames=120, seed=6)
+    tracker = PoseTracker(COCO18)
+    rng = np.random.default_rng(1)
+    first = {}
+    for i in range(0, 120, 3):
+        kp, truth = frames[i]
+        out = tracker.update(poses_of(kp), i / FPS + rng.uniform(-0.005, 0.005))
+        for tid, who in zip(out.ids.tolist(), truth.tolist()):
+            if tid >= 0:
+                assert first.setdefault(who, tid) == tid
+    assert len(first) >= 4 and len(set(first.values())) == len(first)  # one ID per person, and vice versa
+
+
+def test_weak_people_do_not_start_tracks_but_keep_them():
+    frames = walkers(people=2, frames=20, seed=7)
+    tracker = PoseTracker(COCO18)
+    weak = np.array([0.2, 0.2], np.float32)  # between low_score 0.1 and high_score 0.3
+    for i, (kp, _) in enumerate(frames[:5]):
+        out = tracker.update(poses_of(kp, weak), i / FPS)
+    assert (out.ids == -1).all() and tracker.stats().tentative == 0
+    for i, (kp, _) in enumerate(frames[5:10], 5):
+        out = tracker.update(poses_of(kp), i / FPS)
+    ids = out.ids.copy()
+    for i, (kp, _) in enumerate(frames[10:15], 10):
+        out = tracker.update(poses_of(kp, weak), i / FPS)  # the second pass keeps them
+    assert (out.ids == ids).all()
+    out = tracker.update(poses_of(frames[15][0], np.array([0.05, 0.05], np.float32)), 15 / FPS)
+    assert (out.ids == -1).all()  # below low_score: not tracked at all
+
+
+def test_min_hits_one_gives_ids_at_once_and_reset_starts_over():
+    frames = walkers(people=2, frames=3, seed=8)
+    tracker = PoseTracker(COCO18, TrackParams(min_hits=1))
+    assert sorted(tracker.update(poses_of(frames[0][0]), 0.0).ids.tolist()) == [1, 2]
+    tracker.reset()
+    assert tracker.stats().births == 0
+    assert sorted(tracker.update(poses_of(frames[1][0]), 0.0).ids.tolist()) == [1, 2]
+
+
+def test_capacity_warnings():
+    frames = walkers(people=4, frames=2, seed=9)
+    tracker = PoseTracker(COCO18, TrackParams(max_tracks=2, max_people=3, min_hits=1))
+    out = tracker.update(poses_of(frames[0][0]), 0.0)
+    assert out.ids[3] == -1 and (out.keypoints[3] == frames[0][0][3]).all()  # beyond max_people: copied
+    assert tracker.last_warnings == lib.OPP_WARN_PEOPLE_TRUNCATED | lib.OPP_WARN_TRACKS_FULL
+    assert (out.ids >= 1).sum() == 2
+
+
+def test_other_skeletons_track_too():
+    tri = Skeleton("tri", ("a", "b", "c"), ((0, 1), (1, 2)), ((0, 1), (2, 3)))
+    tracker = PoseTracker(tri, TrackParams(min_hits=1))
+    kp = np.array([[[10, 10, 1], [20, 20, 1], [30, 10, 1]]], np.float32)
+    for i in range(5):
+        kp[..., 0] += 2
+        out = tracker.update(Poses(kp, np.ones(1, np.float32), tri), i / FPS)
+        assert out.ids.tolist() == [1]
+    with pytest.raises(ValueError, match="parts"):
+        tracker.update(poses_of(np.zeros((1, K, 3), np.float32)), 1.0)
+
+
+# -- smoothing ----------------------------------------------------------------------------
+
+def standing(noise=1.0, frames=150, seed=0, people=1):
+    scene = MovingScene(960, 540, people, seed=seed, standing=True)
+    base = scene.keypoints(0)
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(frames):
+        kp = base.copy()
+        kp[..., :2] += rng.normal(0, noise, kp[..., :2].shape)
+        kp[..., 2] = 0.8
+        out.append((kp.astype(np.float32), None))
+    return base, out
+
+
+def spread(out, skip=30):
+    kp = np.stack([o.keypoints[0] for o in out[skip:]])
+    return float(np.sqrt(((kp[..., :2] - kp[..., :2].mean(0)) ** 2).sum(-1).mean()))
+
+
+def test_one_euro_cuts_jitter_on_people_standing_still():
+    _, frames = standing()
+    raw = spread(run(PoseTracker(COCO18, TrackParams(smooth=False)), frames))
+    smooth = spread(run(PoseTracker(COCO18), frames))
+    assert raw / smooth >= 3.0
+
+
+def test_smoothing_follows_a_walker_within_a_frame():
+    frames = walkers(people=1, frames=120, seed=10, noise=0.0)
+    out = run(PoseTracker(COCO18), frames)
+    num = den = 0.0
+    for i in range(30, 119):
+        v = (frames[i + 1][0] - frames[i - 1][0])[0, :, :2] / 2
+        e = out[i].keypoints[0, :, :2] - frames[i][0][0, :, :2]
+        num, den = num - (e * v).sum(), den + (v * v).sum()
+    assert abs(num / den) <= 1.0  # lag in frames
+
+
+def test_smooth_off_gives_the_keypoints_as_they_came():
+    frames = walkers(people=3, frames=10, seed=11)
+    out = run(PoseTracker(COCO18, TrackParams(smooth=False)), frames)
+    for o, (kp, _) in zip(out, frames):
+        assert np.array_equal(o.keypoints, kp)
+
+
+def test_filters_start_again_at_birth_and_when_a_part_comes_back():
+    base, frames = standing(noise=0.0, frames=10)
+    tracker = PoseTracker(COCO18)
+    out = run(tracker, frames)
+    assert np.allclose(out[0].keypoints, frames[0][0], atol=1e-4)  # no history: as detected
+    far = frames[0][0].copy()
+    far[0, 4, :2] += 50.0  # the right wrist, away for a while
+    far[0, 4, 2] = 0.0
+    t = 10 / FPS
+    for j in range(10):  # hidden longer than part_hold: hidden, then...
+        o = tracker.update(poses_of(far), t + j / FPS)
+    assert (o.keypoints[0, 4] == 0).all()
+    back = frames[0][0].copy()
+    back[0, 4, :2] += 50.0
+    o = tracker.update(poses_of(back), t + 10 / FPS)  # ...it shows where it is now, not smoothed from before
+    assert np.allclose(o.keypoints[0, 4, :2], back[0, 4, :2], atol=1e-3)
+
+
+def test_a_flickering_part_does_not_blink():
+    _, frames = standing(noise=0.0, frames=40)
+    tracker = PoseTracker(COCO18, TrackParams(part_hold=0.1))
+    shown = []
+    for i, (kp, _) in enumerate(frames):
+        kp = kp.copy()
+        if i >= 10 and i % 2:
+            kp[0, 7] = 0.0  # the left wrist missing every other frame
+        if 20 <= i < 25:
+            kp[0, 4, 2] = 0.15  # a weak right wrist: between part_off and part_on, it stays
+        shown.append(tracker.update(poses_of(kp), i / FPS).keypoints[0, [7, 4], 2] > 0)
+    shown = np.array(shown)
+    assert shown[3:, 0].all() and shown[3:, 1].all()
+    weak_new = frames[0][0].copy()
+    weak_new[0, 9, 2] = 0.15  # but a part that was hidden needs part_on to show
+    tracker2 = PoseTracker(COCO18)
+    assert tracker2.update(poses_of(weak_new), 0.0).keypoints[0, 9, 2] == 0.0
+
+
+# -- the Python API's checks ------------------------------------------------------------------
+
+@pytest.mark.parametrize("field, value", [
+    ("max_tracks", 0), ("max_tracks", 5000), ("max_people", 0), ("min_hits", 0), ("min_hits", 1.5),
+    ("high_score", float("nan")), ("low_score", 0.9), ("match_similarity", 1.5), ("weak_match_similarity", -0.1),
+    ("kappa", 0.0), ("kappa", 11.0), ("max_age", 0.0), ("max_age", 1e5), ("smooth", 1), ("motion", "yes"),
+    ("min_cutoff", 0.0), ("beta", -1.0), ("d_cutoff", float("inf")), ("part_off", 0.5), ("part_hold", 2.0),
+    ("part_threshold", 1e300),
+])
+def test_bad_params_name_the_field(field, value):
+    with pytest.raises(ValueError, match=field):
+        TrackParams(**{field: value})
+
+
+def test_from_dict_refuses_unknown_keys_and_make_tracker_takes_every_form():
+    with pytest.raises(ValueError, match="unknown tracking key 'max_agee'"):
+        TrackParams.from_dict({"max_agee": 1.0})
+    assert make_tracker(COCO18, False) is None and make_tracker(COCO18, None) is None
+    assert make_tracker(COCO18, True).params == TrackParams()
+    assert make_tracker(COCO18, {"max_age": 2.0}).params.max_age == 2.0
+    t = PoseTracker(COCO18)
+    assert make_tracker(COCO18, t) is t and make_tracker(COCO18, TrackParams(min_hits=2)).params.min_hits == 2
+    with pytest.raises(TypeError):
+        make_tracker(COCO18, 3)
+    with pytest.raises(TypeError):
+        PoseTracker(COCO18, {"max_age": 1.0})
+
+
+def test_timestamps_must_increase():
+    tracker = PoseTracker(COCO18)
+    kp = walkers(people=1, frames=1)[0][0]
+    tracker.update(poses_of(kp), 5.0)
+    for bad in (5.0, 4.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="timestamp"):
+            tracker.update(poses_of(kp), bad)
+    assert tracker.stats().frames == 1  # the refused frames changed nothing
+    tracker.update(poses_of(kp), 5.001)
+
+
+def test_any_layout_of_keypoints_is_taken():
+    frames = walkers(people=2, frames=4, seed=12)
+    a, b = PoseTracker(COCO18), PoseTracker(COCO18)
+    for i, (kp, _) in enumerate(frames):
+        strided = np.zeros((2, K, 6), np.float32)[..., ::2]
+        strided[...] = kp
+        p = Poses._unchecked(strided, np.full(2, 0.8), COCO18, False, False)  # float64 scores, strided keypoints
+        x, y = a.update(poses_of(kp), i / FPS), b.update(p, i / FPS)
+        assert np.array_equal(x.keypoints, y.keypoints) and np.array_equal(x.ids, y.ids)
+    assert y.keypoints.flags.c_contiguous and y.ids.dtype == np.int32
+
+
+# -- the C API directly: every error code, no state change on error ---------------------------
+
+def c_tracker(num_parts=K, **fields):
+    p = ffi.new("opp_track_params *")
+    lib.opp_default_track_params(p)
+    for k, v in fields.items():
+        setattr(p, k, v)
+    size = ffi.new("size_t *")
+    assert lib.opp_tracker_size(num_parts, p, size) == lib.OPP_OK
+    state = np.zeros(size[0] // 8 + 2, np.float64)
+    return p, size[0], state
+
+
+def test_c_errors():
+    p, size, state = c_tracker()
+    ptr = ffi.cast("void *", state.ctypes.data)
+    sz = ffi.new("size_t *")
+    assert lib.opp_tracker_size(K, ffi.NULL, sz) == lib.OPP_ERR_NULL_POINTER
+    assert lib.opp_tracker_size(K, p, ffi.NULL) == lib.OPP_ERR_NULL_POINTER
+    assert lib.opp_tracker_size(0, p, sz) == lib.OPP_ERR_SKELETON
+    assert lib.opp_tracker_size(lib.OPP_MAX_PARTS + 1, p, sz) == lib.OPP_ERR_SKELETON
+    bad = ffi.new("opp_track_params *", p[0])
+    bad.max_age = float("nan")
+    assert lib.opp_tracker_size(K, bad, sz) == lib.OPP_ERR_PARAMS
+    assert lib.opp_tracker_init(ptr, size, K, bad) == lib.OPP_ERR_PARAMS
+    assert lib.opp_tracker_init(ffi.NULL, size, K, p) == lib.OPP_ERR_NULL_POINTER
+    assert lib.opp_tracker_init(ptr, size - 1, K, p) == lib.OPP_ERR_STATE
+    assert lib.opp_tracker_init(ffi.cast("char *", ptr) + 4, size, K, p) == lib.OPP_ERR_STATE  # misaligned
+    assert lib.opp_tracker_init(ptr, size, 0, p) == lib.OPP_ERR_SKELETON
+    kp = np.zeros((1, K, 3), np.float32)
+    sc = np.ones(1, np.float32)
+    out = np.zeros_like(kp)
+    ids = np.zeros(1, np.intc)
+    args = (ffi.from_buffer("float[]", kp), ffi.from_buffer("float[]", sc), 1, ffi.from_buffer("float[]", out),
+            ffi.from_buffer("int[]", ids))
+    assert lib.opp_track(ptr, 0.0, *args) == lib.OPP_ERR_STATE  # not set up yet (all zeros)
+    assert lib.opp_tracker_init(ptr, size, K, p) == lib.OPP_OK
+    before = state.copy()
+    assert lib.opp_track(ffi.NULL, 0.0, *args) == lib.OPP_ERR_NULL_POINTER
+    assert lib.opp_track(ptr, 0.0, ffi.NULL, args[1], 1, args[3], args[4]) == lib.OPP_ERR_NULL_POINTER
+    assert lib.opp_track(ptr, 0.0, args[0], args[1], -1, args[3], args[4]) == lib.OPP_ERR_ARGUMENT
+    assert lib.opp_track(ptr, float("nan"), *args) == lib.OPP_ERR_TIMESTAMP
+    assert np.array_equal(state, before)  # errors leave the state alone
+    assert lib.opp_track(ptr, 0.0, ffi.NULL, ffi.NULL, 0, ffi.NULL, ffi.NULL) == lib.OPP_OK  # nobody: fine
+    stats = ffi.new("opp_track_stats *")
+    assert lib.opp_tracker_stats(ffi.NULL, stats) == lib.OPP_ERR_NULL_POINTER
+    assert lib.opp_tracker_stats(ptr, ffi.NULL) == lib.OPP_ERR_NULL_POINTER
+    assert lib.opp_tracker_stats(ptr, stats) == lib.OPP_OK and stats.frames == 1
+    state.view(np.uint32)[0] ^= 1  # a corrupted header is refused, not followed
+    assert lib.opp_track(ptr, 1.0, *args) == lib.OPP_ERR_STATE
+    assert lib.opp_tracker_stats(ptr, stats) == lib.OPP_ERR_STATE
+    for code in (lib.OPP_ERR_STATE, lib.OPP_ERR_TIMESTAMP, lib.OPP_WARN_TRACKS_FULL, lib.OPP_ERR_NULL_POINTER):
+        assert ffi.string(lib.opp_track_strerror(code)) and b"unknown" not in ffi.string(lib.opp_track_strerror(code))
+
+
+def test_the_state_can_be_moved_and_output_can_overwrite_the_input():
+    frames = walkers(people=3, frames=12, seed=13)
+    p, size, state = c_tracker()
+    ptr = ffi.cast("void *", state.ctypes.data)
+    assert lib.opp_tracker_init(ptr, size, K, p) == lib.OPP_OK
+    reference = PoseTracker(COCO18)
+    for i, (kp, _) in enumerate(frames):
+        if i == 6:  # the state holds no pointers: a copy elsewhere goes on from where it was
+            moved = np.zeros_like(state)
+            moved[:] = state
+            state, ptr = moved, ffi.cast("void *", moved.ctypes.data)
+        buf = kp.copy()
+        ids = np.zeros(len(kp), np.intc)
+        sc = np.full(len(kp), 0.8, np.float32)
+        f = ffi.from_buffer("float[]", buf)
+        assert lib.opp_track(ptr, i / FPS, f, ffi.from_buffer("float[]", sc), len(kp), f,
+                             ffi.from_buffer("int[]", ids)) == lib.OPP_OK
+        want = reference.update(poses_of(kp), i / FPS)
+        assert np.array_equal(ids, want.ids) and np.array_equal(buf, want.keypoints)
+
+
+def test_no_allocation_per_frame_from_the_core():
+    # The state is the only memory: its size does not depend on the frames seen.
+    tracker = PoseTracker(COCO18)
+    size = tracker.state_bytes
+    run(tracker, walkers(people=6, frames=30, seed=14))
+    assert tracker.state_bytes == size
+    p = ffi.new("opp_track_params *")
+    lib.opp_default_track_params(p)
+    sz = ffi.new("size_t *")
+    lib.opp_tracker_size(K, p, sz)
+    assert sz[0] == size or sz[0] <= size < sz[0] + 8  # rounded up to whole float64s
