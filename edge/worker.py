@@ -104,8 +104,12 @@ class InferenceWorker:
         return self.preprocessor(image, self.buffers.input[slot])
 
     def infer(self, n: int = 1) -> None:
-        """The network on the first ``n`` slots."""
-        self.backend.infer(self.buffers, n)
+        """The network on the first ``n`` slots (a full batch is asked as ``infer(buffers)``, so
+        a backend written before batches, which takes no ``n``, still runs batch-1 bundles)."""
+        if n >= self.buffers.batch:
+            self.backend.infer(self.buffers)
+        else:
+            self.backend.infer(self.buffers, n)
 
     def group(self, slot: int = 0):
         """Poses in map coordinates, read where this worker's backend left slot ``slot``'s maps."""
