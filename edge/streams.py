@@ -15,8 +15,9 @@ get every stream's results with a ``stream`` field.
 The inference stage: a worker (:meth:`~.worker.InferenceWorker.process_batch`) takes up to
 ``batch`` frames from the one queue, from any streams, and runs them in one network call. It
 waits at most ``batch_wait_ms`` after its first frame for more, and not at all once every
-stream that is up has a frame waiting (no stream could add one soon), so latency stays
-bounded at low rates and batches are full when the streams run flat out. Frames wait in
+stream that is up has a frame waiting (no stream could add one soon), and not while another
+worker is free (the frames go at once when there is room for them), so latency stays bounded
+at low rates and batches are full when the streams come faster than the workers. Frames wait in
 their stream's own queue and a batch takes them round robin, oldest first, so a stream that
 floods holds up no other. Only one worker gathers at a time; the others run their batches
 meanwhile. Grouping runs per frame on the
@@ -208,6 +209,7 @@ class StreamsPipeline:
         self._stopped_at = 0.0
         self._lock = threading.Lock()
         self._gathering = threading.Lock()
+        self._free_workers = 0  # workers waiting to gather (a batch dispatched now would not wait for them)
         # Frames waiting for a worker: each stream's own queue (bounded by its window), so
         # a batch takes them round robin and a flooding stream delays no other.
         self._waiting = threading.Condition(threading.Lock())
@@ -356,7 +358,10 @@ class StreamsPipeline:
                 have = sum(1 for st in self.streams if st.queue)
                 up = sum(1 for st in self.streams if st.connected)
                 left = deadline - time.monotonic()
-                if waiting >= self.batch or have >= up or left <= 0 or self._capturing == 0:
+                # Waiting fills batches only while every other worker is busy: a free one means
+                # the machine has room now, so the frames go now (latency), and batches fill by
+                # themselves when the streams come faster than the workers (throughput).
+                if waiting >= self.batch or have >= up or left <= 0 or self._capturing == 0 or self._free_workers:
                     break
                 cv.wait(left)
             items: list = []
@@ -373,7 +378,12 @@ class StreamsPipeline:
         try:
             ended = False
             while not ended:
+                with self._waiting:
+                    self._free_workers += 1
+                    self._waiting.notify_all()
                 with self._gathering:
+                    with self._waiting:
+                        self._free_workers -= 1
                     items, ended = self._gather()
                 if not items:
                     continue

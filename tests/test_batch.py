@@ -235,3 +235,11 @@ def test_tensorrt_builds_the_bundles_batch_profile_and_runs_fewer_frames(tmp_pat
         two.close()
         gc.collect()
         assert pycuda_driver.WORLD.live_allocations() == 0 and all(v == 0 for v in trt.STANDIN.live.values())
+
+
+def test_calibrate_s_rewrite_keeps_the_batch(tmp_path):
+    from openpose_plus.calibration.report import rewrite_bundle
+
+    spec = BatchSpec(4, True)
+    b = load_bundle(write(tmp_path, batched_model(tiny_pose_onnx(), spec, "image", scenes(1))[0], spec))
+    assert load_bundle(rewrite_bundle(b, {"fp32": {"AP": 0.5}}, None)).batch == spec
