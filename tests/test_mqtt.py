@@ -133,6 +133,8 @@ def test_frames_arrive_in_order_once_with_online_then_offline_status(broker):
     assert sink.dropped == 0 and sink.published == 300
     sink.close()
     assert sink.acknowledged == 300
+    # the broker has the offline status; the subscriber gets it a moment later (its own thread)
+    _wait(lambda: [p for t, p, r in sub.messages if t == "opp/status"][-1:] == ["offline"], 10, "offline")
     statuses = [p for t, p, r in sub.messages if t == "opp/status"]
     assert statuses[0] == "online" and statuses[-1] == "offline"
     sub.close()
