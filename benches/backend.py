@@ -89,8 +89,9 @@ def run(args: argparse.Namespace) -> int:
         paths: Dict[str, Optional[str]] = {"fp32": bundle.model_path("fp32"), "fp16": None,
                                            "int8": os.path.join(bundle.path, bundle.models["int8"])
                                            if "int8" in bundle.models else None}
-        if "fp16" in precisions:
-            paths["fp16"] = convert_fp16(paths["fp32"], os.path.join(tmp, "model.fp16.onnx"))  # type: ignore[arg-type]
+        if "fp16" in precisions:  # the bundle's own FP16 model, else a plain conversion of the FP32 one
+            paths["fp16"] = (os.path.join(bundle.path, bundle.models["fp16"]) if "fp16" in bundle.models else
+                             convert_fp16(paths["fp32"], os.path.join(tmp, "model.fp16.onnx")).path)  # type: ignore[arg-type]
         todo: Dict[str, str] = {}
         for prec in precisions:
             if paths[prec] is None:

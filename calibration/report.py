@@ -52,13 +52,13 @@ def format_table(report: Mapping[str, Mapping[str, float]], notes: Optional[Mapp
 
 def rewrite_bundle(bundle, accuracy: Mapping[str, Mapping[str, float]], calibration: Optional[Mapping[str, object]],
                    int8_model: Optional[str] = None, calibration_cache: Optional[str] = None,
-                   grouping: Optional[Mapping[str, object]] = None) -> str:
-    """Write ``bundle`` again with new accuracy figures, calibration facts, INT8 files, grouping.
+                   fp16_model: Optional[str] = None, grouping: Optional[Mapping[str, object]] = None) -> str:
+    """Write ``bundle`` again with new accuracy figures, calibration facts, FP16/INT8 files, grouping.
 
     Everything else in meta.json (input, stride, skeleton, outputs, normalisation, batch, training
-    digest, extra, grouping unless ``grouping`` replaces it) is kept; INT8 files not replaced
-    are kept too; ``calibration`` None leaves the calibration record as it was. Returns the
-    bundle path.
+    digest, extra, grouping unless ``grouping`` replaces it) is kept; FP16/INT8 files not
+    replaced are kept too; ``calibration`` None leaves the calibration record as it was.
+    Returns the bundle path.
     """
     from openpose_plus.edge.bundle import write_bundle
 
@@ -66,6 +66,8 @@ def rewrite_bundle(bundle, accuracy: Mapping[str, Mapping[str, float]], calibrat
     models = bundle.models
     if int8_model is None and "int8" in models:
         int8_model = os.path.join(bundle.path, models["int8"])
+    if fp16_model is None and "fp16" in models:
+        fp16_model = os.path.join(bundle.path, models["fp16"])
     if calibration_cache is None and bundle.calibration_cache_path:
         calibration_cache = bundle.calibration_cache_path
     merged: Dict[str, Dict[str, float]] = {k: dict(v) for k, v in bundle.accuracy.items()}
@@ -87,5 +89,5 @@ def rewrite_bundle(bundle, accuracy: Mapping[str, Mapping[str, float]], calibrat
                         output_names=(bundle.heatmaps_name, bundle.pafs_name), mean=norm["mean"], std=norm["std"],
                         pad_value=bundle.pad_value, training_config=bundle.training_config_digest,
                         accuracy=merged, int8_model=int8_model, calibration_cache=calibration_cache,
-                        extra=extra, tar=tar, batch=bundle.batch,
+                        extra=extra, tar=tar, fp16_model=fp16_model, batch=bundle.batch,
                         grouping=grouping if grouping is not None else meta.get("grouping"))

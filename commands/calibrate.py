@@ -1,7 +1,9 @@
 """``openpose-plus calibrate BUNDLE --images DIR --precision fp16|int8``: calibrate, measure, record.
 
-What each precision means and how INT8 is brought within its AP budget:
-:mod:`openpose_plus.calibration.calibrate`.
+What each precision means, what TensorRT builds from it and how a precision is brought
+within its AP budget: :mod:`openpose_plus.calibration.calibrate`. Exit 0: stored; 1: bad
+input, or a model TensorRT would not import (the message names the node); 3: the
+precision asked for is over its AP budget (the report is stored, the model is not).
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from openpose_plus.commands._options import add_precision
 
 __all__ = ["add_arguments", "run"]
 
-HELP = "FP16 / INT8 calibration of a bundle, with its accuracy cost"
+HELP = "FP16 / INT8 models of a bundle for TensorRT, with their accuracy cost"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="calibration images to use; fewer in --images is an error "
                              "(default: the first 64, or all when there are fewer)")
     parser.add_argument("--max-ap-drop", type=float, default=1.0, metavar="POINTS",
-                        help="AP points INT8 may lose against FP32 before layers fall back (default 1.0)")
+                        help="AP points FP16/INT8 may lose against FP32 before layers fall back (default 1.0)")
     parser.add_argument("--max-fallback", type=int, default=16, metavar="N",
                         help="most layers the sensitivity search may keep in FP32 (default 16)")
     parser.add_argument("--val-images", help="held-out images (COCO-format set) for the AP check")
@@ -36,8 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tune-grouping", action="store_true",
                         help="search the grouping parameters on the val set first (FP32 maps); every precision "
                              "is scored with the winner, which the bundle keeps")
-    parser.add_argument("--trt-version", default="8.6.1",
-                        help="TensorRT version written in the calibration cache header (default 8.6.1)")
+    parser.add_argument("--trt-version", default=None, metavar="X.Y.Z",
+                        help="TensorRT version named in calibration.cache's header (default 10.3.0, JetPack "
+                             "6.1/6.2); the device rewrites the header to its own version, so this matters only "
+                             "to tools that read the cache directly (trtexec --calib)")
     parser.add_argument("--int8-form", choices=("tensorrt", "onnxruntime"), default="tensorrt",
                         help="QDQ model for TensorRT (symmetric int8, default) or for onnxruntime's CPU "
                              "(uint8 activations, ~1.6x faster there; TensorRT then builds from the cache)")
@@ -72,12 +76,13 @@ def run(args: argparse.Namespace) -> int:
         print("calibrate: --max-ap-drop must be 0 or more AP points", file=sys.stderr)
         return 2
     try:
+        kwargs = {"trt_version": args.trt_version} if args.trt_version else {}
         out = calibrate_bundle(args.bundle, args.images, args.precision, args.method, args.num_images,
-                               args.max_ap_drop, args.max_fallback, val, args.trt_version,
-                               not args.no_per_channel, args.work_dir, args.quiet, form=args.int8_form,
-                               tune_grouping=args.tune_grouping)
+                               args.max_ap_drop, args.max_fallback, val, per_channel=not args.no_per_channel,
+                               work_dir=args.work_dir, quiet=args.quiet, form=args.int8_form,
+                               tune_grouping=args.tune_grouping, **kwargs)
     except CalibrationFailed as exc:
-        print("calibrate: INT8 rejected: %s" % exc, file=sys.stderr)
+        print("calibrate: %s rejected: %s" % (args.precision.upper(), exc), file=sys.stderr)
         return 3
     except (BundleError, CalibrationError, ValueError, FileNotFoundError) as exc:
         print("calibrate: %s" % exc, file=sys.stderr)

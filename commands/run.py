@@ -6,6 +6,11 @@
 Several sources are several named streams (``NAME=URI``, or ``stream0``, ``stream1``, ... in
 order) through one batched inference stage: each writes OpenPose JSON into ``DIR/NAME/`` and
 video to ``FILE-NAME.ext``; JSON lines, HTTP and MQTT are shared, with a ``stream`` field.
+
+Exit status: 0 when every frame read was processed and written; 1 with the reason when the
+pipeline failed, when no frame could be processed, or when a sink lost frames (an offline
+run whose output is incomplete has not succeeded); 2 for bad arguments. Frames skipped as
+unusable (an odd image in a folder) are counted and named, and do not fail the run alone.
 """
 from __future__ import annotations
 
@@ -155,10 +160,25 @@ def run(args: argparse.Namespace) -> int:
     progress.update(pipeline.frames, people=pipeline.last_people)
     progress.close()
     print(json.dumps(pipeline.summary()), file=sys.stderr)
-    failed = [(st.name, st.error) for st in getattr(pipeline, "streams", []) if st.error is not None]
-    for name, err in failed:
-        print("openpose-plus run: stream %s: %s" % (name, err), file=sys.stderr)
+    problems = failures(pipeline)
+    for text in problems:
+        print("openpose-plus run: %s" % text, file=sys.stderr)
+    return 1 if problems else 0
+
+
+def failures(pipeline) -> list:
+    """Why a finished run did not do its job, in words (empty: it did)."""
+    out = []
     if pipeline.error is not None:
-        print("openpose-plus run: %s" % pipeline.error, file=sys.stderr)
-        return 1
-    return 1 if failed else 0
+        out.append(str(pipeline.error))
+    for st in getattr(pipeline, "streams", []):  # several sources: each one's own end
+        if st.error is not None:
+            out.append("stream %s: %s" % (st.name, st.error))
+    skipped = sum(pipeline.frame_errors.values())
+    if pipeline.frames == 0 and pipeline.error is None:
+        out.append("no frame processed" + (" (%d skipped as unusable: %s)" % (
+            skipped, ", ".join("%s %d" % kv for kv in sorted(pipeline.frame_errors.items()))) if skipped else ""))
+    for w in pipeline.sinks:
+        if w.errors:
+            out.append("sink %s lost %d of %d frames: %s" % (w.name, w.errors, w.errors + w.handled, w.last_error))
+    return out

@@ -1,8 +1,10 @@
 """The model bundle: the whole contract between the host that trains and the device that runs.
 
 A bundle is a directory (or a ``.tar`` of one) holding ``model.onnx`` (FP32, uint8 NHWC
-input, NCHW heatmap and PAF outputs), optionally ``model.int8.onnx`` (QDQ) and
-``calibration.cache``, and ``meta.json``::
+input, NCHW heatmap and PAF outputs), optionally ``model.fp16.onnx`` (float16 inside, the
+same uint8 input and float32 outputs), ``model.int8.onnx`` (Q/DQ that TensorRT's parser
+accepts) and ``calibration.cache`` (only for builds that need implicit INT8: DLA on
+8.x/10.x), and ``meta.json``::
 
     {"format": "openpose-plus-bundle", "format_version": 1,
      "input": {"name", "width", "height", "channels": 3, "dtype": "uint8", "layout": "NHWC",
@@ -12,7 +14,7 @@ input, NCHW heatmap and PAF outputs), optionally ``model.int8.onnx`` (QDQ) and
      "outputs": {"heatmaps": name, "pafs": name},
      "normalisation": {"mean": [...], "std": [...], "in_graph": true},
      "training_config_digest": "...",
-     "models": {"fp32": "model.onnx", "int8": "model.int8.onnx"},
+     "models": {"fp32": "model.onnx", "fp16": "model.fp16.onnx", "int8": "model.int8.onnx"},
      "calibration_cache": "calibration.cache" | null,
      "accuracy": {"fp32": {...}, "fp16": {...}, "int8": {...}},
      "grouping": {"params": {GroupParams field: value, ...}, "source": "...", "AP": ...},  (optional)
@@ -100,7 +102,7 @@ class Bundle:
 
     @property
     def precisions(self) -> Tuple[str, ...]:
-        """Precisions this bundle can run at (fp16 is built from the fp32 graph)."""
+        """Precisions this bundle can run at (without model.fp16.onnx, fp16 is built from the fp32 graph)."""
         have = set(self.models)
         out = [p for p in PRECISIONS if p in have or (p == "fp16" and "fp32" in have)]
         if "int8" not in have and self.calibration_cache_path:
@@ -108,7 +110,8 @@ class Bundle:
         return tuple(out)
 
     def model_path(self, precision: str = "fp32") -> str:
-        """The ONNX to build or run at ``precision`` (fp16 and cache-route int8 use the fp32 graph)."""
+        """The ONNX to build or run at ``precision`` (model.fp16.onnx where the bundle has one; else
+        fp16 and cache-route int8 use the fp32 graph)."""
         models = self.models
         if precision in models:
             return os.path.join(self.path, models[precision])
@@ -201,10 +204,11 @@ def write_bundle(path: PathLike, model: Union[PathLike, bytes], *, input_size: T
                  int8_model: Union[PathLike, bytes, None] = None,
                  calibration_cache: Union[PathLike, bytes, None] = None,
                  extra: Optional[Mapping[str, object]] = None, tar: bool = False,
+                 fp16_model: Union[PathLike, bytes, None] = None,
                  grouping: Optional[Mapping[str, object]] = None, batch: BatchSpec = ONE) -> str:
     """Write a bundle directory at ``path`` (or ``path`` as a ``.tar`` when ``tar``); returns it.
 
-    ``model`` / ``int8_model`` / ``calibration_cache`` are file paths or bytes.
+    ``model`` / ``fp16_model`` / ``int8_model`` / ``calibration_cache`` are file paths or bytes.
     ``input_size`` is ``(width, height)`` and must be a multiple of ``stride``.
     ``training_config`` is the config (hashed here) or an already computed digest string.
     ``grouping`` is meta.json's grouping table (``{"params": {...}, ...}``; see the module doc).
@@ -230,6 +234,9 @@ def write_bundle(path: PathLike, model: Union[PathLike, bytes], *, input_size: T
     try:
         models = {"fp32": "model.onnx"}
         _place(model, os.path.join(staging, "model.onnx"))
+        if fp16_model is not None:
+            models["fp16"] = "model.fp16.onnx"
+            _place(fp16_model, os.path.join(staging, "model.fp16.onnx"))
         if int8_model is not None:
             models["int8"] = "model.int8.onnx"
             _place(int8_model, os.path.join(staging, "model.int8.onnx"))

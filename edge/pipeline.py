@@ -26,6 +26,13 @@ a :class:`~.sources.Source` yields frames from a ring the pipeline sizes through
 Per-stage times (ms) and counters are kept here; the service exports them to Prometheus
 (:class:`openpose_plus.edge.service.metrics.PipelineMetrics`).
 
+A frame that cannot be processed (an image too thin to letterbox, one that does not decode,
+maps grouping cannot read) is counted by kind, logged once with its name (the same image met
+again, a folder read round again, is not logged again) and skipped. Frame numbers (what the
+sinks write: JSON lines, ``/poses``, OpenPose JSON file names) start after what the sinks
+already hold (:meth:`~.sinks.base.Sink.next_frame`) or at ``first_index``, whichever is later,
+so a restart or a reload numbers on, and every output numbers a frame alike.
+
 With ``track`` (True, a :class:`~.tracking.TrackParams`, a dict of its fields, or a
 :class:`~.tracking.PoseTracker`) the frames' poses get person IDs and smoothed keypoints
 in capture order, timed by the source's timestamps, before the sinks see them (the
@@ -50,6 +57,7 @@ log = logging.getLogger("openpose_plus.pipeline")
 
 STAGES = ("capture", "preprocess", "infer", "group", "track", "sinks")
 _END = object()
+_LOG_NAMES = 1024  # distinct unusable frames logged by name; after that they are only counted
 
 
 class _StageTimes:
@@ -98,7 +106,7 @@ class Pipeline:
                  mode: str = "pipelined", queue_size: int = 2, infer_workers: Union[int, str] = "auto",
                  sink_queue: int = 4, drop_when_busy: Optional[bool] = None, sink_policy: Optional[str] = None,
                  max_frames: Optional[int] = None, on_frame: Optional[Callable[[Result], None]] = None,
-                 track=False) -> None:
+                 track=False, first_index: int = 0) -> None:
         if mode not in ("pipelined", "sequential"):
             raise ValueError("pipeline mode must be 'pipelined' or 'sequential', got %r" % mode)
         if infer_workers in ("auto", 0, None):
@@ -127,6 +135,9 @@ class Pipeline:
         self.captured = 0
         self.capture_drops = 0
         self.frame_errors: Dict[str, int] = {}
+        self._logged_errors: set = set()  # names (or messages) of unusable frames already logged
+        self.first_index = int(first_index)  # the sinks' number for the source's frame 0
+        self.last_index = -1                 # the number of the last frame handed to the sinks
         self.error: Optional[BaseException] = None
         self.started = 0.0
         self.finished = 0.0
@@ -171,10 +182,28 @@ class Pipeline:
     def sink_drops(self) -> Dict[str, int]:
         return {w.name: w.dropped for w in self.sinks}
 
-    def _count_error(self, kind: str, exc: BaseException) -> None:
+    @property
+    def failing_sinks(self) -> List[SinkWorker]:
+        """The sinks whose last frame failed (they lose frames until they recover)."""
+        return [w for w in self.sinks if w.failing]
+
+    @property
+    def next_index(self) -> int:
+        """The number the next frame would get: where a pipeline that follows this one starts."""
+        return max(self.first_index, self.last_index + 1)
+
+    def _count_error(self, kind: str, exc: BaseException, name: Optional[str] = None) -> None:
+        key = name or str(exc)
         with self._errors_lock:
             self.frame_errors[kind] = self.frame_errors.get(kind, 0) + 1
-        log.warning("frame skipped (%s): %s", kind, exc)
+            first = key not in self._logged_errors and len(self._logged_errors) < _LOG_NAMES
+            if first:
+                self._logged_errors.add(key)
+            last = first and len(self._logged_errors) == _LOG_NAMES
+        if first:
+            log.warning("frame skipped (%s)%s: %s", kind, " " + name if name else "", exc)
+        if last:
+            log.warning("%d different unusable frames logged; more are counted, not logged", _LOG_NAMES)
 
     def stop(self) -> None:
         """Stop capturing; frames already in flight finish and reach the sinks."""
@@ -197,10 +226,10 @@ class Pipeline:
         try:
             out = worker.process(frame.image)
         except FrameError as exc:
-            self._count_error("frame", exc)
+            self._count_error("frame", exc, frame.name)
             return _Done(seq, None, None)
         except GroupingError as exc:
-            self._count_error("group", exc)
+            self._count_error("group", exc, frame.name)
             return _Done(seq, None, None)
         self.times.add3(out.preprocess_ms, out.infer_ms, out.group_ms)
         return _Done(seq, frame, out)
@@ -229,7 +258,9 @@ class Pipeline:
         t0 = time.perf_counter()
         timings = {"capture": self.times.last["capture"], "preprocess": out.preprocess_ms, "infer": out.infer_ms,
                    "group": out.group_ms, "track": trk, "sinks": self.times.last["sinks"]}
-        result = Result(frame.index, frame.timestamp, poses, frame.image, poses.skeleton, timings, frame.truth)
+        index = self.first_index + frame.index
+        result = Result(index, frame.timestamp, poses, frame.image, poses.skeleton, timings, frame.truth)
+        self.last_index = index
         for worker in self.sinks:
             worker.submit(result)
         if self.on_frame is not None:
@@ -396,6 +427,8 @@ class Pipeline:
         for w in self.sinks:
             if w._thread is None:
                 w.start()
+        # Number on after what the outputs already hold (a restart into the same folder or file).
+        self.first_index = max([self.first_index] + [w.sink.next_frame() for w in self.sinks])
 
     def run(self) -> "Pipeline":
         """Run until the source ends, ``max_frames`` or :meth:`stop`; then flush the sinks."""

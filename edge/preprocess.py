@@ -69,17 +69,24 @@ class Preprocessor:
             raise FrameError("input buffer is %s %s, expected uint8 %s"
                              % (target.dtype, target.shape, (self.input_height, self.input_width, 3)))
         lb = self.letterbox(width, height)
+        nw, nh = lb.resized_size
+        if nw < 1 or nh < 1:  # e.g. 4000x2 into 96x64: 0 rows once scaled (cv2.resize would assert)
+            raise FrameError("frame of %dx%d pixels is %dx%d once scaled into %dx%d: too thin to use"
+                             % (width, height, nw, nh, self.input_width, self.input_height))
         key = int(target.ctypes.data)
         if self._target_state.get(key) != lb:
             target[...] = self.pad_value  # the pad bands changed: refill once
             self._target_state[key] = lb
-        nw, nh = lb.resized_size
         x0, y0 = int(lb.pad_x), int(lb.pad_y)
         view = target[y0:y0 + nh, x0:x0 + nw]
         if (nw, nh) == (width, height):
             np.copyto(view, frame)
         else:
-            out = cv2.resize(frame, (nw, nh), dst=view, interpolation=self.interpolation)
+            try:
+                out = cv2.resize(frame, (nw, nh), dst=view, interpolation=self.interpolation)
+            except cv2.error as exc:  # whatever OpenCV refuses in one frame loses that frame only
+                raise FrameError("frame of %dx%d pixels cannot be resized to %dx%d: %s"
+                                 % (width, height, nw, nh, str(exc).strip().splitlines()[-1])) from None
             if out is not view and not np.shares_memory(out, view):  # pragma: no cover - old OpenCV
                 np.copyto(view, out)
         return lb

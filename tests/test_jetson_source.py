@@ -134,7 +134,7 @@ def test_frames_are_views_of_its_ring_no_copy(ju, generation):
     img = jetson_mod.cuda_image(frames[5])  # for a GPU stage: the same memory, by pointer
     assert img.ptr == frames[5].image.ctypes.data and img.mapped and not img.freeOnDelete
     assert img.__cuda_array_interface__["data"][0] == img.ptr and img.shape == (48, 64, 3)
-    assert jetson_mod.cuda_image(open_source("synthetic://8x8").read()) is None
+    assert jetson_mod.cuda_image(open_source("synthetic://16x16").read()) is None
     src.close()
 
 

@@ -346,6 +346,6 @@ def test_config_infer_workers_is_auto_or_a_count():
     base = {"model": {"bundle": "b"}, "source": {"uri": "synthetic://"}}
     assert parse_config(base).pipeline.infer_workers == "auto"
     assert parse_config(dict(base, pipeline={"infer_workers": 3})).pipeline.infer_workers == 3
-    for bad, msg in (("two", "must be \"auto\" or an integer"), (0, "at least 1"), (True, "must be")):
+    for bad, msg in (("two", "must be \"auto\" or an integer"), (0, "must be 1..64"), (True, "must be")):
         with pytest.raises(ConfigError, match=msg):
             parse_config(dict(base, pipeline={"infer_workers": bad}))

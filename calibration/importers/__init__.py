@@ -84,11 +84,17 @@ def _grouping_record(preset: Optional[Preset], grouping: Optional[Mapping[str, o
 
 def check_before_writing(model) -> None:
     """Every wrapped graph passes here before its bundle is written: onnx's checker and an
-    onnxruntime session today (:func:`.check.check_graph`); rules a graph must meet for
-    TensorRT's ONNX parser belong here too."""
+    onnxruntime session (:func:`.check.check_graph`), then the rules TensorRT's ONNX parser
+    holds a graph to, for every generation from 8.5 (:mod:`openpose_plus.edge.backends.onnx_rules`)."""
+    from openpose_plus.edge.backends.onnx_rules import TrtImportError, require_importable
+
     from .check import check_graph
 
     check_graph(model)
+    try:
+        require_importable(model, "the imported graph")
+    except TrtImportError as exc:
+        raise ImportRefused(str(exc)) from None
 
 
 def import_network(paths: Sequence[str], out: str, *, preset: Optional[str] = None, fmt: Optional[str] = None,

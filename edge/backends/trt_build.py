@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 import time
 import traceback
@@ -273,32 +272,31 @@ def _precision_flags(trt, config: "trt.IBuilderConfig", names: Tuple[str, ...]) 
             config.set_flag(trt.BuilderFlag.INT8)
 
 
-_CALIBRATORS = {"EntropyCalibration2": "IInt8EntropyCalibrator2", "MinMaxCalibration": "IInt8MinMaxCalibrator"}
-
-
 def read_calibration_cache(path: str, gen: Generation) -> Tuple[bytes, str]:
-    """The cache with its header naming this TensorRT, and the calibrator kind it needs."""
+    """The bundle's cache with its header naming this TensorRT, and the calibrator that replays
+    it (:func:`.calibration_cache.for_tensorrt`: the scales kept bit for bit)."""
+    from .calibration_cache import CALIBRATOR, for_tensorrt
+
     with open(path, "rb") as f:
         data = f.read()
-    first, _, rest = data.partition(b"\n")
-    m = re.fullmatch(rb"TRT-(\d+)-(\w+)", first.strip())
-    if not m or m.group(2).decode() not in _CALIBRATORS:
-        raise RouteError("%s is not a TensorRT calibration cache this builder can replay (header %r; known: %s)"
-                         % (os.path.basename(path), first[:40], ", ".join(_CALIBRATORS)))
-    algorithm = m.group(2).decode()
-    if int(m.group(1)) != gen.code:
-        log.info("calibration cache %s was written for TensorRT code %s; relabelled for %s (%d): its scales are "
-                 "per ONNX tensor and do not change with the version", os.path.basename(path),
-                 m.group(1).decode(), gen.version, gen.code)
-    header = b"TRT-%d-%s" % (gen.code, algorithm.encode())
-    return header + b"\n" + rest, algorithm
+    try:
+        out = for_tensorrt(data, gen.version)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RouteError("%s is not a TensorRT calibration cache this builder can replay: %s"
+                         % (os.path.basename(path), exc)) from None
+    written = data.split(b"\n", 1)[0].strip()
+    if written != out.split(b"\n", 1)[0]:
+        log.info("calibration cache %s was written as %s; relabelled for %s (%d): its scales are per ONNX "
+                 "tensor and do not change with the version", os.path.basename(path), written.decode("ascii", "replace"),
+                 gen.version, gen.code)
+    return out, CALIBRATOR
 
 
 @serves("8.5", "8.6", "10.3", "10.13")
 def _set_calibrator(trt, config: "trt.IBuilderConfig", cache: bytes, algorithm: str) -> object:
     """A calibrator that only replays ``cache``: it has no data, so a cache TensorRT refuses
     fails the build instead of calibrating on nothing. Returned so the caller keeps it alive."""
-    calibrator = _entropy_calibrator(trt, cache) if algorithm == "EntropyCalibration2" else _minmax_calibrator(trt, cache)
+    calibrator = _entropy_calibrator(trt, cache)  # the calibrator every cache of ours is written for
     config.int8_calibrator = calibrator
     return calibrator
 
@@ -314,27 +312,6 @@ def _entropy_calibrator(trt, cache: bytes) -> object:
 
         def get_batch(self, names, *args):
             return None  # no data on the device: TensorRT asks only when it refused the cache
-
-        def read_calibration_cache(self, *args):
-            return cache
-
-        def write_calibration_cache(self, data, *args) -> None:
-            pass
-
-    return CacheCalibrator()
-
-
-@serves("8.5", "8.6", "10.3", "10.13")
-def _minmax_calibrator(trt, cache: bytes) -> object:
-    class CacheCalibrator(trt.IInt8MinMaxCalibrator):
-        def __init__(self) -> None:
-            trt.IInt8MinMaxCalibrator.__init__(self)
-
-        def get_batch_size(self) -> int:
-            return 1
-
-        def get_batch(self, names, *args):
-            return None
 
         def read_calibration_cache(self, *args):
             return cache

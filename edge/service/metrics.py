@@ -16,6 +16,7 @@ reload (the daemon swaps pipelines). Per-stream numbers carry a ``stream`` label
     openpose_plus_stage_seconds{stage}               per frame; ``infer`` per network call
     openpose_plus_batch_frames                       frames per network call (summary)
     openpose_plus_sink_errors{sink}, openpose_plus_sink_queue{sink}, openpose_plus_sink_seconds{sink}
+    openpose_plus_sink_failing{sink}                 1 while a sink fails (its frames are lost)
     openpose_plus_sink_connected{sink}               sinks with a connection (MQTT): 1 connected
     openpose_plus_sink_messages_dropped{sink}        what such a sink dropped itself (broker away, behind)
     openpose_plus_tracks{stream}, openpose_plus_track_births{stream}, openpose_plus_track_deaths{stream}
@@ -96,8 +97,11 @@ class PipelineMetrics:
         # Totals survive reloads: a reload starts a new pipeline, counters must not go back.
         self._base: Dict[str, float] = {}
 
-    def carry_over(self, old) -> None:
-        """Fold a finished pipeline's counts into the base before a reload replaces it."""
+    def carry_over(self, old, reconnects: int = 0) -> None:
+        """Fold a finished pipeline's counts into the base before a reload replaces it
+        (``reconnects``: a single source's, kept apart from the pipeline, as stream ``default``)."""
+        if reconnects:
+            self._base["reconnects|" + DEFAULT] = self._base.get("reconnects|" + DEFAULT, 0.0) + float(reconnects)
         if old is None:
             return
         for key, value in self._counts(old).items():
@@ -143,6 +147,9 @@ class PipelineMetrics:
         if p is not None:
             for key, value in self._counts(p).items():
                 counts[key] = counts.get(key, 0.0) + value
+        else:  # between pipelines: a single source's count as the caller keeps it
+            key = "reconnects|" + DEFAULT
+            counts[key] = counts.get(key, 0.0) + float(self.get_reconnects())
         fams = {
             "frames": CounterMetricFamily("openpose_plus_frames", "Frames processed (through grouping)",
                                           labels=["stream"]),
@@ -199,18 +206,24 @@ class PipelineMetrics:
         lag = GaugeMetricFamily("openpose_plus_sink_seconds", "Time the sink took for its last frame", labels=["sink"])
         connected = GaugeMetricFamily("openpose_plus_sink_connected", "1 while a sink with a connection has it",
                                       labels=["sink"])
+        failing = GaugeMetricFamily("openpose_plus_sink_failing",
+                                    "1 while a sink fails (its frames are lost), else 0", labels=["sink"])
         queued: Dict[str, float] = {}
         slowest: Dict[str, float] = {}
-        for w in (p.sinks if p else []):  # a per-stream sink once per stream: summed, the slowest
+        fails: Dict[str, float] = {}
+        for w in (p.sinks if p else []):  # a per-stream sink once per stream: summed, the slowest, any failing
             queued[w.name] = queued.get(w.name, 0.0) + float(w.queue.qsize())
             slowest[w.name] = max(slowest.get(w.name, 0.0), w.latency_ms / 1e3)
+            fails[w.name] = max(fails.get(w.name, 0.0), 1.0 if w.failing else 0.0)
             if hasattr(w.sink, "connected"):
                 connected.add_metric([w.name], 1.0 if w.sink.connected else 0.0)
         for name in queued:
             depth.add_metric([name], queued[name])
             lag.add_metric([name], slowest[name])
+            failing.add_metric([name], fails[name])
         yield depth
         yield lag
+        yield failing
         yield connected
         tracks = GaugeMetricFamily("openpose_plus_tracks", "Person tracks alive (seen or coasting)", labels=["stream"])
         for v in views:

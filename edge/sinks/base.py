@@ -4,8 +4,15 @@ Each sink runs on its own thread behind a :class:`SinkWorker`. ``submit`` never 
 when the sink's queue is full the frame is dropped *for that sink only* and counted. A
 sink that needs the image gets its own copy in a buffer from a pool sized to its queue
 (allocated once), because the source's ring buffer is reused a few frames later.
-A sink that raises is logged and counted; frames keep flowing. For offline runs (a file,
-a folder) a worker can be made lossless (``block=True``): it then waits for its sink.
+A sink that raises is counted and frames keep flowing. For offline runs (a file, a folder)
+a worker can be made lossless (``block=True``): it then waits for its sink.
+
+A failing sink is a state, not a stream of log lines: the first failure logs one ERROR and
+marks the worker ``failing`` (the daemon shows it in ``/healthz``, STATUS and metrics); each
+frame after a failure first lets the sink repair what it can (:meth:`Sink.recover`: make its
+folder again, reopen its file) and is retried once if it did; the first frame that goes
+through again logs that the sink recovered and how many frames it lost. ``errors`` counts
+exactly the frames lost to failures.
 """
 from __future__ import annotations
 
@@ -78,6 +85,16 @@ class Sink:
     def handle(self, result: Result) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def recover(self) -> bool:
+        """After a failed frame: repair what can be repaired here (make a removed folder again,
+        reopen a file). True if something was repaired and the frame is worth trying again."""
+        return False
+
+    def next_frame(self) -> int:
+        """After :meth:`open`: the lowest frame number that would not clash with what this sink
+        already holds (files or records from an earlier run), so frames number on after them."""
+        return 0
+
     def close(self) -> None:
         pass
 
@@ -99,8 +116,11 @@ class SinkWorker:
         self.handled = 0
         self.dropped = 0
         self.dropped_by_stream: Dict[Optional[str], int] = {}  # the same drops, by the stream of the frame
-        self.errors = 0
+        self.errors = 0             # frames lost to failures, exactly
         self.last_error = ""
+        self.failing = False        # the last frame failed; frames are being lost
+        self.failing_since = 0.0    # monotonic time of the first failure of this spell
+        self.lost = 0               # frames lost in this spell
         self.latency_ms = 0.0
         self._free: List[np.ndarray] = []   # image copies not in use (at most maxsize + 1 exist)
         self._lock = threading.Lock()
@@ -157,16 +177,42 @@ class SinkWorker:
                 return
             t0 = time.perf_counter()
             try:
-                self.sink.handle(item)  # type: ignore[arg-type]
-                self.handled += 1
-            except Exception as exc:  # a failing sink must not take the pipeline down
-                self.errors += 1
-                if str(exc) != self.last_error:
-                    log.error("sink %s failed on frame %d: %s", self.name, item.index, exc)  # type: ignore[union-attr]
-                self.last_error = str(exc)
+                self._handle(item)  # type: ignore[arg-type]
             finally:
                 self.latency_ms = (time.perf_counter() - t0) * 1e3
                 self._release(item)  # type: ignore[arg-type]
+
+    def _handle(self, item: Result) -> None:
+        """One frame, retried once if the sink repaired itself; a failure never leaves this thread."""
+        try:
+            self.sink.handle(item)
+        except Exception as exc:  # a failing sink must not take the pipeline down
+            try:
+                repaired = self.sink.recover()
+            except Exception:  # could not repair (the folder cannot be made): this frame is lost
+                repaired = False
+            if not repaired:
+                self._failed(exc)
+                return
+            try:
+                self.sink.handle(item)
+            except Exception as again:
+                self._failed(again)
+                return
+        self.handled += 1
+        if self.failing:
+            log.warning("sink %s recovered: %d frame(s) lost over %.1f s", self.name, self.lost,
+                        time.monotonic() - self.failing_since)
+            self.failing, self.lost = False, 0
+
+    def _failed(self, exc: Exception) -> None:
+        self.errors += 1
+        self.lost += 1
+        self.last_error = str(exc) or type(exc).__name__
+        if not self.failing:  # once per spell, not per frame
+            self.failing, self.failing_since = True, time.monotonic()
+            log.error("sink %s failing: %s (its frames are lost until it recovers; each frame tries again)",
+                      self.name, self.last_error)
 
     def close(self, timeout: float = 10.0) -> bool:
         """Flush what is queued, then close the sink. False if the sink did not finish in time."""

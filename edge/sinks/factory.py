@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from openpose_plus.edge.configfile import between, non_negative, option, positive, section
+from openpose_plus.edge.configfile import between, option, section
 
 from .base import Sink
 
@@ -23,10 +23,16 @@ __all__ = ["SinksConfig", "OpenPoseJsonConfig", "JsonLinesConfig", "VideoConfig"
            "build_sinks", "build_stream_sinks", "sinks_config", "parse_address", "parse_broker"]
 
 
+def _file_prefix(v: str) -> Optional[str]:
+    if "/" in v or "\0" in v or v.startswith("."):
+        return "must be a plain file-name prefix (no '/', not starting with '.'), got %r" % (v,)
+    return None
+
+
 @dataclass
 class OpenPoseJsonConfig:
     directory: str = option("", doc="one OpenPose JSON per frame into this folder ('': off)")
-    prefix: str = ""
+    prefix: str = option("", _file_prefix, "file names start with it (a stream's name, e.g. cam0_)")
 
 
 @dataclass
@@ -37,7 +43,7 @@ class JsonLinesConfig:
 @dataclass
 class VideoConfig:
     path: str = option("", doc="annotated video file ('': off)")
-    fps: float = option(30.0, positive)
+    fps: float = option(30.0, between(0.1, 1000))
 
 
 @dataclass
@@ -45,7 +51,7 @@ class HttpConfig:
     enabled: bool = False
     address: str = "127.0.0.1"
     port: int = option(8080, between(0, 65535))
-    preview_fps: float = option(10.0, positive)
+    preview_fps: float = option(10.0, between(0.1, 120))
 
 
 def _qos(v: Any) -> Optional[str]:
@@ -65,11 +71,12 @@ class MqttConfig:
     tls_ca: str = option("", doc="CA file: TLS on (with tls_cert/tls_key: a client certificate too)")
     tls_cert: str = ""
     tls_key: str = ""
-    keepalive: int = option(30, positive, "seconds")
-    max_queued: int = option(1000, positive, "messages waiting for the broker before new ones are dropped")
-    reconnect_min: float = option(0.5, positive, "seconds before the first retry; doubles up to reconnect_max")
-    reconnect_max: float = option(30.0, positive)
-    connect_wait: float = option(0.0, non_negative,
+    keepalive: int = option(30, between(1, 65535), "seconds")
+    max_queued: int = option(1000, between(1, 1000000), "messages waiting for the broker before new ones are dropped")
+    reconnect_min: float = option(0.5, between(0.01, 3600), "seconds before the first retry; doubles up to "
+                                                            "reconnect_max")
+    reconnect_max: float = option(30.0, between(0.01, 3600))
+    connect_wait: float = option(0.0, between(0, 60),
                                  "seconds the start waits for the broker (0: none; frames before it is reached are "
                                  "dropped and counted)")
 

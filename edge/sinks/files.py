@@ -1,11 +1,30 @@
-"""File-like sinks: OpenPose JSON per frame, JSON lines (stdout, file, UDP), annotated video."""
+"""File-like sinks: OpenPose JSON per frame, JSON lines (stdout, file, UDP), annotated video.
+
+Durability, per sink (none of them fsyncs per frame: that costs milliseconds on a Jetson's
+eMMC, and the frame rate matters more than the last frames before a power cut):
+
+* OpenPose JSON: each file is written whole or not at all (temp file + rename); a crash or
+  a power cut loses at most the last frames, never half a file. One process writes a folder:
+  it holds an ``flock`` on the folder itself (nothing is added among the outputs), and a
+  second process is refused, named by its pid; within one process, sinks with different
+  prefixes (streams) may share it.
+* JSON lines: each record is one ``write(2)`` of the whole line; a write the disk cuts short
+  is taken back (truncated), so the file holds whole records only and ``errors`` counts
+  exactly the records not written. A torn last record (a power cut mid-write) is cut when
+  the file is opened again.
+"""
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
+import logging
 import os
 import socket
+import stat
 import sys
-from typing import Optional
+import threading
+from typing import Dict, List, Optional, Set, Tuple
 
 from openpose_plus.edge.draw import draw_poses
 from openpose_plus.edge.openpose_json import write_openpose_json
@@ -16,11 +35,91 @@ try:
 except ImportError:  # pragma: no cover
     cv2 = None  # type: ignore[assignment]
 
-__all__ = ["OpenPoseJsonSink", "JsonLinesSink", "VideoSink"]
+__all__ = ["OpenPoseJsonSink", "JsonLinesSink", "VideoSink", "udp_address", "flock_holder"]
+
+log = logging.getLogger("openpose_plus.sinks")
+
+
+def udp_address(target: str) -> Tuple[str, int]:
+    """``udp://HOST:PORT`` as ``(host, port)`` (``[v6]`` brackets taken off); ValueError otherwise."""
+    host, sep, port = target[len("udp://"):].rpartition(":")
+    if not target.startswith("udp://") or not sep or not port.isdigit() or int(port) > 65535:
+        raise ValueError("jsonl sink: %r is not udp://HOST:PORT" % target)
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def flock_holder(path: str) -> str:
+    """Who holds an ``flock`` on ``path`` ('process N', from /proc/locks), or '' if nobody does."""
+    try:
+        st = os.stat(path)
+        with open("/proc/locks") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return ""
+    for line in lines:  # "1: FLOCK  ADVISORY  WRITE 1234 fe:00:5678 0 EOF" (a waiter has "->" before FLOCK)
+        fields = line.split()
+        at = fields.index("FLOCK") if "FLOCK" in fields else -1
+        if at < 0 or len(fields) < at + 5 or fields[at + 4].count(":") != 2:
+            continue
+        major, minor, inode = fields[at + 4].split(":")
+        if (int(inode), int(major, 16), int(minor, 16)) == (st.st_ino, os.major(st.st_dev), os.minor(st.st_dev)) \
+                and "->" not in fields:
+            return "process %s" % fields[at + 3]
+    return ""
+
+
+class _FolderLocks:
+    """The folders this process writes OpenPose JSON into: one ``flock`` each, shared by the
+    sinks of this process that write different prefixes there."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: Dict[Tuple[int, int], List] = {}  # (dev, inode) -> [fd, prefixes]
+
+    def take(self, folder: str, prefix: str) -> Tuple[int, int]:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        st = os.fstat(fd)
+        key = (st.st_dev, st.st_ino)
+        with self._lock:
+            held = self._held.get(key)
+            if held is not None:
+                os.close(fd)
+                if prefix in held[1]:
+                    raise OSError(errno.EBUSY, "openpose_json sink: %s is in use by another sink of this process "
+                                               "with prefix %r" % (folder, prefix))
+                held[1].add(prefix)
+                return key
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                who = flock_holder(folder) or "another process"
+                raise OSError(errno.EBUSY, "openpose_json sink: %s is in use by %s (one process writes a folder)"
+                              % (folder, who)) from None
+            self._held[key] = [fd, {prefix}]
+            return key
+
+    def give(self, key: Tuple[int, int], prefix: str) -> None:
+        with self._lock:
+            held = self._held.get(key)
+            if held is None:
+                return
+            prefixes: Set[str] = held[1]
+            prefixes.discard(prefix)
+            if not prefixes:
+                os.close(held[0])  # closing the descriptor releases the flock
+                del self._held[key]
+
+
+_FOLDERS = _FolderLocks()
 
 
 class OpenPoseJsonSink(Sink):
-    """``<dir>/<prefix><frame:012d>_keypoints.json`` per frame, as OpenPose ``--write_json``."""
+    """``<dir>/<prefix><frame:012d>_keypoints.json`` per frame, as OpenPose ``--write_json``.
+
+    Files are named by the frame number the pipeline gives (the same as JSON lines and
+    ``/poses``); the pipeline starts numbering after the files already here. Used on its own,
+    a sink shifts its numbers past them, so nothing is ever overwritten."""
 
     name = "openpose_json"
 
@@ -29,14 +128,33 @@ class OpenPoseJsonSink(Sink):
         self.prefix = prefix
         self.written = 0
         self.offset = 0
+        self._shift: Optional[int] = None
+        self._lock_key: Optional[Tuple[int, int]] = None
 
-    def open(self) -> None:
+    def _make_folder(self) -> None:
         try:
             os.makedirs(self.directory, exist_ok=True)
         except OSError as exc:
-            raise OSError("openpose_json sink: cannot create %s: %s" % (self.directory, exc)) from None
+            raise OSError(exc.errno, "openpose_json sink: cannot create %s: %s"
+                          % (self.directory, exc.strerror or exc)) from None
+
+    def _lock(self) -> None:
+        """One writer per folder: two daemons would overwrite each other's files."""
+        key = _FOLDERS.take(self.directory, self.prefix)
+        self._unlock()
+        self._lock_key = key
+
+    def _unlock(self) -> None:
+        if self._lock_key is not None:
+            _FOLDERS.give(self._lock_key, self.prefix)
+            self._lock_key = None
+
+    def open(self) -> None:
+        self._make_folder()
+        self._lock()
         # A restart into the same folder numbers on after the files already there, never over them.
         self.offset = 0
+        self._shift = None
         head, tail = self.prefix, "_keypoints.json"
         for entry in os.scandir(self.directory):
             name = entry.name
@@ -44,43 +162,114 @@ class OpenPoseJsonSink(Sink):
             if number.isdigit():
                 self.offset = max(self.offset, int(number) + 1)
 
+    def next_frame(self) -> int:
+        return self.offset
+
     def handle(self, result: Result) -> None:
-        write_openpose_json(self.directory, self.offset + result.index, result.poses, self.prefix)
+        if self._shift is None:  # a pipeline numbers from offset on already: no shift
+            self._shift = max(0, self.offset - result.index)
+        write_openpose_json(self.directory, result.index + self._shift, result.poses, self.prefix)
         self.written += 1
+
+    def recover(self) -> bool:
+        if os.path.isdir(self.directory):
+            return False  # there, but not writable or full: nothing to repair from here
+        self._make_folder()
+        self._lock()
+        log.warning("openpose_json sink: %s was removed; made it again", self.directory)
+        return True
+
+    def close(self) -> None:
+        self._unlock()
+
+
+_TAIL = 1 << 20  # how far back from the end a torn record or the last frame number is looked for
 
 
 class JsonLinesSink(Sink):
-    """One JSON object per frame, to ``-`` (stdout), a file (appended), or ``udp://host:port``."""
+    """One JSON object per frame, to ``-`` (stdout), a file (appended), or ``udp://host:port``.
+
+    To a file: whole records only (see the module's notes); a restart appends after the last
+    whole record and numbers frames on after it."""
 
     name = "jsonl"
 
     def __init__(self, target: str = "-", flush_every: int = 1) -> None:
         self.target = target
-        self.flush_every = max(1, int(flush_every))
+        self.flush_every = max(1, int(flush_every))  # stdout only: a file gets each record as it comes
         self._file = None
+        self._fd: Optional[int] = None
         self._sock: Optional[socket.socket] = None
         self._addr = None
         self._pending = 0
+        self._next = 0
 
     def open(self) -> None:
         if self.target == "-":
             self._file = sys.stdout
         elif self.target.startswith("udp://"):
-            host, sep, port = self.target[len("udp://"):].rpartition(":")
-            if not sep or not port.isdigit():
-                raise ValueError("jsonl sink: %r is not udp://HOST:PORT" % self.target)
-            self._addr = (host.strip("[]") or "127.0.0.1", int(port))
+            self._addr = udp_address(self.target)
             family = socket.AF_INET6 if ":" in self._addr[0] else socket.AF_INET
             self._sock = socket.socket(family, socket.SOCK_DGRAM)
         else:
-            parent = os.path.dirname(os.path.abspath(self.target))
+            self._open_file()
+
+    def _open_file(self) -> None:
+        parent = os.path.dirname(os.path.abspath(self.target))
+        try:
             os.makedirs(parent, exist_ok=True)
-            self._file = open(self.target, "a", buffering=1 << 16)
+            fd = os.open(self.target, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise OSError(exc.errno, "jsonl sink: cannot open %s: %s" % (self.target, exc.strerror or exc)) from None
+        try:
+            self._next = self._cut_torn_tail(fd)
+        except OSError:
+            os.close(fd)
+            raise
+        self._fd = fd
+
+    def _cut_torn_tail(self, fd: int) -> int:
+        """Cut a last record with no newline (a crash mid-write); the frame number after the last record."""
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return 0  # a pipe or a device: nothing to look back at
+        size = st.st_size
+        start = max(0, size - _TAIL)
+        tail = os.pread(fd, size - start, start)
+        end = tail.rfind(b"\n") + 1  # just after the last whole record (0: none in the tail)
+        if end < len(tail) and (end > 0 or start == 0):
+            os.ftruncate(fd, start + end)
+            log.warning("jsonl sink: %s ended in a torn record (%d bytes with no newline: a crash or a full disk "
+                        "while writing); cut it", self.target, len(tail) - end)
+        last = tail[:end].rstrip(b"\n").rpartition(b"\n")[2]
+        try:
+            frame = json.loads(last)["frame"] if last else -1
+        except (ValueError, TypeError, KeyError):
+            frame = -1
+        return frame + 1 if isinstance(frame, int) and frame >= 0 else 0
+
+    def next_frame(self) -> int:
+        return self._next
+
+    def _write(self, data: bytes) -> None:
+        """All of ``data`` at the end of the file, or none of it (a short write is taken back)."""
+        assert self._fd is not None
+        try:
+            n = os.write(self._fd, data)
+        except OSError as exc:
+            raise OSError(exc.errno, "jsonl sink: cannot write %s: %s" % (self.target, exc.strerror or exc)) from None
+        if n != len(data):
+            os.ftruncate(self._fd, os.fstat(self._fd).st_size - n)
+            raise OSError(errno.ENOSPC, "jsonl sink: cannot write %s: the disk took %d of %d bytes (full?); "
+                                        "record not written" % (self.target, n, len(data)))
 
     def handle(self, result: Result) -> None:
         line = json.dumps(result.record(), separators=(",", ":"))
         if self._sock is not None:
             self._sock.sendto(line.encode(), self._addr)
+            return
+        if self._fd is not None:
+            self._write((line + "\n").encode())
             return
         assert self._file is not None
         self._file.write(line + "\n")
@@ -89,14 +278,30 @@ class JsonLinesSink(Sink):
             self._file.flush()
             self._pending = 0
 
+    def recover(self) -> bool:
+        if self._fd is None:
+            return False
+        try:
+            removed = os.fstat(self._fd).st_nlink == 0
+        except OSError:
+            removed = True
+        if not removed and os.path.exists(self.target):
+            return False  # there, but not writable or full: nothing to repair from here
+        os.close(self._fd)
+        self._fd = None
+        self._open_file()  # its folder made again, the file started again
+        log.warning("jsonl sink: %s was removed; started it again", self.target)
+        return True
+
     def close(self) -> None:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
         if self._file is not None:
             self._file.flush()
-            if self._file is not sys.stdout:
-                self._file.close()
             self._file = None
 
 

@@ -13,17 +13,28 @@ blocks a scrape) on a configurable address, 127.0.0.1 by default. Metrics come f
     /poses     latest poses as JSON       /snapshot.jpg   the latest annotated frame
     /preview.mjpg  multipart JPEG stream with skeletons (``?raw=1``: the picture alone)
     /healthz   200 "ok" / 503 and why     /metrics        Prometheus text format
+    /streams   the names of the streams seen, as JSON
 
 Several streams: each result carries its stream's name, and ``/poses``, ``/events``,
 ``/preview.mjpg`` and ``/snapshot.jpg`` take ``?stream=NAME`` for that stream alone (without
-it: the latest of any); ``/streams`` lists the names seen, and the live page shows one stream
-(``/?stream=NAME``; the first by default) with a link to each.
+it: the latest of any); the live page shows one stream (``/?stream=NAME``; the first by
+default) with a link to each.
+
+Every path answers HEAD as GET, without the body. A client has ``REQUEST_TIMEOUT`` seconds
+for each read and write (a half-sent request or a viewer that stopped reading is closed), at
+most ``MAX_CONNECTIONS`` are served at once (more are answered 503 and closed, with no
+thread), and a client that goes away is a debug line, not a traceback.
+``/snapshot.jpg`` is the frame after the request (encoded for it), or the last one within a
+second when frames have stopped. The preview keeps ``preview_fps`` on average: each JPEG is
+due one interval after the last one was due, not after it was made.
 """
 from __future__ import annotations
 
 import json
 import logging
 import os
+import socket
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -59,19 +70,70 @@ class _Feed:
 
 
 class _Stream:
-    """One named stream's latest record, SSE event and feeds (the same names as the sink's own)."""
+    """One named stream's latest record, SSE event and feeds (named as the sink's own, so a
+    request for one stream is served as the sink serves the latest of any)."""
 
     def __init__(self) -> None:
         self._latest = b'{"frame": null, "people": []}'
         self._feeds = {False: _Feed(), True: _Feed()}  # annotated, raw
         self._event = b""
         self._event_seq = 0
+        self._snapshot_wanted = False
         self.event_clients = 0
+
+
+REQUEST_TIMEOUT = 10.0  # seconds for each read or write of one client
+MAX_CONNECTIONS = 32    # clients served at once (a thread each)
+_STREAMS = {"/preview.mjpg": "multipart/x-mixed-replace; boundary=" + _BOUNDARY,  # HEAD: headers only
+            "/events": "text/event-stream"}
+_BUSY = b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+
+
+def _next_slot(last: float, now: float, interval: float) -> float:
+    """When the JPEG made at ``now`` was due: one interval after the last was due (so the rate
+    holds when frames come a little faster than it), or ``now`` after a pause."""
+    due = last + interval
+    return due if now - due < interval else now
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 64  # listen backlog (5 by default: a burst of connections waited a second each)
+
+    def __init__(self, *args, **kwargs) -> None:
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request, client_address) -> None:
+        if not self._slots.acquire(blocking=False):  # full: say so and close, no thread
+            try:
+                request.settimeout(1.0)
+                request.sendall(_BUSY)
+                request.setblocking(False)
+                request.recv(65536)  # what it sent, read: closing on unread data would reset the answer away
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def handle_error(self, request, client_address) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, socket.timeout)):  # the client went away or stalled
+            log.debug("http client %s: %s", client_address[0], exc)
+        else:
+            log.warning("http request from %s failed", client_address[0], exc_info=True)
 
 
 class HttpSink(Sink):
@@ -93,6 +155,7 @@ class HttpSink(Sink):
         self._event = b""        # the latest frame as an SSE message
         self._event_seq = 0
         self._skeleton = b""     # the skeleton as an SSE event, once a frame told it
+        self._snapshot_wanted = False  # a /snapshot.jpg request waits for the next frame
         self._streams: Dict[str, _Stream] = {}  # by name, as results of named streams come
         self._cond = threading.Condition()
         self._closing = False
@@ -129,16 +192,17 @@ class HttpSink(Sink):
 
     def handle(self, result: Result) -> None:
         stream = getattr(result, "stream", None)
-        st = None
+        st: Optional[_Stream] = None
         if stream is not None:
             st = self._streams.get(stream)
             if st is None:
                 with self._cond:
                     st = self._streams.setdefault(stream, _Stream())
+        owners = [self] if st is None else [self, st]  # the latest of any stream, and this stream's own
         record = result.record()
         body = json.dumps(record, separators=(",", ":")).encode()
         event = b""
-        if self.event_clients > 0 or (st is not None and st.event_clients > 0):  # only for someone watching
+        if any(o.event_clients > 0 for o in owners):  # the live page's stream: only for someone watching
             if result.image is not None:
                 record["size"] = [int(result.image.shape[1]), int(result.image.shape[0])]
             event = b"data: " + json.dumps(record, separators=(",", ":")).encode() + b"\n\n"
@@ -150,33 +214,38 @@ class HttpSink(Sink):
         now = time.monotonic()
         jpegs = {}
         for raw in (True, False):  # raw first: drawing writes on the image (this sink's own copy)
-            # Encode only for someone watching (or, annotated, the first frame for /snapshot.jpg),
-            # at most preview_fps per feed: the latest of any stream's, and this stream's own.
-            feeds = [f for f in [self._feeds[raw]] + ([st._feeds[raw]] if st is not None else [])
-                     if (f.clients > 0 or (not raw and f.jpeg is None)) and now - f.last_time >= self.preview_interval]
-            if result.image is None or not feeds:
+            # Encode only for someone watching, at most preview_fps (or, annotated, for
+            # /snapshot.jpg: the first frame, and the frame after a request), for each feed
+            # that wants it: the latest of any stream's, and this stream's own.
+            wanting = []
+            for owner in owners:
+                feed = owner._feeds[raw]
+                snapshot = not raw and (owner._snapshot_wanted or feed.jpeg is None)
+                if snapshot or (feed.clients > 0 and now - feed.last_time >= self.preview_interval):
+                    wanting.append(owner)
+            if result.image is None or not wanting:
                 continue
             img = result.image if raw else draw_poses(result.image, result.poses, result.skeleton)
             ok, enc = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR),
                                    [int(cv2.IMWRITE_JPEG_QUALITY), self.jpeg_quality])
             if ok:
-                jpegs[raw] = (enc.tobytes(), feeds)
-                for feed in feeds:
-                    feed.last_time = now
+                jpegs[raw] = (enc.tobytes(), wanting)
+                for owner in wanting:
+                    feed = owner._feeds[raw]
+                    # the next is due one interval after this one was due, not after it was made
+                    feed.last_time = _next_slot(feed.last_time, now, self.preview_interval)
+                    if not raw:
+                        owner._snapshot_wanted = False
         with self._cond:
-            self._latest = body
-            if event:
-                self._event = event
-                self._event_seq += 1
-            if st is not None:
-                st._latest = body
+            for owner in owners:
+                owner._latest = body
                 if event:
-                    st._event = event
-                    st._event_seq += 1
-            for jpeg, feeds in jpegs.values():
-                for feed in feeds:
-                    feed.jpeg = jpeg
-                    feed.seq += 1
+                    owner._event = event
+                    owner._event_seq += 1
+            for raw, (jpeg, wanting) in jpegs.items():
+                for owner in wanting:
+                    owner._feeds[raw].jpeg = jpeg
+                    owner._feeds[raw].seq += 1
             self._cond.notify_all()
 
     def close(self) -> None:
@@ -194,6 +263,8 @@ class HttpSink(Sink):
 
         class Handler(BaseHTTPRequestHandler):
             server_version = "openpose-plus"
+            timeout = REQUEST_TIMEOUT  # each read and write (a socket timeout)
+            head = False
 
             def log_message(self, fmt, *args) -> None:  # route to logging, not stderr per request
                 log.debug("%s " + fmt, self.client_address[0], *args)
@@ -204,12 +275,24 @@ class HttpSink(Sink):
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("Cache-Control", "no-store")
                 self.end_headers()
-                self.wfile.write(body)
+                if not self.head:
+                    self.wfile.write(body)
+
+            def do_HEAD(self) -> None:
+                self.head = True
+                ctype = _STREAMS.get(self.path.split("?")[0])
+                if ctype is None:
+                    self.do_GET()
+                    return
+                self.send_response(200)  # a stream: its headers, and no stream
+                self.send_header("Content-Type", ctype)
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
 
             def do_GET(self) -> None:
                 path, _, query = self.path.partition("?")
                 name = (parse_qs(query).get("stream") or [None])[0]
-                src = sink
+                src = sink  # the latest of any stream, or (?stream=NAME) that stream's own
                 if name is not None and path in ("/events", "/poses", "/snapshot.jpg", "/preview.mjpg"):
                     with sink._cond:
                         src = sink._streams.get(name)  # type: ignore[assignment]
@@ -239,8 +322,11 @@ class HttpSink(Sink):
 
                     self._send(200, generate_latest(sink.registry), CONTENT_TYPE_LATEST)
                 elif path == "/snapshot.jpg":
-                    with sink._cond:
-                        jpeg = src._feeds[False].jpeg
+                    with sink._cond:  # the frame after this request (at most a second's wait)
+                        feed = src._feeds[False]
+                        seq, src._snapshot_wanted = feed.seq, True
+                        sink._cond.wait_for(lambda: sink._closing or feed.seq != seq, timeout=1.0)
+                        jpeg = feed.jpeg
                     if jpeg is None:
                         self._send(503, b"no frame yet\n", "text/plain")
                     else:
@@ -251,8 +337,8 @@ class HttpSink(Sink):
                     self._send(404, b"not found\n", "text/plain")
 
             def _events(self, src) -> None:
-                """Server-Sent Events: the skeleton, then the latest frame (of ``src``: the sink,
-                any stream's, or one stream's) each time one comes."""
+                """Server-Sent Events: the skeleton, then the latest frame (of ``src``: any
+                stream's, or one stream's) each time one comes."""
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Cache-Control", "no-store")

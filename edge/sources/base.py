@@ -32,13 +32,15 @@ class CorruptFrame(SourceError):
 
 
 class Frame:
-    __slots__ = ("image", "index", "timestamp", "truth")
+    __slots__ = ("image", "index", "timestamp", "truth", "name")
 
-    def __init__(self, image: np.ndarray, index: int, timestamp: float, truth: Optional[np.ndarray] = None) -> None:
+    def __init__(self, image: np.ndarray, index: int, timestamp: float, truth: Optional[np.ndarray] = None,
+                 name: Optional[str] = None) -> None:
         self.image = image          # RGB H x W x 3 uint8 (a ring buffer: copy it to keep it)
         self.index = index
         self.timestamp = timestamp  # time.monotonic() at capture
         self.truth = truth          # synthetic:// only: ground-truth keypoints (N, K, 3) in image px
+        self.name = name            # where it came from when that has a name (an image file), for logs
 
 
 class FrameRing:
@@ -127,7 +129,7 @@ class Source:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _frame(self, image: np.ndarray, truth=None) -> Frame:
-        f = Frame(image, self.index, time.monotonic(), truth)
+    def _frame(self, image: np.ndarray, truth=None, name: Optional[str] = None) -> Frame:
+        f = Frame(image, self.index, time.monotonic(), truth, name)
         self.index += 1
         return f

@@ -52,7 +52,7 @@ class FolderSource(Source):
             raise CorruptFrame("source %s: cannot decode image %s (corrupt or not an image)" % (self.uri, path))
         buf = self.ring.get(bgr.shape[0], bgr.shape[1])
         cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=buf)
-        return self._frame(buf)
+        return self._frame(buf, name=path)
 
 
 def _status(kind: str) -> env.Status:

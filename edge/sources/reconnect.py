@@ -1,4 +1,11 @@
-"""A source that comes back: reopens its URI with exponential backoff when it fails or ends."""
+"""A source that comes back: reopens its URI with exponential backoff when it fails or ends.
+
+A live source (a camera, a stream) that fails or ends is *lost*: it is reopened with backoff,
+each success after a loss counted as a reconnect. A finite source (a file, a folder, an
+unpaced ``synthetic://``) that ends has simply been read to its end: with ``reopen_on_end``
+it is opened again at once and read from the start, counted in ``reopened``, not as a
+reconnect, and nothing is logged; only if it cannot be opened again is it lost.
+"""
 from __future__ import annotations
 
 import logging
@@ -20,6 +27,8 @@ class ReconnectingSource(Source):
     ``on_status(text)`` hears about losses and retries (the daemon puts it in STATUS=),
     ``heartbeat()`` is called on every attempt (the pipeline is alive while retrying).
     ``stop()`` interrupts a backoff sleep. Frame indices keep counting across reconnects.
+    A URI that no provider can ever open (an unknown scheme or option) is a
+    :class:`SourceError` here, at construction, not a retry loop later.
     :attr:`down` is true from its first failed attempt until it is connected again.
     """
 
@@ -36,16 +45,20 @@ class ReconnectingSource(Source):
         self.on_status = on_status or (lambda text: None)
         self.heartbeat = heartbeat or (lambda: None)
         self.prefer = prefer
+        # Made, not opened: checks the URI and says whether it is a camera or a file.
+        self._live = bool(make_source(uri, self.ring.size, prefer).live)
         self.inner: Optional[Source] = None
-        self.reconnects = 0
+        self.reconnects = 0   # opened again after a loss
+        self.reopened = 0     # a finite source read again from its start
         self.delays: List[float] = []  # the backoff delays slept, for logs and tests
         self.connected = False
+        self._was_open = False
         self.failures = 0  # failed attempts since it was last connected: > 0 and not connected is "down"
         self._stop = threading.Event()
 
     @property
     def live(self) -> bool:  # type: ignore[override]
-        return True
+        return self._live
 
     @property
     def down(self) -> bool:
@@ -68,24 +81,31 @@ class ReconnectingSource(Source):
             super().drop(frame)
 
     def open(self) -> "ReconnectingSource":
-        self._connect(first=True)
+        self._connect()
         return self
 
-    def _connect(self, first: bool = False, why: str = "") -> None:
+    def _open_inner(self) -> None:
+        self.inner = make_source(self.uri, self.ring.size, self.prefer).open()
+        self.inner.ring = self.ring  # keep one ring across reconnects
+
+    def _connect(self, why: str = "") -> None:
         delay = self.min_delay
         attempt = 0
         while not self._stop.is_set():
             attempt += 1
             self.heartbeat()
             try:
-                self.inner = make_source(self.uri, self.ring.size, self.prefer).open()
-                self.inner.ring = self.ring  # keep one ring across reconnects
+                self._open_inner()
                 self.connected = True
                 self.failures = 0
-                if not first:
+                if self._was_open:
                     self.reconnects += 1
                     self.on_status("source %s reconnected after %d attempt(s)" % (self.uri, attempt))
                     log.info("source %s reconnected", self.uri)
+                elif attempt > 1:
+                    self.on_status("source %s connected after %d attempt(s)" % (self.uri, attempt))
+                    log.info("source %s connected", self.uri)
+                self._was_open = True
                 return
             except SourceError as exc:
                 self.failures += 1
@@ -107,7 +127,7 @@ class ReconnectingSource(Source):
             if self._stop.is_set():
                 raise SourceEnded("source %s stopped" % self.uri)
             if self.inner is None:
-                self._connect(why="not open")
+                self._connect(why="not open" if self._was_open else "")
             try:
                 frame = self.inner.read()  # type: ignore[union-attr]
             except CorruptFrame:
@@ -115,7 +135,10 @@ class ReconnectingSource(Source):
             except SourceEnded as exc:
                 if not self.reopen_on_end:
                     raise
-                self._drop(str(exc))
+                if self.live:
+                    self._drop(str(exc))  # a stream that ends has been lost
+                else:
+                    self._reopen(exc)     # a file or folder read to its end: from the start again
                 continue
             except SourceError as exc:
                 self._drop(str(exc))
@@ -123,6 +146,19 @@ class ReconnectingSource(Source):
             frame.index = self.index
             self.index += 1
             return frame
+
+    def _reopen(self, end: SourceEnded) -> None:
+        self.heartbeat()
+        if self.inner is not None:
+            self.inner.close()
+            self.inner = None
+        try:
+            self._open_inner()
+        except SourceError as exc:  # gone since (a folder emptied, a file removed): lost after all
+            self._drop("%s; then %s" % (end, exc))
+            return
+        self.reopened += 1
+        log.debug("source %s read again from its start (%s)", self.uri, end)
 
     def _drop(self, why: str) -> None:
         self.connected = False

@@ -3,7 +3,9 @@
 A :class:`~openpose_plus.edge.synthetic.scene.MovingScene` rendered frame by frame
 (``height``: the people's heights as fractions of the frame's, by default 0.25-0.8), with the
 true keypoints on each frame, so the whole pipeline runs and can be scored with no camera.
-Registers itself as the ``synthetic`` source kind.
+Registers itself as the ``synthetic`` source kind. With ``rate`` it stands in for a camera (live:
+a pipeline drops frames rather than wait, an end is a lost stream); without, for a file.
+Sizes and options have ranges, so a typo is an error naming the option, not a MemoryError.
 """
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ from openpose_plus.edge.sources.uri import SourceURI, float_option, int_option, 
 __all__ = ["SyntheticSource"]
 
 OPTIONS = ("people", "seed", "fps", "frames", "rate", "height")
+MAX_SIDE = 4096    # 4K is 3840 wide; a frame larger than this is a typo, and would fill the memory
+MAX_PEOPLE = 64
 
 
 class SyntheticSource(Source):
@@ -38,6 +42,9 @@ class SyntheticSource(Source):
         if unknown:
             raise SourceError("source %s: unknown option(s) %s (known: %s)"
                               % (uri, ", ".join(unknown), ", ".join(sorted(OPTIONS))))
+        if not (16 <= w <= MAX_SIDE and 16 <= h <= MAX_SIDE):
+            raise SourceError("source %s: size %dx%d is not between 16x16 and at most %dx%d"
+                              % (uri, w, h, MAX_SIDE, MAX_SIDE))
         self.width, self.height = w, h
         self.people = int_option(options, "people", 3, uri)
         self.seed = int_option(options, "seed", 0, uri)
@@ -45,6 +52,12 @@ class SyntheticSource(Source):
         self.frames = int_option(options, "frames", None, uri)
         self.rate = float_option(options, "rate", None, uri)  # pace like a camera (frames/s)
         self.person_height = range_option(options, "height", uri)  # fractions of the frame height
+        for key, value, low, high in (("people", self.people, 0, MAX_PEOPLE), ("fps", self.fps, 0.1, 1000.0),
+                                      ("frames", self.frames, 0, None), ("rate", self.rate, 0.1, 1000.0)):
+            if value is not None and not (low <= value and (high is None or value <= high)):
+                raise SourceError("source %s: option %s=%s must be %s..%s"
+                                  % (uri, key, options[key], low, "" if high is None else high))
+        self.live = self.rate is not None  # paced like a camera: a stand-in for one
         self.scene = None
         self._next_time = 0.0
 
