@@ -55,7 +55,7 @@ def rewrite_bundle(bundle, accuracy: Mapping[str, Mapping[str, float]], calibrat
                    fp16_model: Optional[str] = None, grouping: Optional[Mapping[str, object]] = None) -> str:
     """Write ``bundle`` again with new accuracy figures, calibration facts, FP16/INT8 files, grouping.
 
-    Everything else in meta.json (input, stride, skeleton, outputs, normalisation, training
+    Everything else in meta.json (input, stride, skeleton, outputs, normalisation, batch, training
     digest, extra, grouping unless ``grouping`` replaces it) is kept; FP16/INT8 files not
     replaced are kept too; ``calibration`` None leaves the calibration record as it was.
     Returns the bundle path.
@@ -89,5 +89,5 @@ def rewrite_bundle(bundle, accuracy: Mapping[str, Mapping[str, float]], calibrat
                         output_names=(bundle.heatmaps_name, bundle.pafs_name), mean=norm["mean"], std=norm["std"],
                         pad_value=bundle.pad_value, training_config=bundle.training_config_digest,
                         accuracy=merged, int8_model=int8_model, calibration_cache=calibration_cache,
-                        extra=extra, tar=tar, fp16_model=fp16_model,
+                        extra=extra, tar=tar, fp16_model=fp16_model, batch=bundle.batch,
                         grouping=grouping if grouping is not None else meta.get("grouping"))

@@ -8,7 +8,8 @@ from __future__ import annotations
 import argparse
 from typing import Callable, Optional, Sequence, Tuple
 
-__all__ = ["PRECISIONS", "BACKENDS", "add_precision", "add_backend", "parse_size", "size_type"]
+__all__ = ["PRECISIONS", "BACKENDS", "add_precision", "add_backend", "parse_size", "size_type", "add_batch",
+           "batch_type"]
 
 PRECISIONS = ("fp32", "fp16", "int8")
 BACKENDS = ("tensorrt", "onnxruntime")
@@ -58,3 +59,21 @@ def size_type(minimum: int = 1, multiple: int = 1, example: str = "640x480") -> 
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
     return parse
+
+
+def batch_type(text: str):
+    """``--batch``'s argparse type: N, dynamic or dynamic:N (see openpose_plus.edge.batch)."""
+    from openpose_plus.edge.batch import BatchError, parse_batch
+
+    try:
+        return parse_batch(text)
+    except BatchError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_batch(parser: argparse.ArgumentParser) -> None:
+    """``--batch N|dynamic[:N]`` (export and import alike)."""
+    parser.add_argument("--batch", type=batch_type, default=None, metavar="N|dynamic[:N]",
+                        help="images per network call: N (fixed), or dynamic (any number; checked at 2, and N "
+                             "is TensorRT's optimum, default 8); default 1. Several streams share one call")
+

@@ -34,8 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="DLA core on Xavier/Orin (layers it cannot run fall back to the GPU)")
     parser.add_argument("--no-gpu-fallback", action="store_true", help="with --dla: fail instead of using the GPU")
     parser.add_argument("--workspace", type=int, default=1024, metavar="MB", help="builder workspace limit (MiB)")
-    parser.add_argument("--max-batch", type=int, default=1, metavar="N",
-                        help="largest batch of a dynamic-batch ONNX (its optimization profile: 1..N, optimum N)")
+    parser.add_argument("--max-batch", type=int, default=0, metavar="N",
+                        help="largest batch of a dynamic-batch ONNX (its optimization profile: 1..N, optimum N; "
+                             "default: the bundle's batch, as the daemon builds it)")
     parser.add_argument("--cache", default=None, metavar="DIR",
                         help="engine cache folder (default: $OPENPOSE_PLUS_ENGINE_CACHE, systemd's "
                              "$CACHE_DIRECTORY/engines, or ~/.cache/openpose-plus/engines)")
@@ -67,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         bundle = load_bundle(args.bundle)
         options = BuildOptions(precision=args.precision, dla_core=args.dla, gpu_fallback=not args.no_gpu_fallback,
-                               workspace_mb=args.workspace, max_batch=args.max_batch).validate(bundle)
+                               workspace_mb=args.workspace,
+                               max_batch=args.max_batch or bundle.batch.size).validate(bundle)
     except (BundleError, ValueError) as exc:
         _say(str(exc))
         return 1

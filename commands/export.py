@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Optional, Tuple
 
+from openpose_plus.commands._options import add_batch
+
 __all__ = ["add_arguments", "run", "resolve_checkpoint"]
 
 
@@ -45,6 +47,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="max abs difference onnxruntime vs TensorFlow allowed (default 1e-4)")
     parser.add_argument("--check-images", type=int, default=4, metavar="N",
                         help="images to compare TensorFlow and onnxruntime on (default 4)")
+    add_batch(parser)
+
+
+def _batch(args: argparse.Namespace) -> dict:
+    return {"batch": args.batch} if args.batch is not None else {}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
                                                                  cfg.model.input_height, args.opset), file=sys.stderr)
         result = export_model(model, args.out, skeleton, stride=cfg.model.stride, config=cfg, opset=args.opset,
                               tolerance=args.tolerance, num_check_images=args.check_images,
-                              pad_value=default_pad_value(cfg), tar=args.tar,
+                              pad_value=default_pad_value(cfg), tar=args.tar, **_batch(args),
                               extra={"source": {"run": os.path.abspath(run_dir), "checkpoint": ckpt or "latest",
                                                 "model": cfg.model.name}})
     except (FileNotFoundError, RunError, ExportError) as exc:

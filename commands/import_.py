@@ -14,6 +14,8 @@ import dataclasses
 import json
 import sys
 
+from openpose_plus.commands._options import add_batch
+
 __all__ = ["add_arguments", "run"]
 
 HELP = "a bundle from a network another project published (ONNX, TensorFlow, Caffe), checked"
@@ -79,6 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rec.add_argument("--group", action="append", default=[], metavar="FIELD=VALUE",
                      help="grouping parameter stored with the model (repeatable; default: the preset's)")
     parser.add_argument("--tar", action="store_true", help="write the bundle as one .tar")
+    add_batch(parser)
 
 
 def _facts(args: argparse.Namespace, preset):
@@ -114,12 +117,14 @@ def run(args: argparse.Namespace) -> int:
         preset = get_preset(args.preset) if args.preset else None
         result = import_network(args.files, args.out + (".tar" if args.tar and not args.out.endswith(".tar") else ""),
                                 preset=args.preset, fmt=args.format, facts=_facts(args, preset), licence=licence,
-                                grouping=parse_overrides(args.group) or None, tar=args.tar)
+                                grouping=parse_overrides(args.group) or None, tar=args.tar,
+                                **({"batch": args.batch} if args.batch is not None else {}))
     except (ImportRefused, BundleError, ValueError, OSError) as exc:
         print("import: %s" % exc, file=sys.stderr)
         return 1
     print(json.dumps({"bundle": result.bundle, "format": result.format, "preset": result.preset,
                       "input": "%dx%d" % result.input_size, "stride": result.stride, "skeleton": result.skeleton,
                       "max_abs_diff": {"heatmaps": result.max_abs_diff[0], "pafs": result.max_abs_diff[1]},
-                      "grouping": (result.grouping or {}).get("source", "defaults")}, indent=1))
+                      "grouping": (result.grouping or {}).get("source", "defaults"), "batch": result.batch},
+                     indent=1))
     return 0

@@ -1,6 +1,11 @@
-"""``openpose-plus run SOURCE --bundle B``: the daemon's pipeline in the foreground.
+"""``openpose-plus run SOURCE [SOURCE ...] --bundle B``: the daemon's pipeline in the foreground.
 
     openpose-plus run synthetic:// --bundle bundle/ --frames 100 --write-json out/json --output out/video.mp4
+    openpose-plus run door=rtsp://cam1/live yard=rtsp://cam2/live --bundle b/ --jsonl - --mqtt broker.local
+
+Several sources are several named streams (``NAME=URI``, or ``stream0``, ``stream1``, ... in
+order) through one batched inference stage: each writes OpenPose JSON into ``DIR/NAME/`` and
+video to ``FILE-NAME.ext``; JSON lines, HTTP and MQTT are shared, with a ``stream`` field.
 
 Exit status: 0 when every frame read was processed and written; 1 with the reason when the
 pipeline failed, when no frame could be processed, or when a sink lost frames (an offline
@@ -12,29 +17,62 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import signal
 import sys
+from typing import List, Tuple
 
 from openpose_plus.commands._options import add_backend, add_precision
 from openpose_plus.edge.progress import Progress
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["add_arguments", "run", "parse_sources"]
 
 
-HELP = "run the pipeline in the foreground on a source"
+HELP = "run the pipeline in the foreground on one source or several (batched)"
+
+_NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.-]{0,63})=(.+)$")  # the daemon's stream-name rule
+
+
+def parse_sources(items: List[str]) -> List[Tuple[str, str]]:
+    """``[(name, uri)]`` of ``NAME=URI`` or bare ``URI`` arguments (named ``stream0``, ``stream1``, ...).
+
+    A URI's own ``=`` (``synthetic://?people=2``) is not a name: a name is letters, digits,
+    ``_.-`` only, so the text before its ``=`` holds no ``:``, ``/`` or ``?``."""
+    out: List[Tuple[str, str]] = []
+    for i, item in enumerate(items):
+        m = _NAME.match(item)
+        out.append((m.group(1), m.group(2)) if m else ("stream%d" % i, item))
+    names = [n for n, _ in out]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError("stream name %s given twice" % ", ".join(dup))
+    return out
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("source", help="csi://0, /dev/video0, rtsp://..., a video, an image folder, synthetic://")
+    parser.add_argument("sources", nargs="+", metavar="SOURCE",
+                        help="csi://0, /dev/video0, rtsp://..., a video, an image folder, synthetic://; "
+                             "several (NAME=URI to name them) run as streams batched into one network call")
     parser.add_argument("--bundle", required=True, help="model bundle (directory or .tar)")
-    parser.add_argument("--write-json", metavar="DIR", help="OpenPose-format JSON per frame into DIR")
-    parser.add_argument("--output", metavar="FILE", help="annotated video file (.mp4, .avi)")
+    parser.add_argument("--write-json", metavar="DIR", help="OpenPose-format JSON per frame into DIR (DIR/NAME/ "
+                                                            "per stream)")
+    parser.add_argument("--output", metavar="FILE", help="annotated video file (.mp4, .avi; FILE-NAME.mp4 per stream)")
     parser.add_argument("--jsonl", metavar="TARGET", help="JSON lines to - (stdout), a file or udp://host:port")
     parser.add_argument("--http", metavar="ADDR:PORT", help="serve /poses, /preview.mjpg, /metrics, /healthz")
-    parser.add_argument("--frames", type=int, default=None, metavar="N", help="stop after N frames")
+    parser.add_argument("--mqtt", metavar="HOST[:PORT]",
+                        help="publish each frame's poses to this broker (topic openpose-plus/STREAM/poses; "
+                             "credentials and TLS: the daemon's [sinks.mqtt], never flags)")
+    parser.add_argument("--mqtt-prefix", default="openpose-plus", metavar="PREFIX", help="MQTT topic prefix")
+    parser.add_argument("--frames", type=int, default=None, metavar="N", help="stop after N frames (per stream)")
     add_backend(parser)
     add_precision(parser)
     parser.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0: default)")
     parser.add_argument("--mode", default="pipelined", choices=("pipelined", "sequential"))
+    parser.add_argument("--max-batch", type=int, default=0, metavar="N",
+                        help="frames per network call with several sources and a dynamic-batch bundle "
+                             "(default: the number of sources, at most the bundle's checked size)")
+    parser.add_argument("--batch-wait-ms", type=float, default=10.0, metavar="MS",
+                        help="longest a batch waits for more streams' frames (default %(default)s)")
     parser.add_argument("--fps", type=float, default=30.0, help="frame rate of the --output video")
     parser.add_argument("--group", action="append", default=[], metavar="FIELD=VALUE",
                         help="change a grouping parameter (repeatable); the rest are the bundle's own")
@@ -45,38 +83,66 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from openpose_plus.edge.backends import BackendError
-    from openpose_plus.edge.bundle import BundleError
+    from openpose_plus.edge.bundle import BundleError, load_bundle
     from openpose_plus.edge.estimator import PoseEstimator
     from openpose_plus.edge.pipeline import Pipeline
     from openpose_plus.edge.service.metrics import PipelineMetrics
-    from openpose_plus.edge.sinks.factory import build_sinks, sinks_config
+    from openpose_plus.edge.sinks.factory import build_sinks, build_stream_sinks, sinks_config
     from openpose_plus.edge.sources import SourceError, open_source
+    from openpose_plus.edge.streams import StreamsPipeline
 
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.frames is not None and args.frames <= 0:
         print("openpose-plus run: --frames must be positive", file=sys.stderr)
         return 2
+    if args.max_batch < 0 or args.batch_wait_ms < 0:
+        print("openpose-plus run: --max-batch and --batch-wait-ms must be 0 or more", file=sys.stderr)
+        return 2
     from openpose_plus.edge.grouping import parse_overrides
 
     try:
-        estimator = PoseEstimator(args.bundle, backend=args.backend, precision=args.precision, threads=args.threads,
-                                  params=parse_overrides(args.group))
-        source = open_source(args.source)
+        named = parse_sources(args.sources)
+        cfg = sinks_config(args.write_json, args.jsonl, args.output, args.fps, args.http, args.mqtt)
+        cfg.mqtt.topic_prefix = args.mqtt_prefix
+        cfg.mqtt.connect_wait = 5.0  # a finite run: its first frames wait for the broker (a moment, not forever)
+    except ValueError as exc:
+        print("openpose-plus run: %s" % exc, file=sys.stderr)
+        return 2
+    several = len(named) > 1
+    sources = []
+    try:
+        bundle = load_bundle(args.bundle)
+        spec = bundle.batch
+        batch = args.max_batch or (min(len(named), spec.size) if spec.dynamic else spec.size)
+        estimator = PoseEstimator(bundle, backend=args.backend, precision=args.precision, threads=args.threads,
+                                  params=parse_overrides(args.group), batch=batch)
+        for name, uri in named:
+            sources.append((name, open_source(uri)))
     except (BundleError, BackendError, SourceError, OSError, ValueError) as exc:
+        for _, src in sources:
+            src.close()
         print("openpose-plus run: %s" % exc, file=sys.stderr)
         return 1
     holder = {}
     metrics = PipelineMetrics(lambda: holder.get("p"))
     try:
-        sinks = build_sinks(sinks_config(args.write_json, args.jsonl, args.output, args.fps, args.http), metrics.registry)
+        if several:
+            shared, own = build_stream_sinks(cfg, [n for n, _ in named], metrics.registry)
+        else:
+            shared, own = build_sinks(cfg, metrics.registry), {}
     except ValueError as exc:
         print("openpose-plus run: %s" % exc, file=sys.stderr)
         return 2
-    progress = Progress(args.frames, unit="frames", interval=0.5, every=None if args.frames else 1000,
-                        enabled=not args.quiet and args.jsonl != "-")
-    pipeline = Pipeline(estimator, source, sinks, mode=args.mode, max_frames=args.frames, drop_when_busy=False,
-                        on_frame=lambda r: progress.update(holder["p"].frames + 1, people=len(r.poses.scores)),
-                        track=not args.no_track)
+    progress = Progress(args.frames * len(named) if args.frames else None, unit="frames", interval=0.5,
+                        every=None if args.frames else 1000, enabled=not args.quiet and args.jsonl != "-")
+    on_frame = lambda r: progress.update(holder["p"].frames + 1, people=len(r.poses.scores))  # noqa: E731
+    if several:
+        pipeline = StreamsPipeline(estimator, sources, shared, own, mode=args.mode, max_frames=args.frames,
+                                   drop_when_busy=False, batch_wait_ms=args.batch_wait_ms, on_frame=on_frame,
+                                   track=not args.no_track)
+    else:
+        pipeline = Pipeline(estimator, sources[0][1], shared, mode=args.mode, max_frames=args.frames,
+                            drop_when_busy=False, on_frame=on_frame, track=not args.no_track)
     holder["p"] = pipeline
     # Ctrl-C / SIGTERM: stop capturing, finish the frames in flight, flush the sinks.
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -88,7 +154,8 @@ def run(args: argparse.Namespace) -> int:
         print("openpose-plus run: %s" % exc, file=sys.stderr)
         return 1
     finally:
-        source.close()
+        for _, src in sources:
+            src.close()
         estimator.close()
     progress.update(pipeline.frames, people=pipeline.last_people)
     progress.close()
@@ -104,6 +171,9 @@ def failures(pipeline) -> list:
     out = []
     if pipeline.error is not None:
         out.append(str(pipeline.error))
+    for st in getattr(pipeline, "streams", []):  # several sources: each one's own end
+        if st.error is not None:
+            out.append("stream %s: %s" % (st.name, st.error))
     skipped = sum(pipeline.frame_errors.values())
     if pipeline.frames == 0 and pipeline.error is None:
         out.append("no frame processed" + (" (%d skipped as unusable: %s)" % (

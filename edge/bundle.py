@@ -10,6 +10,7 @@ accepts) and ``calibration.cache`` (only for builds that need implicit INT8: DLA
      "input": {"name", "width", "height", "channels": 3, "dtype": "uint8", "layout": "NHWC",
                "color": "RGB", "pad_value"},
      "stride": 8, "skeleton": Skeleton.to_dict(),
+     "batch": {"size": N, "dynamic": bool},                     (optional: one image per call)
      "outputs": {"heatmaps": name, "pafs": name},
      "normalisation": {"mean": [...], "std": [...], "in_graph": true},
      "training_config_digest": "...",
@@ -24,6 +25,9 @@ runtime whose defaults moved still groups as the score was measured) and where t
 (an import preset, ``tune-grouping`` with the AP it reached, ``calibrate``). The runtime, the
 evaluation and the calibration group with them unless told otherwise
 (:meth:`Bundle.group_params`); a bundle without the table groups with the defaults.
+
+``batch`` says how many images the model takes in one call (:mod:`.batch`): a fixed N, or
+dynamic (any number; ``size`` is what it was checked at). Without it, one.
 
 ``write_bundle`` is the host's half (export and calibration call it), ``load_bundle`` the
 device's: it checks every field and every file's size and sha256 before anything trusts
@@ -40,6 +44,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
 
+from .batch import ONE, BatchError, BatchSpec, batch_of_meta
 from .skeleton import COCO18, Skeleton
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "BundleError", "Bundle", "write_bundle", "load_bundle",
@@ -131,6 +136,11 @@ class Bundle:
         return dict(self.meta.get("accuracy") or {})  # type: ignore[arg-type]
 
     @property
+    def batch(self) -> BatchSpec:
+        """Images per network call: meta.json's ``batch`` (one where it says nothing)."""
+        return batch_of_meta(self.meta)
+
+    @property
     def training_config_digest(self) -> str:
         return str(self.meta.get("training_config_digest", ""))
 
@@ -199,13 +209,14 @@ def write_bundle(path: PathLike, model: Union[PathLike, bytes], *, input_size: T
                  calibration_cache: Union[PathLike, bytes, None] = None,
                  extra: Optional[Mapping[str, object]] = None, tar: bool = False,
                  fp16_model: Union[PathLike, bytes, None] = None,
-                 grouping: Optional[Mapping[str, object]] = None) -> str:
+                 grouping: Optional[Mapping[str, object]] = None, batch: BatchSpec = ONE) -> str:
     """Write a bundle directory at ``path`` (or ``path`` as a ``.tar`` when ``tar``); returns it.
 
     ``model`` / ``fp16_model`` / ``int8_model`` / ``calibration_cache`` are file paths or bytes.
     ``input_size`` is ``(width, height)`` and must be a multiple of ``stride``.
     ``training_config`` is the config (hashed here) or an already computed digest string.
     ``grouping`` is meta.json's grouping table (``{"params": {...}, ...}``; see the module doc).
+    ``batch`` is the model's batch (:class:`.batch.BatchSpec`; the graph must already have it).
     """
     width, height = int(input_size[0]), int(input_size[1])
     if stride <= 0 or width <= 0 or height <= 0 or width % stride or height % stride:
@@ -255,6 +266,8 @@ def write_bundle(path: PathLike, model: Union[PathLike, bytes], *, input_size: T
             "accuracy": {k: dict(v) for k, v in (accuracy or {}).items()},
             "files": files,
         }
+        if batch != ONE:
+            meta["batch"] = BatchSpec(*batch).to_meta()
         if extra:
             meta["extra"] = dict(extra)
         if grouping:
@@ -366,6 +379,10 @@ def _check_meta(meta: Mapping[str, object], where: str) -> None:
     _need(meta, "skeleton", dict)
     if meta.get("grouping") is not None:
         _check_grouping(meta["grouping"])
+    try:
+        batch_of_meta(meta)
+    except BatchError as exc:
+        raise BundleError("%s: %s" % (where, exc)) from None
 
 
 def _check_grouping(grouping: object) -> None:

@@ -11,8 +11,11 @@ describe their config as dataclasses and read it here, so both sides get the sam
 * every value is checked against its field's type (``bool``, ``int``, ``float``, ``str``,
   ``List[...]``, ``Dict[...]``, ``Any``) and its ``check``; an unknown section or key is
   refused by name, with the known ones listed: ``sinks.http.prot: unknown key (known: ...)``;
+* a field ``List[SomeDataclass]`` is an array of tables (``[[sources]]``), each built and
+  checked like a section, its keys named with the index: ``sources[1].uri: required``;
 * ``--set SECTION.key=VALUE`` overrides apply on top of the file; the value is a TOML literal
-  (``16``, ``true``, ``"a b"``, ``[1, 2]``, ``{name = "flip"}``), or else the text itself.
+  (``16``, ``true``, ``"a b"``, ``[1, 2]``, ``{name = "flip"}``), or else the text itself;
+  ``sources.1.uri=...`` reaches into an array of tables by index.
 
 Every error is a :class:`ConfigError` whose message starts with the key and ends with the
 file: ``TRAIN.batch_size: must be a positive integer, got -1 (in train.toml)``.
@@ -163,11 +166,19 @@ def apply_override(doc: Dict[str, Any], item: str) -> None:
     if len(parts) < 2 or not all(parts):
         raise ConfigError("%s: an override must look like SECTION.key=value" % (path.strip(),))
     name = next((k for k in doc if str(k).lower() == parts[0].lower()), parts[0])
-    node = doc
+    node: Any = doc
     for depth, p in enumerate([name] + parts[1:-1], 1):
-        node = node.setdefault(p, {})
-        if not isinstance(node, dict):
+        if isinstance(node, list):  # an array of tables, by index
+            if not p.isdigit() or int(p) >= len(node):
+                raise ConfigError("%s: no table %s in %s (it has %d)"
+                                  % (".".join(parts[:depth]), p, ".".join(parts[:depth - 1]), len(node)))
+            node = node[int(p)]
+        else:
+            node = node.setdefault(p, {})
+        if not isinstance(node, (dict, list)):
             raise ConfigError("%s: is not a table" % ".".join(parts[:depth]))
+    if isinstance(node, list):
+        raise ConfigError("%s: is an array of tables; name one by its index" % ".".join(parts[:-1]))
     node[parts[-1]] = parse_value(text.strip())
 
 
@@ -213,6 +224,15 @@ def _coerce(key: str, tp: Any, value: Any) -> Any:
     raise ConfigError("%s: must be %s, got %r" % (key, _type_text(tp), value))
 
 
+def _table_type(tp: Any) -> Optional[type]:
+    """The dataclass of a ``List[SomeDataclass]`` field (an array of tables), else None."""
+    if typing.get_origin(tp) is list:
+        args = typing.get_args(tp)
+        if args and dataclasses.is_dataclass(args[0]):
+            return args[0]
+    return None
+
+
 def build(cls: Type[T], raw: Any, where: str = "") -> T:
     """A ``cls`` from the mapping ``raw``; ``where`` is its key (``""`` for the whole config,
     whose keys are sections and match whatever their case)."""
@@ -236,6 +256,11 @@ def build(cls: Type[T], raw: Any, where: str = "") -> T:
         if dataclasses.is_dataclass(tp):
             values[f.name] = build(tp, value, key)
             continue
+        item = _table_type(tp)
+        if item is not None:  # an array of tables: each one built like a section
+            if not isinstance(value, (list, tuple)):
+                raise ConfigError("%s: must be an array of tables ([[%s]]), got %r" % (key, key, value))
+            value = [build(item, v, "%s[%d]" % (key, i)) for i, v in enumerate(value)]
         value = _coerce(key, tp, value)
         check = f.metadata.get("check")
         problem = check(value) if check is not None else None
@@ -274,7 +299,12 @@ def as_document(cfg: Any) -> Dict[str, Any]:
     out: Dict[str, Any] = {}
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
-        out[_file_key(f)] = as_document(value) if dataclasses.is_dataclass(value) else copy.deepcopy(value)
+        if dataclasses.is_dataclass(value):
+            out[_file_key(f)] = as_document(value)
+        elif isinstance(value, list) and value and all(dataclasses.is_dataclass(v) for v in value):
+            out[_file_key(f)] = [as_document(v) for v in value]
+        else:
+            out[_file_key(f)] = copy.deepcopy(value)
     return out
 
 

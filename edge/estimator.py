@@ -51,11 +51,13 @@ class PoseEstimator:
 
     ``params`` is the grouping: None for the parameters the bundle carries (the defaults where
     it carries none), a dict of GroupParams fields to change some of them, or a GroupParams.
+    ``batch``: frames per network call of a dynamic-batch bundle (0: the bundle's own size);
+    every worker's buffer set holds that many (:meth:`InferenceWorker.process_batch`).
     """
 
     def __init__(self, bundle: Union[str, Bundle], backend: str = "auto", precision: str = "auto",
                  params=None, threads: int = 0, cache_dir: Optional[str] = None,
-                 dla_core: Optional[int] = None, track=False) -> None:
+                 dla_core: Optional[int] = None, track=False, batch: int = 0) -> None:
         from .grouping import GroupParams, Grouper  # the C core: built by `pip install -e .`
         from .tracking import make_tracker
 
@@ -67,7 +69,11 @@ class PoseEstimator:
             params = b.group_params(params)
         self.params = params
         self.threads = int(threads)  # onnxruntime intra-op threads per session (0: auto)
-        self.backend = create_backend(b, backend, precision, threads=threads, cache_dir=cache_dir, dla_core=dla_core)
+        # Frames per network call: a fixed-batch bundle's size; a dynamic one's ``batch`` (its
+        # own checked size when 0); 1 for a bundle without a batch dimension.
+        self.backend = create_backend(b, backend, precision, threads=threads, cache_dir=cache_dir, dla_core=dla_core,
+                                      batch=batch)
+        self.batch = self.backend.batch
         self.preprocessor = Preprocessor(b.input_width, b.input_height, b.pad_value)
         self.grouper = Grouper(b.skeleton, b.map_height, b.map_width, params)
         self.buffers = self.backend.new_buffers()
@@ -106,7 +112,7 @@ class PoseEstimator:
             from .backends.onnxruntime_backend import OnnxRuntimeBackend
 
             have.append(OnnxRuntimeBackend(self.bundle, self.backend.precision, providers=list(self.backend.providers),
-                                           threads=threads))
+                                           threads=threads, batch=self.batch))
         return have[i]
 
     def workers(self, n: int) -> List[InferenceWorker]:

@@ -12,11 +12,17 @@ an unusable image and :class:`GroupingError` for maps grouping could not read; b
 that frame only. Anything else (a backend that fails) is the worker's end.
 :class:`WorkerPool` is what the pipeline asks of an estimator: how many workers suit this
 machine, and that many workers. ``PoseEstimator.infer`` runs the same ``process``.
+
+Batches (several streams, one network call): :meth:`InferenceWorker.process_batch` letterboxes
+up to :attr:`InferenceWorker.batch` images into the slots of its one batched buffer set, runs
+the network once on them, and groups each slot where the network wrote it (an offset into the
+batch's buffer, no copy); each image gets its own :class:`Processed` or its own error, so an
+unusable frame loses that frame only, never its batch.
 """
 from __future__ import annotations
 
 import time
-from typing import Callable, Optional, Protocol, Sequence
+from typing import Callable, List, Optional, Protocol, Sequence, Union
 
 import numpy as np
 
@@ -32,13 +38,14 @@ class GroupingError(RuntimeError):
 class Processed:
     """What a worker made of one frame: its poses in frame pixels and each step's time (ms)."""
 
-    __slots__ = ("poses", "preprocess_ms", "infer_ms", "group_ms")
+    __slots__ = ("poses", "preprocess_ms", "infer_ms", "group_ms", "batch")
 
-    def __init__(self, poses, preprocess_ms: float, infer_ms: float, group_ms: float) -> None:
+    def __init__(self, poses, preprocess_ms: float, infer_ms: float, group_ms: float, batch: int = 1) -> None:
         self.poses = poses
         self.preprocess_ms = preprocess_ms
-        self.infer_ms = infer_ms
+        self.infer_ms = infer_ms    # the network call, shared by every frame of its batch
         self.group_ms = group_ms
+        self.batch = batch          # frames in the network call this one was part of
 
 
 class FrameWorker(Protocol):
@@ -86,17 +93,28 @@ class InferenceWorker:
         self.stride = bundle.stride
         self._maps = (sk.num_heatmaps, sk.num_pafs, bundle.map_height, bundle.map_width)
 
-    def preprocess(self, image: np.ndarray):
-        """Letterbox ``image`` into this worker's input buffer; the :class:`.geometry.Letterbox` used."""
-        return self.preprocessor(image, self.buffers.input)
+    @property
+    def batch(self) -> int:
+        """Frames one network call of this worker takes (its buffer set's batch)."""
+        return self.buffers.batch
 
-    def infer(self) -> None:
-        self.backend.infer(self.buffers)
+    def preprocess(self, image: np.ndarray, slot: int = 0):
+        """Letterbox ``image`` into slot ``slot`` of this worker's input buffer; the
+        :class:`.geometry.Letterbox` used."""
+        return self.preprocessor(image, self.buffers.input[slot])
 
-    def group(self):
-        """Poses in map coordinates, read where this worker's backend left the maps."""
+    def infer(self, n: int = 1) -> None:
+        """The network on the first ``n`` slots (a full batch is asked as ``infer(buffers)``, so
+        a backend written before batches, which takes no ``n``, still runs batch-1 bundles)."""
+        if n >= self.buffers.batch:
+            self.backend.infer(self.buffers)
+        else:
+            self.backend.infer(self.buffers, n)
+
+    def group(self, slot: int = 0):
+        """Poses in map coordinates, read where this worker's backend left slot ``slot``'s maps."""
         bufs = self.buffers
-        return self.grouper.group_ptr(bufs.heat_ptr, bufs.paf_ptr, *self._maps)
+        return self.grouper.group_ptr(bufs.heat_ptr_at(slot), bufs.paf_ptr_at(slot), *self._maps)
 
     def process(self, image: np.ndarray) -> Processed:
         clock = self.clock
@@ -116,3 +134,37 @@ class InferenceWorker:
             raise GroupingError("grouping failed: %s" % exc) from exc
         t3 = clock()
         return Processed(poses, (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3)
+
+    def process_batch(self, images: Sequence[np.ndarray]) -> List[Union[Processed, Exception]]:
+        """Each image's :class:`Processed`, or its :class:`FrameError` / :class:`GroupingError`,
+        in order, from one network call. Anything else (the backend failing) is raised."""
+        n = len(images)
+        if not 1 <= n <= self.batch:
+            raise ValueError("process_batch: %d images for a batch of %d" % (n, self.batch))
+        clock = self.clock
+        out: List[Union[Processed, Exception]] = []
+        boxes = []
+        for slot, image in enumerate(images):
+            t0 = clock()
+            try:
+                boxes.append(self.preprocess(image, slot))
+                out.append(Processed(None, (clock() - t0) * 1e3, 0.0, 0.0, n))
+            except FrameError as exc:  # its slot holds a stale picture; its maps are never read
+                boxes.append(None)
+                out.append(exc)
+        t1 = clock()
+        if any(lb is not None for lb in boxes):
+            self.infer(n)
+        infer_ms = (clock() - t1) * 1e3
+        for slot, lb in enumerate(boxes):
+            done = out[slot]
+            if lb is None or not isinstance(done, Processed):
+                continue
+            t2 = clock()
+            try:
+                done.poses = self.group(slot).to_image(lb, self.stride)
+            except (ValueError, RuntimeError) as exc:
+                out[slot] = GroupingError("grouping failed: %s" % exc)
+                continue
+            done.infer_ms, done.group_ms = infer_ms, (clock() - t2) * 1e3
+        return out

@@ -7,6 +7,11 @@ graph's edges (tf2onnx's ``outputs_as_nchw`` folds the layout change into the la
 convolutions). Export fails unless onnxruntime reproduces TensorFlow's outputs on the same
 images to ``tolerance`` (1e-4 by default).
 
+``batch`` (``--batch``) writes a model that takes several images per call: the graph converted
+and compared at batch 1, then its batch dimension made dynamic or N (:mod:`openpose_plus.edge.batch`)
+and run on several images at once against each alone; a graph that hard-codes batch 1 is refused
+with the reason. meta.json's ``batch`` says which.
+
 Opset 13: TensorRT 8.5 (JetPack 5) parses opsets 7-17 and TensorRT 10.x up to 20; 13 is the
 first with per-axis QuantizeLinear/DequantizeLinear, which the INT8 QDQ model needs, and
 everything a pose network uses (Conv, depthwise Conv as grouped Conv, Relu, Elu, Add,
@@ -20,6 +25,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from openpose_plus.edge.batch import ONE, BatchError, BatchSpec, batched_model
 from openpose_plus.edge.bundle import write_bundle
 from openpose_plus.edge.skeleton import Skeleton
 
@@ -190,7 +196,7 @@ def compare_with_tensorflow(inference, onnx_bytes: bytes, images: Iterable[np.nd
 def export_model(model, out: str, skeleton: Skeleton, *, stride: int = 8, config=None, opset: int = DEFAULT_OPSET,
                  tolerance: float = DEFAULT_TOLERANCE, images: Optional[Sequence[np.ndarray]] = None,
                  num_check_images: int = 4, pad_value: int = 0, tar: bool = False,
-                 extra: Optional[dict] = None) -> ExportResult:
+                 extra: Optional[dict] = None, batch: BatchSpec = ONE) -> ExportResult:
     """Export ``model`` (a training network, all stages) to a bundle at ``out``.
 
     ``config`` is the training :class:`~openpose_plus.host_training.config.Config` (its digest
@@ -217,14 +223,20 @@ def export_model(model, out: str, skeleton: Skeleton, *, stride: int = 8, config
     check_tensorrt_import(proto)
     onnx_bytes = proto.SerializeToString()
     diff = compare_with_tensorflow(inference, onnx_bytes, images, tolerance)
+    try:
+        onnx_bytes, batch_diff = batched_model(onnx_bytes, batch, INPUT_NAME, list(images))
+    except BatchError as exc:
+        raise ExportError("batch %s: %s" % (batch.describe(), exc)) from None
     digest = config.digest() if hasattr(config, "digest") else config
     extra_meta = {"export": {"opset": opset, "tool": _tool_versions(), "max_abs_diff_vs_tensorflow":
                              {"heatmaps": diff[0], "pafs": diff[1]}, "images_checked": len(images),
                              "tolerance": tolerance}}
+    if batch_diff is not None:
+        extra_meta["export"]["batch_check"] = {"batch": batch.describe(), "max_diff_vs_one_at_a_time": batch_diff}
     extra_meta.update(extra or {})
     path = write_bundle(out, onnx_bytes, input_size=(width, height), stride=stride, skeleton=skeleton,
                         input_name=INPUT_NAME, output_names=OUTPUT_NAMES, mean=mean, std=std,
-                        pad_value=pad_value, training_config=digest, extra=extra_meta, tar=tar)
+                        pad_value=pad_value, training_config=digest, extra=extra_meta, tar=tar, batch=batch)
     log.info("exported %s: max abs diff to TensorFlow %.2g / %.2g", path, diff[0], diff[1])
     return ExportResult(path, diff, len(images), opset)
 

@@ -52,7 +52,7 @@ def test_absent_tensorrt_is_a_clear_exit_2(bundle, tmp_path, capsys):
     (["--precision", "int8"], "run `openpose-plus calibrate` first"),
     (["--workspace", "0"], "workspace must be a positive"),
     (["--no-gpu-fallback"], "only means something with --dla"),
-    (["--max-batch", "0"], "max batch must be 1 or more"),
+    (["--max-batch", "-1"], "max batch must be 1 or more"),
     (["--device", "-1"], "--device must be 0 or more"),
 ])
 def test_bad_options_are_named_before_tensorrt_is_needed(bundle, capsys, argv, message):

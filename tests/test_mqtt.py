@@ -133,6 +133,8 @@ def test_frames_arrive_in_order_once_with_online_then_offline_status(broker):
     assert sink.dropped == 0 and sink.published == 300
     sink.close()
     assert sink.acknowledged == 300
+    # the broker has the offline status; the subscriber gets it a moment later (its own thread)
+    _wait(lambda: [p for t, p, r in sub.messages if t == "opp/status"][-1:] == ["offline"], 10, "offline")
     statuses = [p for t, p, r in sub.messages if t == "opp/status"]
     assert statuses[0] == "online" and statuses[-1] == "offline"
     sub.close()
@@ -261,3 +263,59 @@ def test_tls_with_the_brokers_ca(tmp_path):
         wrong.close()
     finally:
         b.stop()
+
+
+def test_the_daemon_publishes_each_stream_to_its_topic_and_reports_the_broker(broker, tmp_path):
+    """[sinks.mqtt] in the daemon's config: one client, a topic per stream, its state in health and metrics."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from edge_fixtures import make_bundle
+    from test_daemon import NotifySocket, free_port, get, start, stop
+
+    sub = Subscriber(broker.port, "site/#", client_id="fleet")
+    port = free_port()
+    path = tmp_path / "edge.toml"
+    path.write_text('[model]\nbundle = "%s"\nbackend = "onnxruntime"\nthreads = 1\n'
+                    '[[sources]]\nname = "door"\nuri = "synthetic://96x64?people=1&rate=20"\n'
+                    '[[sources]]\nname = "yard"\nuri = "synthetic://96x64?people=2&rate=20&seed=3"\n'
+                    '[sinks.mqtt]\nhost = "127.0.0.1"\nport = %d\ntopic_prefix = "site"\nclient_id = "edge-1"\n'
+                    '[sinks.http]\nenabled = true\nport = %d\n[daemon]\nstatus_interval = 0.3\n'
+                    % (make_bundle(tmp_path), broker.port, port))
+    notify = NotifySocket(tmp_path / "notify")
+    proc = start(str(path), notify)
+    try:
+        notify.wait_for("READY", "1")
+        _wait(lambda: {t for t, _, _ in sub.messages} >= {"site/door/poses", "site/yard/poses", "site/status"}, 20,
+              "both streams' topics and the status")
+        status, body = get("http://127.0.0.1:%d/healthz" % port)
+        assert status == 200 and "connected to 127.0.0.1:%d" % broker.port in body.decode()
+        fams = {f.name: f for f in text_string_to_metric_families(get("http://127.0.0.1:%d/metrics" % port)[1]
+                                                                  .decode())}
+        assert [s.value for s in fams["openpose_plus_sink_connected"].samples if s.labels["sink"] == "mqtt"] == [1.0]
+        code, _, err = stop(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        notify.close()
+    assert code == 0, err[-3000:]
+    for stream in ("door", "yard"):
+        frames = [json.loads(p)["frame"] for t, p, _ in sub.messages if t == "site/%s/poses" % stream]
+        assert frames == sorted(frames) and len(frames) == len(set(frames)) > 0
+        assert all(json.loads(p)["stream"] == stream for t, p, _ in sub.messages if t == "site/%s/poses" % stream)
+    assert [p for t, p, _ in sub.messages if t == "site/status"][-1] == "offline"
+    sub.close()
+
+
+def test_run_publishes_with_the_mqtt_flag(broker, tmp_path, capsys):
+    from edge_fixtures import make_bundle
+    from openpose_plus.commands import main
+
+    sub = Subscriber(broker.port, "openpose-plus/+/poses", client_id="runner")
+    assert main(["run", "synthetic://96x64?frames=12", "--bundle", make_bundle(tmp_path), "--quiet",
+                 "--mqtt", "127.0.0.1:%d" % broker.port]) == 0
+    _wait(lambda: len(sub.frames()) == 12, 10, "12 frames")
+    assert sub.frames() == list(range(12)) and {t for t, _, _ in sub.messages} == {"openpose-plus/default/poses"}
+    sub.close()
+    capsys.readouterr()
+    assert main(["run", "synthetic://", "--bundle", "b", "--mqtt", "host:port"]) == 2
+    assert "an MQTT broker is HOST[:PORT], got 'host:port'" in capsys.readouterr().err

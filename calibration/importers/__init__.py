@@ -33,6 +33,7 @@ class ImportResult:
     skeleton: str
     max_abs_diff: Tuple[float, float]   # heatmaps, pafs: the bundle's maps vs the network's (relative)
     grouping: Dict[str, object]
+    batch: str = "fixed 1"              # images per network call (see openpose_plus.edge.batch)
 
 
 def detect_format(paths: Sequence[str]) -> str:
@@ -98,14 +99,19 @@ def check_before_writing(model) -> None:
 
 def import_network(paths: Sequence[str], out: str, *, preset: Optional[str] = None, fmt: Optional[str] = None,
                    facts: Optional[NetworkFacts] = None, licence: Optional[str] = None,
-                   grouping: Optional[Mapping[str, object]] = None, tar: bool = False) -> ImportResult:
+                   grouping: Optional[Mapping[str, object]] = None, tar: bool = False,
+                   batch=None) -> ImportResult:
     """A checked bundle at ``out`` from the network in ``paths``.
 
     ``facts`` are the network's (default: the preset's); ``fmt`` its format (default: the
     preset's, else told by the file names). ``licence`` is the licence text recorded in
     meta.json; ``grouping`` GroupParams fields stored with the model (default: the preset's).
+    ``batch`` (a :class:`~openpose_plus.edge.batch.BatchSpec`; default one image per call): the
+    wrapped graph gets that batch dimension and must run several images at once as it runs each
+    alone (a network that hard-codes batch 1 is refused, saying where).
     Raises :class:`ImportRefused` naming what does not add up.
     """
+    from openpose_plus.edge.batch import ONE, BatchError, batched_model
     from openpose_plus.edge.bundle import load_bundle, write_bundle
 
     from .check import check_image, compare, network_feed, run_once
@@ -129,6 +135,11 @@ def import_network(paths: Sequence[str], out: str, *, preset: Optional[str] = No
     wrapped = wrap(model, net_in, size, graph_facts, plan)
     check_before_writing(wrapped)
     diff = compare(wrapped, raw_out, plan, image)
+    batch = batch or ONE
+    try:
+        model_bytes, batch_diff = batched_model(wrapped.SerializeToString(), batch, INPUT, [image])
+    except BatchError as exc:
+        raise ImportRefused("batch %s: %s" % (batch.describe(), exc)) from None
     import onnx
     import onnxruntime
 
@@ -139,14 +150,16 @@ def import_network(paths: Sequence[str], out: str, *, preset: Optional[str] = No
               "facts": facts.to_dict(), "opset": opset_of(wrapped), "tools": tools,
               "check": {"max_abs_diff_relative": {"heatmaps": diff[0], "pafs": diff[1]},
                         "image": "synthetic people, %dx%d" % size}}
+    if batch_diff is not None:
+        record["check"]["batch"] = {"batch": batch.describe(), "max_diff_vs_one_at_a_time": batch_diff}
     mean, std = list(facts.mean), list(facts.std)
     if facts.color == "BGR":  # meta.json states the normalisation per RGB channel
         mean, std = mean[::-1], std[::-1]
     group = _grouping_record(chosen, grouping)
-    path = write_bundle(out, wrapped.SerializeToString(), input_size=size, stride=plan.stride,
+    path = write_bundle(out, model_bytes, input_size=size, stride=plan.stride, batch=batch,
                         skeleton=graph_facts.bundle_skeleton(), input_name=INPUT, output_names=(HEATMAPS, PAFS),
                         mean=mean, std=std, pad_value=facts.pad_value, extra={"import": record}, tar=tar,
                         grouping=group or None)
     load_bundle(path)  # what the device will check, checked now
     return ImportResult(path, fmt, record["preset"], size, plan.stride, graph_facts.bundle_skeleton().name,  # type: ignore[arg-type]
-                        diff, group)
+                        diff, group, batch.describe())

@@ -57,11 +57,12 @@ def _tensorrt_status() -> env.Status:
 
 
 def _tensorrt(bundle, precision: str, cache_dir: Optional[str] = None, dla_core: Optional[int] = None,
-              device: int = 0, **_) -> Backend:
+              device: int = 0, batch: int = 0, **_) -> Backend:
     from .engine_cache import EngineCache
     from .tensorrt_backend import TensorRTBackend
 
-    return TensorRTBackend(bundle, precision, cache=EngineCache(cache_dir), dla_core=dla_core, device=device)
+    return TensorRTBackend(bundle, precision, cache=EngineCache(cache_dir), dla_core=dla_core, device=device,
+                           max_batch=batch)
 
 
 def _onnxruntime_status() -> env.Status:
@@ -74,10 +75,11 @@ def _onnxruntime_status() -> env.Status:
     return env.Status("onnxruntime", ort.ok, ort.detail)
 
 
-def _onnxruntime(bundle, precision: str, threads: int = 0, providers: Optional[List[str]] = None, **_) -> Backend:
+def _onnxruntime(bundle, precision: str, threads: int = 0, providers: Optional[List[str]] = None, batch: int = 0,
+                 **_) -> Backend:
     from .onnxruntime_backend import OnnxRuntimeBackend
 
-    return OnnxRuntimeBackend(bundle, precision, providers=providers, threads=threads)
+    return OnnxRuntimeBackend(bundle, precision, providers=providers, threads=threads, batch=batch)
 
 
 register_backend(BackendEntry("tensorrt", _tensorrt_status, ("auto", "fp32", "fp16", "int8"), _tensorrt))
@@ -114,16 +116,18 @@ def select(name: str = "auto") -> Tuple[str, str]:
 
 def create_backend(bundle, name: str = "auto", precision: str = "auto", threads: int = 0,
                    cache_dir: Optional[str] = None, dla_core: Optional[int] = None,
-                   providers: Optional[List[str]] = None, device: int = 0) -> Backend:
+                   providers: Optional[List[str]] = None, device: int = 0, batch: int = 0) -> Backend:
     """Open ``bundle`` on backend ``name``. ``threads``/``providers`` are onnxruntime's,
-    ``cache_dir``/``dla_core``/``device`` TensorRT's (the engine cache, the DLA core, the CUDA device).
+    ``cache_dir``/``dla_core``/``device`` TensorRT's (the engine cache, the DLA core, the CUDA device);
+    ``batch`` the frames per buffer set of a dynamic-batch bundle (0: the bundle's size).
 
     ``auto`` promises something that runs: when its first choice fails to open, it says why
     and takes the next backend that runs here (at ``auto`` precision where that one does not
     run the precision asked for, as onnxruntime does not run fp16). Any failure counts: pycuda's
     errors derive from Exception, TensorRT's include AttributeError and TypeError; the reason,
     with its type, is logged and kept in the backend's ``reason``."""
-    options = dict(threads=threads, cache_dir=cache_dir, dla_core=dla_core, providers=providers, device=device)
+    options = dict(threads=threads, cache_dir=cache_dir, dla_core=dla_core, providers=providers, device=device,
+                   batch=batch)
     if name != "auto":
         candidates = [select(name)]
     else:

@@ -2,6 +2,8 @@
 
 Outputs are bound with I/O binding to arrays allocated once per buffer set, so a run
 writes straight into the memory the grouping core reads; nothing is allocated per frame.
+A batched buffer set ``(B, ...)`` of a dynamic-batch model runs its first ``n`` frames through
+a binding of the same memory at ``(n, ...)`` (one per ``n``, made on first use and kept).
 :func:`open_session` is the one place an ``onnxruntime.InferenceSession`` is made, for
 this backend and for the benches, calibration and export alike.
 """
@@ -76,7 +78,7 @@ class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
 
     def __init__(self, bundle, precision: str = "auto", providers: Optional[List[str]] = None,
-                 threads: int = 0, spin: bool = False) -> None:
+                 threads: int = 0, spin: bool = False, batch: int = 0) -> None:
         if precision == "auto":
             precision = "fp32"
         if precision == "fp16":
@@ -85,7 +87,7 @@ class OnnxRuntimeBackend(Backend):
             raise BackendError("unknown precision %r (fp32, fp16, int8, auto)" % precision)
         if precision == "int8" and "int8" not in bundle.models:
             raise BackendError("bundle %s has no int8 (QDQ) model for onnxruntime" % (bundle.source or bundle.path))
-        super().__init__(bundle, precision)
+        super().__init__(bundle, precision, batch)
         self.session = open_session(bundle.model_path(precision), threads, providers, spin=spin)
         self.providers = self.session.get_providers()
         self._check_io()
@@ -100,8 +102,13 @@ class OnnxRuntimeBackend(Backend):
             raise BackendError("%s takes inputs %s; the bundle says %r" % (where, list(inputs), b.input_name))
         inp = inputs[b.input_name]
         if inp.type != "tensor(uint8)" or not _dims_match(inp.shape, self.input_shape):
-            raise BackendError("%s input %r is %s %s; the bundle says uint8 %s"
-                               % (where, b.input_name, inp.type, inp.shape, list(self.input_shape)))
+            first = inp.shape[0] if inp.shape else None
+            hint = ""
+            if isinstance(first, int) and first != self.batch and list(inp.shape[1:]) == list(self.input_shape[1:]):
+                hint = " (its batch is fixed at %d, the bundle says %s: export or import it again with --batch)" % (
+                    first, b.batch.describe())
+            raise BackendError("%s input %r is %s %s; the bundle says uint8 %s%s"
+                               % (where, b.input_name, inp.type, inp.shape, list(self.input_shape), hint))
         for name, shape in ((b.heatmaps_name, self.heatmap_shape), (b.pafs_name, self.paf_shape)):
             if name not in outputs:
                 raise BackendError("%s has no output %r (it has %s)" % (where, name, sorted(outputs)))
@@ -115,20 +122,37 @@ class OnnxRuntimeBackend(Backend):
         inp = np.full(self.input_shape, b.pad_value, np.uint8)
         heat = np.zeros(self.heatmap_shape, np.float32)
         paf = np.zeros(self.paf_shape, np.float32)
-        binding = self.session.io_binding()
-        binding.bind_input(b.input_name, "cpu", 0, np.uint8, list(inp.shape), inp.ctypes.data)
-        binding.bind_output(b.heatmaps_name, "cpu", 0, np.float32, list(heat.shape), heat.ctypes.data)
-        binding.bind_output(b.pafs_name, "cpu", 0, np.float32, list(paf.shape), paf.ctypes.data)
-        bufs = BufferSet(inp, heat, paf, binding)
+        bufs = BufferSet(inp, heat, paf, {})
+        bufs.handle[self.batch] = self._bind(bufs, self.batch)
         self._buffers.append(bufs)
         return bufs
 
-    def infer(self, buffers: BufferSet) -> None:
-        self.session.run_with_iobinding(buffers.handle)
+    def _bind(self, bufs: BufferSet, n: int):
+        """An I/O binding of the first ``n`` frames of ``bufs`` (the same memory, shape ``(n, ...)``)."""
+        b = self.bundle
+        binding = self.session.io_binding()
+        for bind, name, arr, dtype in ((binding.bind_input, b.input_name, bufs.input, np.uint8),
+                                       (binding.bind_output, b.heatmaps_name, bufs.heatmaps, np.float32),
+                                       (binding.bind_output, b.pafs_name, bufs.pafs, np.float32)):
+            bind(name, "cpu", 0, dtype, [n] + list(arr.shape[1:]), arr.ctypes.data)
+        return binding
+
+    def infer(self, buffers: BufferSet, n: Optional[int] = None) -> None:
+        n = self.frames_to_run(n)
+        binding = buffers.handle.get(n)
+        if binding is None:
+            binding = buffers.handle[n] = self._bind(buffers, n)
+        try:
+            self.session.run_with_iobinding(binding)
+        except Exception as exc:  # onnxruntime's own error kinds
+            if n == 1:
+                raise
+            raise BackendError("onnxruntime could not run %d frames at once (does the graph hard-code batch 1? "
+                               "the export's batch check would have said): %s" % (n, exc)) from None
 
     def bound_output_pointers(self, buffers: BufferSet):
         """Where onnxruntime says it wrote the outputs (for checking the zero-copy path)."""
-        return [int(v.data_ptr()) for v in buffers.handle.get_outputs()]
+        return [int(v.data_ptr()) for v in buffers.handle[self.batch].get_outputs()]
 
     def close(self) -> None:
         super().close()

@@ -59,9 +59,15 @@ class TensorRTBackend(Backend):
 
     def __init__(self, bundle, precision: str = "auto", cache: Optional[EngineCache] = None,
                  dla_core: Optional[int] = None, workspace_mb: int = 1024, device: int = 0,
-                 gpu_fallback: bool = True, max_batch: int = 1,
+                 gpu_fallback: bool = True, max_batch: int = 0,
                  report: Optional[Callable[[str], None]] = None) -> None:
-        super().__init__(bundle, precision)
+        # Buffers of ``batch`` frames (a dynamic bundle: max_batch, its own size when 0); the
+        # engine's profile runs 1..N, optimum N: the bundle's batch size, or more where asked, so
+        # a daemon with fewer streams than that reuses the engine build-engine made (the cache
+        # keys on the profile).
+        super().__init__(bundle, precision, max_batch)
+        self.max_batch = max(self.batch, int(max_batch), bundle.batch.size)
+        self._shape_n = 0  # the batch the execution context's input shape is set to
         # everything below is released by _release(), on close and when this start fails
         self._device: Optional[PrimaryContext] = None
         self.context: "Optional[trt.IExecutionContext]" = None
@@ -90,7 +96,7 @@ class TensorRTBackend(Backend):
             info = self.device_info = self._device.info
             self.zero_copy = info.zero_copy
             self.integrated = info.integrated
-            options = BuildOptions("fp16", dla_core, gpu_fallback, workspace_mb, max_batch)
+            options = BuildOptions("fp16", dla_core, gpu_fallback, workspace_mb, self.max_batch)
             if precision == "auto":
                 candidates = auto_candidates(bundle, self.gen, info, options)
                 if not candidates:
@@ -179,10 +185,12 @@ class TensorRTBackend(Backend):
             got = engine.get_tensor_dtype(name)
             if got != dtype:
                 raise BackendError("engine tensor %r is %s; the bundle's contract is %s" % (name, got, dtype))
+        self._shape_n = 0
         if -1 in tuple(engine.get_tensor_shape(b.input_name)):
             if not context.set_input_shape(b.input_name, self.input_shape):
                 raise BackendError("engine input %r cannot take shape %s (its profile: %s)"
                                    % (b.input_name, self.input_shape, tuple(engine.get_tensor_shape(b.input_name))))
+            self._shape_n = self.batch  # a dynamic engine: each call sets the batch it runs
         for name, shape in want.items():
             got = tuple(int(d) for d in context.get_tensor_shape(name))
             if got != tuple(shape):
@@ -221,18 +229,24 @@ class TensorRTBackend(Backend):
         return bufs
 
     # -- inference ------------------------------------------------------------------------
-    def infer(self, buffers: BufferSet) -> None:
+    def infer(self, buffers: BufferSet, n: Optional[int] = None) -> None:
+        n = self.frames_to_run(n)
         with self._lock:
             if self._device is None:
                 raise BackendError("the tensorrt backend is closed")
             with self._device:
-                self._infer(buffers.handle)
+                self._infer(buffers.handle, n)
 
-    def _infer(self, slot: _Slot) -> None:
+    def _infer(self, slot: _Slot, n: int) -> None:
         cuda, b = self._cuda, self.bundle
         context: "trt.IExecutionContext" = self.context
         stream: "cuda.Stream" = self.stream
         done: "cuda.Event" = self._done
+        if self._shape_n and n != self._shape_n:
+            # the first n frames of the batch's buffers: same addresses, a smaller input shape
+            if not context.set_input_shape(b.input_name, (n,) + tuple(self.input_shape[1:])):
+                raise BackendError("engine input %r cannot take a batch of %d" % (b.input_name, n))
+            self._shape_n = n
         for name, ptr in slot.device_ptrs.items():
             context.set_tensor_address(name, ptr)
         if not self.zero_copy:

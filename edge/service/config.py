@@ -14,14 +14,20 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, Mapping, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from openpose_plus.edge import configfile
 from openpose_plus.edge.configfile import ConfigError, between, one_of, option, section
 from openpose_plus.edge.sinks.factory import SinksConfig
 
-__all__ = ["ConfigError", "EdgeConfig", "load_config", "parse_config", "add_config_arguments", "tracking_option"]
+__all__ = ["ConfigError", "EdgeConfig", "StreamConfig", "load_config", "parse_config", "add_config_arguments",
+           "STREAM_NAME", "DEFAULT_STREAM", "tracking_option"]
+
+# A stream's name is a directory, an MQTT topic level and a Prometheus label value.
+STREAM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+DEFAULT_STREAM = "default"  # the one stream of a config with a single [source]
 
 
 def _workers(v: Any) -> Optional[str]:
@@ -58,6 +64,18 @@ class SourceConfig:
     prefer: str = option("auto", one_of("auto", "jetson_utils", "opencv"))
 
 
+def _stream_name(v: Any) -> Optional[str]:
+    return None if v == "" or STREAM_NAME.match(v) else \
+        "must be 1-64 letters, digits, '_', '.' or '-' (it names a folder, a topic and a label), got %r" % (v,)
+
+
+@dataclass
+class StreamConfig(SourceConfig):
+    """One ``[[sources]]`` table: a named stream with its own source options."""
+
+    name: str = option("", _stream_name, doc="the stream's name: its JSON folder, MQTT topic level and metrics label (required)")
+
+
 @dataclass
 class PipelineConfig:
     mode: str = option("pipelined", one_of("pipelined", "sequential"))
@@ -65,6 +83,12 @@ class PipelineConfig:
     infer_workers: Any = option("auto", _workers, "\"auto\" (one per core on the CPU backend, 1 on TensorRT) "
                                                   "or a number")
     sink_queue: int = option(4, between(1, 64))
+    max_batch: int = option(0, between(0, 1024),
+                            "frames per network call with several streams: 0 (auto) is the number of streams, "
+                            "at most a dynamic bundle's checked size; a fixed-batch bundle runs its own size")
+    batch_wait_ms: float = option(10.0, between(0, 1000),
+                                  "longest a batch waits for more streams' frames after its first one (only "
+                                  "while every inference worker is busy)")
 
 
 @dataclass
@@ -81,28 +105,56 @@ class DaemonConfig:
 class EdgeConfig:
     model: ModelConfig = section(ModelConfig)
     source: SourceConfig = section(SourceConfig)
+    sources: List[StreamConfig] = option([], doc="[[sources]]: several named streams (instead of [source])")
     pipeline: PipelineConfig = section(PipelineConfig)
     grouping: Dict[str, Any] = section(dict, doc="GroupParams fields over the bundle's own")
     tracking: Dict[str, Any] = section(dict, doc="enabled (default true) and TrackParams fields")
     sinks: SinksConfig = section(SinksConfig)
     daemon: DaemonConfig = section(DaemonConfig)
 
+    @property
+    def multi_stream(self) -> bool:
+        """Configured with ``[[sources]]`` (named streams: per-stream folders, labels, topics)."""
+        return bool(self.sources)
+
+    def streams(self) -> List[StreamConfig]:
+        """The streams to watch: the ``[[sources]]``, or the one ``[source]`` named ``default``."""
+        if self.sources:
+            return list(self.sources)
+        fields = {f.name: getattr(self.source, f.name) for f in dataclasses.fields(SourceConfig)}
+        return [StreamConfig(name=DEFAULT_STREAM, **fields)]
+
 
 def _check(cfg: EdgeConfig) -> None:
     """Rules that join several keys, and the grouping table against GroupParams."""
     if not cfg.model.bundle:
         raise ConfigError("model.bundle: required (the model bundle directory or .tar)")
-    if not cfg.source.uri:
-        raise ConfigError("source.uri: required (csi://0, /dev/video0, rtsp://..., synthetic://)")
-    if cfg.source.reconnect_min > cfg.source.reconnect_max:
-        raise ConfigError("source.reconnect_min: must be at most source.reconnect_max (%r), got %r"
-                          % (cfg.source.reconnect_max, cfg.source.reconnect_min))
-    from openpose_plus.edge.sources import SourceError, make_source
-
-    try:  # made, not opened: a URI no provider can ever open is refused now, not retried forever
-        make_source(cfg.source.uri, prefer=cfg.source.prefer)
-    except SourceError as exc:
-        raise ConfigError("source.uri: %s" % (exc,)) from None
+    if cfg.sources:
+        if cfg.source.uri:
+            raise ConfigError("source: give one [source] or several [[sources]], not both")
+        seen: Dict[str, int] = {}
+        for i, st in enumerate(cfg.sources):
+            where = "sources[%d]" % i
+            if not st.name:
+                raise ConfigError("%s.name: required (it names the stream's folder, topic and label)" % where)
+            if st.name in seen:
+                raise ConfigError("%s.name: %r is already the name of sources[%d]" % (where, st.name, seen[st.name]))
+            seen[st.name] = i
+            _check_source(st, where)
+    else:
+        if not cfg.source.uri:
+            raise ConfigError("source.uri: required (csi://0, /dev/video0, rtsp://..., synthetic://), "
+                              "or several [[sources]]")
+        _check_source(cfg.source, "source")
+    mq = cfg.sinks.mqtt
+    if mq.host:
+        if bool(mq.tls_cert) != bool(mq.tls_key):
+            raise ConfigError("sinks.mqtt.tls_cert: tls_cert and tls_key go together")
+        if mq.password_file and not mq.username:
+            raise ConfigError("sinks.mqtt.password_file: needs sinks.mqtt.username")
+        if mq.reconnect_min > mq.reconnect_max:
+            raise ConfigError("sinks.mqtt.reconnect_min: must be at most sinks.mqtt.reconnect_max (%r), got %r"
+                              % (mq.reconnect_max, mq.reconnect_min))
     if cfg.grouping:
         from openpose_plus.edge.grouping import GroupParams
 
@@ -137,6 +189,20 @@ def tracking_option(cfg: EdgeConfig):
     return track if track.pop("enabled", True) else False
 
 
+def _check_source(src: SourceConfig, where: str) -> None:
+    if not src.uri:
+        raise ConfigError("%s.uri: required (csi://0, /dev/video0, rtsp://..., synthetic://)" % where)
+    if src.reconnect_min > src.reconnect_max:
+        raise ConfigError("%s.reconnect_min: must be at most %s.reconnect_max (%r), got %r"
+                          % (where, where, src.reconnect_max, src.reconnect_min))
+    from openpose_plus.edge.sources import SourceError, make_source
+
+    try:  # made, not opened: a URI no provider can ever open is refused now, not retried forever
+        make_source(src.uri, prefer=src.prefer)
+    except SourceError as exc:
+        raise ConfigError("%s.uri: %s" % (where, exc)) from None
+
+
 def parse_config(data: Mapping[str, Any], where: Optional[str] = None) -> EdgeConfig:
     """Check a parsed document and turn it into an :class:`EdgeConfig`."""
     return configfile.from_document(EdgeConfig, data, where, _check)
@@ -144,7 +210,8 @@ def parse_config(data: Mapping[str, Any], where: Optional[str] = None) -> EdgeCo
 
 # The keys that name files or folders: relative ones are resolved after reading.
 PATH_KEYS = (("model", "bundle"), ("model", "cache_dir"), ("sinks", "openpose_json", "directory"),
-             ("sinks", "jsonl", "target"), ("sinks", "video", "path"))
+             ("sinks", "jsonl", "target"), ("sinks", "video", "path"), ("sinks", "mqtt", "password_file"),
+             ("sinks", "mqtt", "tls_ca"), ("sinks", "mqtt", "tls_cert"), ("sinks", "mqtt", "tls_key"))
 
 
 def _doc_value(doc: Mapping[str, Any], keys: Sequence[str]) -> Any:

@@ -1,11 +1,16 @@
 """The daemon behind ``openpose-plus serve``: the pipeline wrapped for systemd.
 
-* ``READY=1`` once the first frame has gone through the whole pipeline;
-* ``WATCHDOG=1`` every half ``WATCHDOG_USEC`` while frames flow or the source is being
-  retried, and none if the pipeline stalls (so systemd restarts it);
+* ``READY=1`` once every configured stream has either sent a frame through the whole
+  pipeline or been declared down (its source failed to open or read and is being retried),
+  so one absent camera never holds the others' start;
+* ``WATCHDOG=1`` every half ``WATCHDOG_USEC`` while frames flow (from any stream) or, when no
+  stream is connected, while sources are being retried; none if the pipeline stalls (so
+  systemd restarts it);
 * ``STATUS=`` with the frame rate, or with what the source is doing when it is lost, or
-  that frames have stalled, led by any sink that is failing (``degraded: ...``);
-* ``/healthz``: 503 with the reason while no frame comes or a sink fails (the sink named);
+  that frames have stalled, led by any sink that is failing (``degraded: ...``); with
+  several streams, how many are up and what each one that is not is doing;
+* ``/healthz``: 503 with the reason while no frame comes, a stream is down, or a sink fails
+  (the sink named); with several streams one line per stream;
 * SIGTERM/SIGINT: ``STOPPING=1``, capture stops, frames in flight finish, sinks flush, exit 0
   (also when a hung stage had to be left behind: a stop that was asked for is a clean stop);
 * SIGHUP: ``RELOADING=1``, the config is read again and checked against this machine
@@ -15,6 +20,10 @@
   ``READY=1``. Counters and frame numbers go on across a reload;
 * signals that come while starting (``serve`` takes them first thing) are acted on once
   running; logs to stderr for journald.
+
+Streams: the ``[[sources]]`` of the config (or its one ``[source]``, the stream ``default``),
+each behind its own :class:`ReconnectingSource`, all through one
+:class:`~openpose_plus.edge.streams.StreamsPipeline` whose inference stage batches them.
 """
 from __future__ import annotations
 
@@ -24,15 +33,15 @@ import logging
 import signal
 import threading
 import time
-from typing import Collection, Optional, Sequence, Tuple
+from typing import Collection, Dict, List, Optional, Sequence, Tuple
 
 from .config import ConfigError, EdgeConfig, load_config, tracking_option
 from .metrics import PipelineMetrics
 from .notify import Notifier
 from .preflight import preflight, resources
-from openpose_plus.edge.pipeline import Pipeline
-from openpose_plus.edge.sinks.factory import build_sinks
+from openpose_plus.edge.sinks.factory import build_stream_sinks
 from openpose_plus.edge.sources import ReconnectingSource
+from openpose_plus.edge.streams import StreamsPipeline
 
 __all__ = ["Daemon"]
 
@@ -45,10 +54,12 @@ class Daemon:
         self.overrides = list(overrides)  # --set: applied again on every reload
         self.config: EdgeConfig = load_config(config_path, self.overrides)  # ConfigError: refused at start
         self.notifier = notifier or Notifier()
-        self.metrics = PipelineMetrics(lambda: self.pipeline, lambda: self.source.reconnects if self.source else 0)
+        self.metrics = PipelineMetrics(lambda: self.pipeline)
         self.estimator = None
-        self.source: Optional[ReconnectingSource] = None
-        self.pipeline: Optional[Pipeline] = None
+        self.sources: Dict[str, ReconnectingSource] = {}
+        self.source: Optional[ReconnectingSource] = None  # the first stream's (the only one's with [source])
+        self.source_states: Dict[str, str] = {}
+        self.pipeline: Optional[StreamsPipeline] = None
         self._thread: Optional[threading.Thread] = None
         self._wake = threading.Event()
         self._stop_requested = False
@@ -77,40 +88,68 @@ class Daemon:
         pinger = threading.Thread(target=keep_alive, name="loading", daemon=True)
         pinger.start()
         try:
-            return PoseEstimator(m.bundle, backend=m.backend, precision=m.precision,
+            from openpose_plus.edge.bundle import load_bundle
+
+            bundle = load_bundle(m.bundle)
+            return PoseEstimator(bundle, backend=m.backend, precision=m.precision,
                                  params=dict(cfg.grouping), threads=m.threads,
-                                 cache_dir=m.cache_dir or None, dla_core=m.dla_core if m.dla_core >= 0 else None)
+                                 cache_dir=m.cache_dir or None, dla_core=m.dla_core if m.dla_core >= 0 else None,
+                                 batch=self._batch_for(cfg, bundle))
         finally:
             done.set()
             pinger.join()
 
-    def _on_source_status(self, text: str) -> None:
-        self.source_state = text
-        self.notifier.status(text)
+    @staticmethod
+    def _batch_for(cfg: EdgeConfig, bundle) -> int:
+        """Frames per network call: a fixed-batch bundle's own size; a dynamic one's
+        ``pipeline.max_batch``, or (0) the number of streams, at most its checked size."""
+        spec = bundle.batch
+        if not spec.dynamic:
+            return spec.size
+        return cfg.pipeline.max_batch or min(len(cfg.streams()), spec.size)
+
+    def _on_source_status(self, name: str, text: str) -> None:
+        self.source_states[name] = text
+        if self.source is not None and self.sources.get(name) is self.source:
+            self.source_state = text
+        self.notifier.status(("%s: %s" % (name, text)) if self.config.multi_stream else text)
 
     def _heartbeat(self) -> None:
         self.alive = time.monotonic()
 
-    def _start_pipeline(self, cfg: EdgeConfig, first_index: int = 0) -> None:
-        s, p = cfg.source, cfg.pipeline
-        self.source = ReconnectingSource(s.uri, min_delay=s.reconnect_min, max_delay=s.reconnect_max,
-                                         reopen_on_end=s.reopen_on_end, on_status=self._on_source_status,
-                                         heartbeat=self._heartbeat, prefer=s.prefer)
-        sinks = build_sinks(cfg.sinks, self.metrics.registry, self.health)
-        self.pipeline = Pipeline(self.estimator, self.source, sinks, mode=p.mode, queue_size=p.queue_size,
-                                 infer_workers=p.infer_workers, sink_queue=p.sink_queue, first_index=first_index,
-                                 track=tracking_option(cfg))
+    def _start_pipeline(self, cfg: EdgeConfig, first_index: Optional[Dict[str, int]] = None) -> None:
+        """The streams of ``cfg`` through one pipeline; ``first_index``: each stream's next frame
+        number (a reload numbers on)."""
+        p = cfg.pipeline
+        pairs: List[Tuple[str, ReconnectingSource]] = []
+        self.source_states = {}
+        for s in cfg.streams():
+            src = ReconnectingSource(s.uri, min_delay=s.reconnect_min, max_delay=s.reconnect_max,
+                                     reopen_on_end=s.reopen_on_end,
+                                     on_status=lambda text, name=s.name: self._on_source_status(name, text),
+                                     heartbeat=self._heartbeat, prefer=s.prefer)
+            pairs.append((s.name, src))
+            self.source_states[s.name] = "starting"
+        self.sources = dict(pairs)
+        self.source = pairs[0][1]
+        shared, own = build_stream_sinks(cfg.sinks, [n for n, _ in pairs], self.metrics.registry, self.health,
+                                         own_folders=cfg.multi_stream)
+        self.pipeline = StreamsPipeline(self.estimator, pairs, shared, own, mode=p.mode, queue_size=p.queue_size,
+                                        infer_workers=p.infer_workers, sink_queue=p.sink_queue,
+                                        batch_wait_ms=p.batch_wait_ms, track=tracking_option(cfg),
+                                        first_index=first_index)
         try:
             self.pipeline.start_sinks()  # an HTTP port in use fails here, at start, not later
         except BaseException:
             self.pipeline.close_sinks(timeout=2.0)  # the ones that did open let go of their ports and folders
-            self.source.close()
+            for src in self.sources.values():
+                src.close()
             raise
         self._ready_sent = False
         self._thread = threading.Thread(target=self._run_pipeline, args=(self.pipeline,), name="pipeline", daemon=True)
         self._thread.start()
 
-    def _run_pipeline(self, pipeline: Pipeline) -> None:
+    def _run_pipeline(self, pipeline: StreamsPipeline) -> None:
         try:
             pipeline.run()
         except BaseException as exc:  # reported by the main loop; the daemon exits non-zero
@@ -131,10 +170,11 @@ class Daemon:
             # A stage is stuck (a camera driver, a network read): flush what the sinks have and go.
             log.error("pipeline did not stop within %.0f s; flushing sinks and exiting", self.config.daemon.stop_timeout)
             self.pipeline.close_sinks(timeout=2.0)
-        elif self.source is not None:
-            # Release the camera now, not when the old objects are collected: a reload opens it
+        else:
+            # Release the cameras now, not when the old objects are collected: a reload opens them
             # again at once (frames still held keep a jetson_utils source's memory, not the device).
-            self.source.close()
+            for src in self.sources.values():
+                src.close()
         self._thread = None
         return not hung
 
@@ -146,23 +186,47 @@ class Daemon:
         return "; ".join("sink %s failing for %.0f s (%d frame(s) lost): %s"
                          % (w.name, now - w.failing_since, w.lost, w.last_error) for w in (p.failing_sinks if p else []))
 
-    def health(self) -> Tuple[bool, str]:
+    def _stream_health(self, st, now: float) -> Tuple[bool, str]:
+        state = self.source_states.get(st.name, "starting")
+        if not st.frames:
+            return False, "no frame yet (%s)" % state
+        idle = now - st.last_frame_time
+        if idle > self.config.daemon.stall_seconds:
+            return False, "no frame for %.1f s (source: %s)" % (idle, state)
+        return True, "ok: %.1f fps" % st.recent_fps
+
+    def _connections(self) -> str:
+        """What sinks with a connection (MQTT) say: they drop their own messages while away
+        (counted), they never make the pipeline unhealthy."""
         p = self.pipeline
-        stall = self.config.daemon.stall_seconds
+        words = [w.sink.health()[1] for w in (p.sinks if p else []) if hasattr(w.sink, "connected")]
+        return "".join("; %s" % w for w in words)
+
+    def health(self) -> Tuple[bool, str]:
+        """(ok, why): ok while every stream delivers frames and no sink fails (one line per
+        stream when there are several)."""
+        p = self.pipeline
         now = time.monotonic()
-        if p is None or not p.frames:
+        if p is None:
             return False, "no frame yet (%s)" % self.source_state
-        idle = now - p.last_frame_time
-        if idle > stall:
-            return False, "no frame for %.1f s (source: %s)" % (idle, self.source_state)
         failing = self._failing_sinks()
-        if failing:  # frames flow, but some output is lost: not ok, and which output says why
-            return False, "degraded: " + failing
-        return True, "ok: %.1f fps" % p.recent_fps
+        checks = [(st.name,) + self._stream_health(st, now) for st in p.streams]
+        if len(checks) == 1:
+            ok, why = checks[0][1:]
+            if ok and failing:  # frames flow, but some output is lost: not ok, and which output says why
+                return False, "degraded: " + failing + self._connections()
+            return ok, why + self._connections()
+        up = sum(1 for _, ok, _ in checks if ok)
+        whole = up == len(checks) and not failing
+        head = "%s: %d/%d streams up, %.1f fps" % ("ok" if whole else "degraded", up, len(checks), p.recent_fps)
+        head += ("; " + failing if failing else "") + self._connections()
+        return whole, "\n".join([head] + ["%s: %s" % (name, why) for name, _, why in checks])
 
     def _flowing(self, now: float) -> bool:
         p = self.pipeline
-        last = max(p.last_frame_time if p else 0.0, self.alive)
+        last = p.last_frame_time if p else 0.0
+        if p is None or not any(st.connected for st in p.streams):
+            last = max(last, self.alive)  # no stream delivers: retrying one is alive
         return now - last <= self.config.daemon.stall_seconds
 
     def status_text(self) -> str:
@@ -171,7 +235,7 @@ class Daemon:
             return "starting"
         failing = self._failing_sinks()
         head = "degraded: %s; " % failing if failing else ""
-        if self.source is not None and not self.source.connected:
+        if len(p.streams) == 1 and not p.streams[0].connected:
             return head + "source: %s" % self.source_state
         idle = time.monotonic() - p.last_frame_time
         if p.frames and idle > self.config.daemon.stall_seconds:
@@ -179,8 +243,13 @@ class Daemon:
         if p.frames and idle > 2.0:  # the rate over the last frames would read 0.0
             return head + "no frame for %.1f s, %d frames" % (idle, p.frames)
         drops = sum(p.sink_drops.values())
-        return head + "%.1f fps, %d people, %d frames, dropped %d capture / %d sink" % (
+        text = head + "%.1f fps, %d people, %d frames, dropped %d capture / %d sink" % (
             p.recent_fps, p.last_people, p.frames, p.capture_drops, drops)
+        if len(p.streams) > 1:
+            down = [st for st in p.streams if not st.connected or st.down]
+            text += "; streams %d/%d up" % (len(p.streams) - len(down), len(p.streams))
+            text += "".join("; %s: %s" % (st.name, self.source_states.get(st.name, st.state)) for st in down)
+        return text
 
     # -- signals and the main loop ----------------------------------------------------------
     def request_stop(self, *_args) -> None:
@@ -207,7 +276,8 @@ class Daemon:
             if errors:
                 raise ConfigError("; ".join(errors))
             model_changed = (dataclasses.asdict(new.model) != dataclasses.asdict(self.config.model)
-                             or new.grouping != self.config.grouping)
+                             or new.grouping != self.config.grouping
+                             or self._batch_for(new, self.estimator.bundle) != self.estimator.batch)
             # The new model is loaded (and checked) while the old pipeline still runs.
             estimator = self._make_estimator(new) if model_changed else None
         except Exception as exc:  # a bad config or bundle: refused, the running one is kept
@@ -216,8 +286,8 @@ class Daemon:
         log.info("reloading %s", self.config_path)
         old_config, old_estimator = self.config, self.estimator
         self._stop_pipeline()
-        next_index = self.pipeline.next_index if self.pipeline is not None else 0
-        self.metrics.carry_over(self.pipeline, self.source.reconnects if self.source is not None else 0)
+        next_index = self.pipeline.next_index if self.pipeline is not None else None
+        self.metrics.carry_over(self.pipeline)
         self.pipeline = None
         self.config = new
         if estimator is not None:
@@ -292,10 +362,10 @@ class Daemon:
                 else:
                     log.info("source ended; %d frames", p.frames if p else 0)
                 break
-            if not self._ready_sent and p is not None and p.frames > 0:
+            if not self._ready_sent and p is not None and p.ready:
                 self._ready_sent = self._started = True
                 self.notifier.ready(self.status_text())
-                log.info("ready: first frame processed")
+                log.info("ready: %s", ", ".join("%s %s" % (st.name, st.state) for st in p.streams))
             if interval and self._started and now - last_ping >= interval and self._flowing(now):
                 self.notifier.watchdog()
                 last_ping = now

@@ -26,14 +26,24 @@ __all__ = ["preflight", "resources"]
 Resource = Tuple[str, ...]
 
 
+def json_folders(cfg: EdgeConfig) -> List[str]:
+    """The OpenPose JSON folders ``cfg`` writes: the one folder, or (``[[sources]]``) one per stream in it."""
+    folder = cfg.sinks.openpose_json.directory
+    if not folder:
+        return []
+    if not cfg.multi_stream:
+        return [folder]
+    return [os.path.join(folder, st.name) for st in cfg.streams()]
+
+
 def resources(cfg: EdgeConfig) -> FrozenSet[Resource]:
-    """What a daemon running ``cfg`` holds: its HTTP port, its JSON folder."""
+    """What a daemon running ``cfg`` holds: its HTTP port, its JSON folder(s)."""
     s = cfg.sinks
     out = set()
     if s.http.enabled:
         out.add(("http", str(s.http.port)))
-    if s.openpose_json.directory:
-        out.add(("json", os.path.realpath(s.openpose_json.directory)))
+    for folder in json_folders(cfg):
+        out.add(("json", os.path.realpath(folder)))
     return frozenset(out)
 
 
@@ -76,8 +86,7 @@ def preflight(cfg: EdgeConfig, held: FrozenSet[Resource] = frozenset(),
     errors: List[str] = []
     warnings: List[str] = []
     s = cfg.sinks
-    folder = s.openpose_json.directory
-    if folder:
+    for folder in json_folders(cfg):
         problem = _creatable(folder)
         if problem:
             errors.append("sinks.openpose_json.directory: " + problem)
@@ -109,6 +118,11 @@ def preflight(cfg: EdgeConfig, held: FrozenSet[Resource] = frozenset(),
         problem = _creatable(os.path.dirname(os.path.abspath(s.video.path)))
         if problem:
             errors.append("sinks.video.path: " + problem)
+    if s.mqtt.host:  # the broker itself may come and go (the sink reconnects); its files must be here
+        for key in ("password_file", "tls_ca", "tls_cert", "tls_key"):
+            path = getattr(s.mqtt, key)
+            if path and not os.access(path, os.R_OK):
+                errors.append("sinks.mqtt.%s: cannot read %s" % (key, path))
     if s.http.enabled:
         problem, in_use = _bind_problem(s.http.address, s.http.port)
         if problem and in_use and ("http", str(s.http.port)) in held:

@@ -30,13 +30,16 @@ log = logging.getLogger("openpose_plus.sinks")
 
 
 class Result:
-    """One processed frame: poses in image pixels, the image (RGB), timings in ms, and (from
-    ``synthetic://`` only) the true keypoints the frame was drawn from."""
+    """One processed frame: poses in image pixels, the image (RGB), timings in ms, (from
+    ``synthetic://`` only) the true keypoints the frame was drawn from, and the name of the
+    stream it came from (None with a single ``[source]``)."""
 
-    __slots__ = ("index", "timestamp", "poses", "image", "timings", "skeleton", "truth")
+    __slots__ = ("index", "timestamp", "poses", "image", "timings", "skeleton", "truth", "stream")
 
     def __init__(self, index: int, timestamp: float, poses, image: Optional[np.ndarray], skeleton,
-                 timings: Optional[Dict[str, float]] = None, truth: Optional[np.ndarray] = None) -> None:
+                 timings: Optional[Dict[str, float]] = None, truth: Optional[np.ndarray] = None,
+                 stream: Optional[str] = None) -> None:
+        self.stream = stream
         self.truth = truth
         self.index = index
         self.timestamp = timestamp
@@ -63,6 +66,8 @@ class Result:
         # Capture time as Unix seconds for consumers (frames carry the monotonic clock).
         wall = time.time() - (time.monotonic() - self.timestamp)
         out: Dict[str, object] = {"frame": self.index, "time": round(wall, 6), "people": people}
+        if self.stream is not None:
+            out["stream"] = self.stream
         if self.timings:
             out["ms"] = {k: round(v, 3) for k, v in self.timings.items()}
         return out
@@ -110,6 +115,7 @@ class SinkWorker:
         self.queue: "queue.Queue[object]" = queue.Queue(maxsize)
         self.handled = 0
         self.dropped = 0
+        self.dropped_by_stream: Dict[Optional[str], int] = {}  # the same drops, by the stream of the frame
         self.errors = 0             # frames lost to failures, exactly
         self.last_error = ""
         self.failing = False        # the last frame failed; frames are being lost
@@ -139,20 +145,25 @@ class SinkWorker:
 
         Never blocks, unless this worker was made with ``block=True`` (offline runs)."""
         if self.queue.full() and not self.block:
-            self.dropped += 1
+            self._count_drop(result.stream)
             return False
         if self.sink.needs_image and result.image is not None:
             result = Result(result.index, result.timestamp, result.poses, self._image_copy(result.image),
-                            result.skeleton, result.timings)
+                            result.skeleton, result.timings, stream=result.stream)
         else:
-            result = Result(result.index, result.timestamp, result.poses, None, result.skeleton, result.timings)
+            result = Result(result.index, result.timestamp, result.poses, None, result.skeleton, result.timings,
+                            stream=result.stream)
         try:
             self.queue.put(result, block=self.block)
         except queue.Full:  # pragma: no cover - only this thread submits
-            self.dropped += 1
+            self._count_drop(result.stream)
             self._release(result)
             return False
         return True
+
+    def _count_drop(self, stream: Optional[str]) -> None:
+        self.dropped += 1
+        self.dropped_by_stream[stream] = self.dropped_by_stream.get(stream, 0) + 1
 
     def _release(self, result: Result) -> None:
         if result.image is not None:

@@ -13,6 +13,12 @@ blocks a scrape) on a configurable address, 127.0.0.1 by default. Metrics come f
     /poses     latest poses as JSON       /snapshot.jpg   the latest annotated frame
     /preview.mjpg  multipart JPEG stream with skeletons (``?raw=1``: the picture alone)
     /healthz   200 "ok" / 503 and why     /metrics        Prometheus text format
+    /streams   the names of the streams seen, as JSON
+
+Several streams: each result carries its stream's name, and ``/poses``, ``/events``,
+``/preview.mjpg`` and ``/snapshot.jpg`` take ``?stream=NAME`` for that stream alone (without
+it: the latest of any); the live page shows one stream (``/?stream=NAME``; the first by
+default) with a link to each.
 
 Every path answers HEAD as GET, without the body. A client has ``REQUEST_TIMEOUT`` seconds
 for each read and write (a half-sent request or a viewer that stopped reading is closed), at
@@ -32,7 +38,8 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple
+from urllib.parse import parse_qs
 
 from openpose_plus.edge.draw import draw_poses
 from .base import Result, Sink
@@ -60,6 +67,19 @@ class _Feed:
         self.seq = 0
         self.clients = 0
         self.last_time = 0.0
+
+
+class _Stream:
+    """One named stream's latest record, SSE event and feeds (named as the sink's own, so a
+    request for one stream is served as the sink serves the latest of any)."""
+
+    def __init__(self) -> None:
+        self._latest = b'{"frame": null, "people": []}'
+        self._feeds = {False: _Feed(), True: _Feed()}  # annotated, raw
+        self._event = b""
+        self._event_seq = 0
+        self._snapshot_wanted = False
+        self.event_clients = 0
 
 
 REQUEST_TIMEOUT = 10.0  # seconds for each read or write of one client
@@ -136,6 +156,7 @@ class HttpSink(Sink):
         self._event_seq = 0
         self._skeleton = b""     # the skeleton as an SSE event, once a frame told it
         self._snapshot_wanted = False  # a /snapshot.jpg request waits for the next frame
+        self._streams: Dict[str, _Stream] = {}  # by name, as results of named streams come
         self._cond = threading.Condition()
         self._closing = False
         self.event_clients = 0
@@ -170,10 +191,18 @@ class HttpSink(Sink):
         log.info("http sink on http://%s:%d/", self.address, self.port)
 
     def handle(self, result: Result) -> None:
+        stream = getattr(result, "stream", None)
+        st: Optional[_Stream] = None
+        if stream is not None:
+            st = self._streams.get(stream)
+            if st is None:
+                with self._cond:
+                    st = self._streams.setdefault(stream, _Stream())
+        owners = [self] if st is None else [self, st]  # the latest of any stream, and this stream's own
         record = result.record()
         body = json.dumps(record, separators=(",", ":")).encode()
         event = b""
-        if self.event_clients > 0:  # the live page's stream: only for someone watching
+        if any(o.event_clients > 0 for o in owners):  # the live page's stream: only for someone watching
             if result.image is not None:
                 record["size"] = [int(result.image.shape[1]), int(result.image.shape[0])]
             event = b"data: " + json.dumps(record, separators=(",", ":")).encode() + b"\n\n"
@@ -185,30 +214,38 @@ class HttpSink(Sink):
         now = time.monotonic()
         jpegs = {}
         for raw in (True, False):  # raw first: drawing writes on the image (this sink's own copy)
-            feed = self._feeds[raw]
             # Encode only for someone watching, at most preview_fps (or, annotated, for
-            # /snapshot.jpg: the first frame, and the frame after a request).
-            snapshot = not raw and (self._snapshot_wanted or feed.jpeg is None)
-            if result.image is None or not (snapshot or (
-                    feed.clients > 0 and now - feed.last_time >= self.preview_interval)):
+            # /snapshot.jpg: the first frame, and the frame after a request), for each feed
+            # that wants it: the latest of any stream's, and this stream's own.
+            wanting = []
+            for owner in owners:
+                feed = owner._feeds[raw]
+                snapshot = not raw and (owner._snapshot_wanted or feed.jpeg is None)
+                if snapshot or (feed.clients > 0 and now - feed.last_time >= self.preview_interval):
+                    wanting.append(owner)
+            if result.image is None or not wanting:
                 continue
             img = result.image if raw else draw_poses(result.image, result.poses, result.skeleton)
             ok, enc = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR),
                                    [int(cv2.IMWRITE_JPEG_QUALITY), self.jpeg_quality])
             if ok:
-                jpegs[raw] = enc.tobytes()
-                # the next is due one interval after this one was due, not after it was made
-                feed.last_time = _next_slot(feed.last_time, now, self.preview_interval)
-                if not raw:
-                    self._snapshot_wanted = False
+                jpegs[raw] = (enc.tobytes(), wanting)
+                for owner in wanting:
+                    feed = owner._feeds[raw]
+                    # the next is due one interval after this one was due, not after it was made
+                    feed.last_time = _next_slot(feed.last_time, now, self.preview_interval)
+                    if not raw:
+                        owner._snapshot_wanted = False
         with self._cond:
-            self._latest = body
-            if event:
-                self._event = event
-                self._event_seq += 1
-            for raw, jpeg in jpegs.items():
-                self._feeds[raw].jpeg = jpeg
-                self._feeds[raw].seq += 1
+            for owner in owners:
+                owner._latest = body
+                if event:
+                    owner._event = event
+                    owner._event_seq += 1
+            for raw, (jpeg, wanting) in jpegs.items():
+                for owner in wanting:
+                    owner._feeds[raw].jpeg = jpeg
+                    owner._feeds[raw].seq += 1
             self._cond.notify_all()
 
     def close(self) -> None:
@@ -254,13 +291,25 @@ class HttpSink(Sink):
 
             def do_GET(self) -> None:
                 path, _, query = self.path.partition("?")
+                name = (parse_qs(query).get("stream") or [None])[0]
+                src = sink  # the latest of any stream, or (?stream=NAME) that stream's own
+                if name is not None and path in ("/events", "/poses", "/snapshot.jpg", "/preview.mjpg"):
+                    with sink._cond:
+                        src = sink._streams.get(name)  # type: ignore[assignment]
+                    if src is None:
+                        self._send(404, ("no stream %r (yet)\n" % name).encode(), "text/plain; charset=utf-8")
+                        return
                 if path in ("/", "/index.html"):
                     self._send(200, sink._page, "text/html; charset=utf-8")
                 elif path == "/events":
-                    self._events()
+                    self._events(src)
+                elif path == "/streams":
+                    with sink._cond:
+                        names = sorted(sink._streams)
+                    self._send(200, json.dumps({"streams": names}).encode(), "application/json")
                 elif path == "/poses":
                     with sink._cond:
-                        body = sink._latest
+                        body = src._latest
                     self._send(200, body, "application/json")
                 elif path == "/healthz":
                     ok, why = sink.health()
@@ -274,8 +323,8 @@ class HttpSink(Sink):
                     self._send(200, generate_latest(sink.registry), CONTENT_TYPE_LATEST)
                 elif path == "/snapshot.jpg":
                     with sink._cond:  # the frame after this request (at most a second's wait)
-                        feed = sink._feeds[False]
-                        seq, sink._snapshot_wanted = feed.seq, True
+                        feed = src._feeds[False]
+                        seq, src._snapshot_wanted = feed.seq, True
                         sink._cond.wait_for(lambda: sink._closing or feed.seq != seq, timeout=1.0)
                         jpeg = feed.jpeg
                     if jpeg is None:
@@ -283,28 +332,29 @@ class HttpSink(Sink):
                     else:
                         self._send(200, jpeg, "image/jpeg")
                 elif path == "/preview.mjpg":
-                    self._stream("raw=1" in query.split("&"))
+                    self._stream("raw=1" in query.split("&"), src)
                 else:
                     self._send(404, b"not found\n", "text/plain")
 
-            def _events(self) -> None:
-                """Server-Sent Events: the skeleton, then the latest frame each time one comes."""
+            def _events(self, src) -> None:
+                """Server-Sent Events: the skeleton, then the latest frame (of ``src``: any
+                stream's, or one stream's) each time one comes."""
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Cache-Control", "no-store")
                 self.end_headers()
-                seen, told = sink._event_seq, False
+                seen, told = src._event_seq, False
                 with sink._cond:
-                    sink.event_clients += 1
+                    src.event_clients += 1
                 try:
                     while True:
                         with sink._cond:
-                            sink._cond.wait_for(lambda: sink._closing or sink._event_seq != seen
+                            sink._cond.wait_for(lambda: sink._closing or src._event_seq != seen
                                                 or (sink._skeleton and not told), timeout=_KEEPALIVE)
                             if sink._closing:
                                 return
-                            skeleton, event, fresh = sink._skeleton, sink._event, sink._event_seq != seen
-                            seen = sink._event_seq
+                            skeleton, event, fresh = sink._skeleton, src._event, src._event_seq != seen
+                            seen = src._event_seq
                         out = b""
                         if skeleton and not told:
                             out, told = skeleton, True
@@ -316,10 +366,10 @@ class HttpSink(Sink):
                     pass  # the page was closed
                 finally:
                     with sink._cond:
-                        sink.event_clients -= 1
+                        src.event_clients -= 1
 
-            def _stream(self, raw: bool) -> None:
-                feed = sink._feeds[raw]
+            def _stream(self, raw: bool, src) -> None:
+                feed = src._feeds[raw]
                 self.send_response(200)
                 self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=" + _BOUNDARY)
                 self.send_header("Cache-Control", "no-store")

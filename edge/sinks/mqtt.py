@@ -34,7 +34,7 @@ class MqttSink(Sink):
                  qos: int = 1, retain: bool = False, client_id: str = "", username: str = "",
                  password_file: str = "", tls_ca: str = "", tls_cert: str = "", tls_key: str = "",
                  keepalive: int = 30, max_queued: int = 1000, reconnect_min: float = 0.5,
-                 reconnect_max: float = 30.0) -> None:
+                 reconnect_max: float = 30.0, connect_wait: float = 0.0) -> None:
         if qos not in (0, 1, 2):
             raise ValueError("mqtt sink: qos must be 0, 1 or 2, got %r" % (qos,))
         if not host:
@@ -53,6 +53,7 @@ class MqttSink(Sink):
         self.keepalive = keepalive
         self.max_queued = max_queued
         self.reconnect = (reconnect_min, reconnect_max)
+        self.connect_wait = float(connect_wait)  # open() waits this long for the broker (a finite run's first frames)
         self.status_topic = self.prefix + "/status"
         self.published = 0      # handed to paho
         self.acknowledged = 0   # confirmed by the broker (QoS 1/2), or written to the socket (QoS 0)
@@ -62,6 +63,7 @@ class MqttSink(Sink):
         self._connected = threading.Event()
         self._status_mids = set()  # the online/offline messages are not frames
         self._client = None
+        self._closing = False
 
     def topic(self, stream: Optional[str] = None) -> str:
         return "%s/%s/poses" % (self.prefix, stream or self.stream)
@@ -91,7 +93,7 @@ class MqttSink(Sink):
     def _on_disconnect(self, client, userdata, flags, reason_code, properties=None) -> None:
         was = self._connected.is_set()
         self._connected.clear()
-        if was:  # once per change of state, not per retry
+        if was and not self._closing:  # once per change of state, not per retry; not our own goodbye
             self.last_error = "disconnected: %s" % reason_code
             log.warning("mqtt: lost %s:%d (%s); reconnecting", self.host, self.port, reason_code)
 
@@ -126,6 +128,9 @@ class MqttSink(Sink):
         except (OSError, ValueError) as exc:  # a name that does not resolve: say so, keep trying
             self.last_error = str(exc)
         client.loop_start()
+        if self.connect_wait > 0 and not self._connected.wait(self.connect_wait):
+            log.warning("mqtt: %s:%d not connected after %.1f s; frames are dropped (and counted) until it is",
+                        self.host, self.port, self.connect_wait)
 
     def handle(self, result: Result) -> None:
         if not self._connected.is_set():
@@ -154,6 +159,7 @@ class MqttSink(Sink):
                 if time.monotonic() > deadline:
                     break
                 time.sleep(0.01)
+        self._closing = True
         client.disconnect()
         client.loop_stop()
         self._client = None

@@ -29,6 +29,7 @@ class ReconnectingSource(Source):
     ``stop()`` interrupts a backoff sleep. Frame indices keep counting across reconnects.
     A URI that no provider can ever open (an unknown scheme or option) is a
     :class:`SourceError` here, at construction, not a retry loop later.
+    :attr:`down` is true from its first failed attempt until it is connected again.
     """
 
     def __init__(self, uri: str, ring: int = DEFAULT_RING, min_delay: float = 0.5, max_delay: float = 30.0,
@@ -52,11 +53,17 @@ class ReconnectingSource(Source):
         self.delays: List[float] = []  # the backoff delays slept, for logs and tests
         self.connected = False
         self._was_open = False
+        self.failures = 0  # failed attempts since it was last connected: > 0 and not connected is "down"
         self._stop = threading.Event()
 
     @property
     def live(self) -> bool:  # type: ignore[override]
         return self._live
+
+    @property
+    def down(self) -> bool:
+        """Lost: not connected, and at least one attempt to reopen it has failed."""
+        return not self.connected and self.failures > 0
 
     def stop(self) -> None:
         self._stop.set()
@@ -90,6 +97,7 @@ class ReconnectingSource(Source):
             try:
                 self._open_inner()
                 self.connected = True
+                self.failures = 0
                 if self._was_open:
                     self.reconnects += 1
                     self.on_status("source %s reconnected after %d attempt(s)" % (self.uri, attempt))
@@ -100,6 +108,7 @@ class ReconnectingSource(Source):
                 self._was_open = True
                 return
             except SourceError as exc:
+                self.failures += 1
                 if self.max_attempts is not None and attempt >= self.max_attempts:
                     raise
                 msg = "%s; retry %d in %.1f s" % (exc, attempt, delay)
