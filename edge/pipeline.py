@@ -238,13 +238,11 @@ class Pipeline:
         """IDs and smoothing for one frame, in capture order: (poses, ms taken)."""
         if self._tracking is False or self._tracking is None:
             return poses, 0.0
-        t0 = time.perf_counter()
-        if self.tracker is None:
-            from .tracking import make_tracker
+        from .tracking import track_frame
 
-            self.tracker = make_tracker(poses.skeleton, self._tracking)
+        t0 = time.perf_counter()
         try:
-            poses = self.tracker.update(poses, timestamp)
+            self.tracker, poses = track_frame(self.tracker, self._tracking, poses, timestamp)
         except ValueError as exc:  # e.g. a clock that went back: the frame goes out untracked
             self._count_error("track", exc)
         ms = (time.perf_counter() - t0) * 1e3

@@ -448,13 +448,11 @@ class StreamsPipeline:
         """IDs and smoothing for one frame of ``st``, in its capture order: (poses, ms taken)."""
         if self._tracking is False or self._tracking is None:
             return poses, 0.0
-        t0 = time.perf_counter()
-        if st.tracker is None:
-            from .tracking import make_tracker
+        from .tracking import track_frame
 
-            st.tracker = make_tracker(poses.skeleton, self._tracking)
+        t0 = time.perf_counter()
         try:
-            poses = st.tracker.update(poses, timestamp)
+            st.tracker, poses = track_frame(st.tracker, self._tracking, poses, timestamp)
         except ValueError as exc:  # e.g. a clock that went back: the frame goes out untracked
             self._count_error(st, "track", exc)
         ms = (time.perf_counter() - t0) * 1e3

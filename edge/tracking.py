@@ -214,3 +214,16 @@ def make_tracker(skeleton: Skeleton, track: Union[bool, None, TrackParams, Mappi
     if isinstance(track, Mapping):
         return PoseTracker(skeleton, TrackParams.from_dict(track))
     raise TypeError("track must be a bool, a TrackParams, a dict or a PoseTracker, got %s" % type(track).__name__)
+
+
+def track_frame(tracker: Optional[PoseTracker], track, poses, timestamp: float):
+    """One frame through a stream's tracker: ``(tracker, poses)``.
+
+    The tracker is made from the first frame's skeleton (:func:`make_tracker` reads ``track``)
+    and handed back to be kept; without tracking the poses pass unchanged. ValueError (a
+    clock that went back) leaves it to the caller, whose frame then goes out untracked."""
+    if track is None or track is False:
+        return tracker, poses
+    if tracker is None:
+        tracker = make_tracker(poses.skeleton, track)
+    return tracker, tracker.update(poses, timestamp)
