@@ -159,8 +159,11 @@ def test_synthetic_data_to_trained_exported_calibrated_running_model(tmp_path):
 def test_shipped_demo_bundle_finds_the_people_it_was_trained_for(tmp_path):
     out = tmp_path / "json"
     width, height = 320, 240  # the demo's frames: 1-3 synthetic people
+    # The model's own keypoints, unsmoothed: the check below holds the network and the grouping
+    # to the frame, and the smoother (timed by the wall clock) may carry a part a pixel past an
+    # edge (tracking is tested in test_tracking*.py).
     proc = cli("run", "synthetic://%dx%d?people=2&seed=5" % (width, height), "--bundle", DEMO_BUNDLE,
-               "--frames", FRAMES, "--write-json", out, "--quiet", cwd=tmp_path)
+               "--frames", FRAMES, "--write-json", out, "--quiet", "--no-track", cwd=tmp_path)
     assert json.loads(proc.stderr.strip().splitlines()[-1])["frames"] == FRAMES
     counts = check_openpose_json(out, FRAMES, width, height, load_bundle(str(DEMO_BUNDLE)).skeleton)
     with_people = sum(c >= 1 for c in counts)
