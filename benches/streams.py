@@ -8,7 +8,7 @@ falls on all alike):
   of one onnxruntime session on every core (spinning or not) and of one one-thread session
   per pipeline worker side by side; and the network's CPU time per frame in that side-by-side
   run (the same cores busy the same way as in the pipeline);
-* **batched**: N synthetic streams through one :class:`~openpose_plus.edge.streams.StreamsPipeline`
+* **batched**: N synthetic streams through one :class:`~openpose_plus.edge.pipeline.Pipeline`
   (what ``serve`` runs with N ``[[sources]]``), flat out (each stream as fast as it can go, no
   frame lost) and at ``--rate`` frames/s per stream (live cameras, phases spread evenly, so
   batches fill the hard way): total frames/s, per-stream latency from capture to the sink
@@ -184,18 +184,18 @@ def limit(bundle, n: int, workers: int, seconds: float = 1.0) -> Dict[str, float
 
 def batched_run(est, images: List[np.ndarray], n: int, frames: int, rate: Optional[float], seconds: float,
                 workers, wait_ms: float) -> Dict[str, object]:
-    """One run of ``n`` streams through one StreamsPipeline (flat out: ``frames`` each; at
+    """One run of ``n`` streams through one Pipeline (flat out: ``frames`` each; at
     ``rate``: ``seconds`` long)."""
-    from openpose_plus.edge.streams import StreamsPipeline
+    from openpose_plus.edge.pipeline import Pipeline
 
     def sources(count):
         return [("cam%d" % i, PacedReplay(images, count, rate, phase=i / (n * rate) if rate else 0.0))
                 for i in range(n)]
 
-    StreamsPipeline(est, sources(3), batch=n, infer_workers=workers, batch_wait_ms=wait_ms).run()  # warm-up
+    Pipeline(est, sources(3), batch=n, infer_workers=workers, batch_wait_ms=wait_ms).run()  # warm-up
     sink = LatencySink()
     count = int(seconds * rate) if rate else frames
-    p = StreamsPipeline(est, sources(count), [sink], batch=n, infer_workers=workers, batch_wait_ms=wait_ms,
+    p = Pipeline(est, sources(count), [sink], batch=n, infer_workers=workers, batch_wait_ms=wait_ms,
                         sink_queue=64)
     cpu0 = time.process_time()
     p.run()
@@ -215,16 +215,16 @@ def batched_run(est, images: List[np.ndarray], n: int, frames: int, rate: Option
 def _child(args: argparse.Namespace) -> int:
     """One process, one stream (batch 1): say ``ready``, wait for ``go``, run, print the figures."""
     from openpose_plus.edge.estimator import PoseEstimator
-    from openpose_plus.edge.streams import StreamsPipeline
+    from openpose_plus.edge.pipeline import Pipeline
 
     rate = args.rate if args.child == "rate" else None
     images = _images(args.source, args.distinct)
     est = PoseEstimator(args.bundle, backend="onnxruntime", batch=1)
-    StreamsPipeline(est, [("cam", PacedReplay(images, 3))], batch=1).run()  # warm-up
+    Pipeline(est, [("cam", PacedReplay(images, 3))], batch=1).run()  # warm-up
     count = int(args.seconds * rate) if rate else args.frames
     src = PacedReplay(images, count, rate, phase=args.phase)
     sink = LatencySink()
-    p = StreamsPipeline(est, [("cam", src)], [sink], batch=1, sink_queue=64)
+    p = Pipeline(est, [("cam", src)], [sink], batch=1, sink_queue=64)
     print("ready", flush=True)
     sys.stdin.readline()
     t0, cpu0 = time.time(), time.process_time()
