@@ -47,28 +47,26 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from openpose_plus.benches.pipeline import ReplaySource
 from openpose_plus.edge.sinks.base import Sink
-from openpose_plus.edge.sources import Source, SourceEnded
 
 __all__ = ["add_arguments", "run", "PacedReplay", "LatencySink", "limit", "batched_run", "separate_run", "percentile"]
 
 HELP = "N camera streams batched into one network call vs N processes vs the network alone"
 
 
-class PacedReplay(Source):
+class PacedReplay(ReplaySource):
     """Frames held in memory, copied into the ring; ``rate``: paced like a camera (live, so a
     busy pipeline drops its frames), starting ``phase`` seconds late; else flat out, lossless."""
 
     def __init__(self, images: List[np.ndarray], count: int, rate: Optional[float] = None, phase: float = 0.0) -> None:
-        super().__init__("replay://")
-        self.images, self.count, self.rate, self.phase = images, count, rate, phase
+        super().__init__(images, count)
+        self.rate, self.phase = rate, phase
         self.live = bool(rate)
         self._next: Optional[float] = None
 
     def read(self):
-        if self.index >= self.count:
-            raise SourceEnded("replay ended")
-        if self.rate:
+        if self.rate and self.index < self.count:
             now = time.monotonic()
             if self._next is None:
                 self._next = now + self.phase
@@ -76,10 +74,7 @@ class PacedReplay(Source):
             if delay > 0:
                 time.sleep(delay)
             self._next += 1.0 / self.rate
-        img = self.images[self.index % len(self.images)]
-        buf = self.ring.get(img.shape[0], img.shape[1])
-        np.copyto(buf, img)
-        return self._frame(buf)
+        return super().read()
 
 
 class LatencySink(Sink):
