@@ -526,11 +526,10 @@ class Pipeline:
         for w in self.sinks:
             if w._thread is None:
                 w.start()
-        # Number on after what the outputs already hold (a restart into the same folder or file):
-        # a stream's own sinks, and the shared ones when it is the only stream (with several,
-        # a shared file holds every stream's numbers).
+        # Number on after what the outputs already hold of each stream (a restart into the same
+        # folder or file): its own sinks, and its records in the shared ones.
         for st in self.streams:
-            held = [w.sink.next_frame() for w in st.sinks + (self.shared if len(self.streams) == 1 else [])]
+            held = [w.sink.next_frame(st.name) for w in st.sinks + self.shared]
             st.first_index = max([st.first_index] + held)
 
     def run(self) -> "Pipeline":

@@ -17,10 +17,10 @@ JSON lines and ``/poses``, the MQTT topic), with one source as with several, so 
 Numbers. Frame numbers are per stream: a stream's frame is numbered by its source's frame
 index (0, 1, 2, ... as read, so a frame the source dropped leaves a gap) plus the stream's
 first number: ``first_index`` (a reload passes the old pipeline's ``next_index``), raised
-to what its outputs already hold (:meth:`~.sinks.base.Sink.next_frame`: its own sinks, and
-the shared ones when it is the only stream), so a restart numbers on. Every output numbers a
-frame alike; where several streams share one output (JSON lines, ``/poses``, MQTT) a record
-is told by ``(stream, frame)``.
+to what its outputs already hold of it (:meth:`~.sinks.base.Sink.next_frame`: its own
+sinks, and its records in the shared ones: a JSON lines file's last MiB), so a restart
+numbers on. Every output numbers a frame alike; where several streams share one output
+(JSON lines, ``/poses``, MQTT) a record is told by ``(stream, frame)``.
 """
 from __future__ import annotations
 

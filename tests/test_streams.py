@@ -276,3 +276,15 @@ def test_sequential_takes_each_stream_in_turn(estimator):
     assert p.error is None and p.infer_workers == 1 and p.summary()["mean_batch"] == 8 / 5
     assert [i for s, i in got if s == "x"] == list(range(5)) and [i for s, i in got if s == "y"] == list(range(3))
     assert got[:2] == [("x", 0), ("y", 0)]  # a frame of each, in turn
+
+
+def test_a_restart_into_a_shared_json_lines_file_numbers_each_stream_on(estimator, tmp_path):
+    out = tmp_path / "p.jsonl"
+    with open(out, "w") as f:  # a record from before streams had names counts for every stream
+        f.write(json.dumps({"frame": 1, "people": []}) + "\n")
+    for _ in range(2):
+        Pipeline(estimator, [("a", Frames(images(1), 4)), ("b", Frames(images(2), 3))], [JsonLinesSink(str(out))]).run()
+    records = [json.loads(l) for l in out.read_text().splitlines()[1:]]
+    for name, count in (("a", 4), ("b", 3)):
+        frames = [r["frame"] for r in records if r["stream"] == name]
+        assert frames == list(range(2, 2 + 2 * count)), (name, frames)

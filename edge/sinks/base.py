@@ -90,9 +90,10 @@ class Sink:
         reopen a file). True if something was repaired and the frame is worth trying again."""
         return False
 
-    def next_frame(self) -> int:
-        """After :meth:`open`: the lowest frame number that would not clash with what this sink
-        already holds (files or records from an earlier run), so frames number on after them."""
+    def next_frame(self, stream: Optional[str] = None) -> int:
+        """After :meth:`open`: the lowest frame number of ``stream`` (of any, when None) that
+        would not clash with what this sink already holds (files or records from an earlier
+        run), so frames number on after them."""
         return 0
 
     def close(self) -> None:
