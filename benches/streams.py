@@ -331,8 +331,8 @@ def _dynamic_copy(bundle, tmp: str, images: List[np.ndarray]):
     return load_bundle(out), "a dynamic-batch copy made here (edge.batch.batched_model; batch 2 vs alone: %.1g)" % diff
 
 
-def _spread(values: List[float]) -> str:
-    return "%.1f" % values[0] if len(values) == 1 else "%.1f-%.1f" % (min(values), max(values))
+def _spread(values: List[float], fmt: str = "%.1f") -> str:
+    return fmt % values[0] if len(values) == 1 else (fmt + "-" + fmt) % (min(values), max(values))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -408,7 +408,8 @@ def run(args: argparse.Namespace) -> int:
     print("onnxruntime on %d cores, %dx%d frames into %dx%d; %s; %d round(s), load %s"
           % (summary["cores"], images[0].shape[1], images[0].shape[0], bundle.input_width, bundle.input_height, how,
              args.repeat, _spread(loads)))
-    print("flat out: frames/s of all streams together (range over rounds), CPU ms per frame (median)")
+    print("flat out: frames/s of all streams together (range over rounds), CPU ms per frame (median); "
+          "ratios: median [range]")
     print("%3s | %-17s | %-17s %5s | %-17s | %s" % ("N", "network alone", "batched", "batch", "separate processes",
                                                    "batched / alone, / separate (wall; CPU)"))
     for n, row in rows.items():
@@ -417,12 +418,14 @@ def run(args: argparse.Namespace) -> int:
         def cell(xs):
             return "%9s %7.2f" % (_spread([x["fps"] for x in xs]), statistics.median(x["cpu_ms"] for x in xs))
 
-        print("%3d | %s | %s %5.1f | %s | %.2f; %.2f   %s" % (
+        def ratio(key):
+            xs = [x[key] for x in b]
+            return "%.2f [%s]" % (statistics.median(xs), _spread(xs, "%.2f"))
+
+        print("%3d | %s | %s %5.1f | %s | %s; %s   %s" % (
             n, cell(row["limit"]), cell(b), statistics.median(x["mean_batch"] for x in b),
-            cell(sep) if sep else "%17s" % "-", statistics.median(x["vs_limit"] for x in b),
-            statistics.median(x["vs_limit_cpu"] for x in b),
-            "%.2f; %.2f" % (statistics.median(x["vs_separate"] for x in b),
-                            statistics.median(x["vs_separate_cpu"] for x in b)) if sep else ""))
+            cell(sep) if sep else "%17s" % "-", ratio("vs_limit"), ratio("vs_limit_cpu"),
+            "%s; %s" % (ratio("vs_separate"), ratio("vs_separate_cpu")) if sep else ""))
     print("at %.0f frames/s per stream: frames/s delivered, latency capture to sink p50 (median stream) / "
           "p99 (worst stream) ms, frames dropped" % args.rate)
     print("%3s | %-28s | %-28s" % ("N", "batched", "separate processes"))
