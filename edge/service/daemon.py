@@ -135,9 +135,8 @@ class Daemon:
         shared, own = build_stream_sinks(cfg.sinks, [n for n, _ in pairs], self.metrics.registry, self.health,
                                          own_folders=cfg.multi_stream)
         self.pipeline = Pipeline(self.estimator, pairs, shared, own, mode=p.mode, queue_size=p.queue_size,
-                                        infer_workers=p.infer_workers, sink_queue=p.sink_queue,
-                                        batch_wait_ms=p.batch_wait_ms, track=tracking_option(cfg),
-                                        first_index=first_index)
+                                 infer_workers=p.infer_workers, sink_queue=p.sink_queue,
+                                 batch_wait_ms=p.batch_wait_ms, track=tracking_option(cfg), first_index=first_index)
         try:
             self.pipeline.start_sinks()  # an HTTP port in use fails here, at start, not later
         except BaseException:

@@ -32,7 +32,8 @@ log = logging.getLogger("openpose_plus.sinks")
 class Result:
     """One processed frame: poses in image pixels, the image (RGB), timings in ms, (from
     ``synthetic://`` only) the true keypoints the frame was drawn from, and the name of the
-    stream it came from (None with a single ``[source]``)."""
+    stream it came from (the pipeline always names it, one source or several: see
+    :mod:`openpose_plus.edge.streams`; None only for results made outside a pipeline)."""
 
     __slots__ = ("index", "timestamp", "poses", "image", "timings", "skeleton", "truth", "stream")
 
