@@ -5,12 +5,13 @@ For each N, taking turns (``--repeat`` rounds, so a load that comes and goes on 
 falls on all alike):
 
 * **limit**: the network alone at batch N in tight loops (I/O bound once): the best frames/s
-  of one onnxruntime session on every core (spinning or not) and of one one-thread session
-  per pipeline worker side by side; and the network's CPU time per frame in that side-by-side
-  run (the same cores busy the same way as in the pipeline);
-* **batched**: N synthetic streams through one :class:`~openpose_plus.edge.streams.StreamsPipeline`
+  of one onnxruntime session on every core (spinning or not) and of one session per pipeline
+  worker side by side, with the workers' own settings (threads, warmed up alike); and the
+  network's CPU time per frame in that side-by-side run (the same cores busy the same way as
+  in the pipeline);
+* **batched**: N synthetic streams through one :class:`~openpose_plus.edge.pipeline.Pipeline`
   (what ``serve`` runs with N ``[[sources]]``), flat out (each stream as fast as it can go, no
-  frame lost) and at ``--rate`` frames/s per stream (live cameras, phases spread evenly, so
+  frame lost; ``--frames`` in all, so every N runs about as long) and at ``--rate`` frames/s per stream (live cameras, phases spread evenly, so
   batches fill the hard way): total frames/s, per-stream latency from capture to the sink
   (p50, p99), mean frames per network call, frames dropped;
 * **separate**: the same N streams as N processes, each one stream at batch 1 with its own
@@ -46,28 +47,26 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from openpose_plus.benches.pipeline import ReplaySource
 from openpose_plus.edge.sinks.base import Sink
-from openpose_plus.edge.sources import Source, SourceEnded
 
 __all__ = ["add_arguments", "run", "PacedReplay", "LatencySink", "limit", "batched_run", "separate_run", "percentile"]
 
 HELP = "N camera streams batched into one network call vs N processes vs the network alone"
 
 
-class PacedReplay(Source):
+class PacedReplay(ReplaySource):
     """Frames held in memory, copied into the ring; ``rate``: paced like a camera (live, so a
     busy pipeline drops its frames), starting ``phase`` seconds late; else flat out, lossless."""
 
     def __init__(self, images: List[np.ndarray], count: int, rate: Optional[float] = None, phase: float = 0.0) -> None:
-        super().__init__("replay://")
-        self.images, self.count, self.rate, self.phase = images, count, rate, phase
+        super().__init__(images, count)
+        self.rate, self.phase = rate, phase
         self.live = bool(rate)
         self._next: Optional[float] = None
 
     def read(self):
-        if self.index >= self.count:
-            raise SourceEnded("replay ended")
-        if self.rate:
+        if self.rate and self.index < self.count:
             now = time.monotonic()
             if self._next is None:
                 self._next = now + self.phase
@@ -75,10 +74,7 @@ class PacedReplay(Source):
             if delay > 0:
                 time.sleep(delay)
             self._next += 1.0 / self.rate
-        img = self.images[self.index % len(self.images)]
-        buf = self.ring.get(img.shape[0], img.shape[1])
-        np.copyto(buf, img)
-        return self._frame(buf)
+        return super().read()
 
 
 class LatencySink(Sink):
@@ -90,7 +86,7 @@ class LatencySink(Sink):
         self.seconds: Dict[str, List[float]] = {}
 
     def handle(self, result) -> None:
-        self.seconds.setdefault(result.stream or "default", []).append(time.monotonic() - result.timestamp)
+        self.seconds.setdefault(result.stream, []).append(time.monotonic() - result.timestamp)
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -133,19 +129,20 @@ def _network_alone(bundle, n: int, seconds: float, threads: int, spin: bool, clo
         be.close()
 
 
-def _network_side_by_side(bundle, n: int, k: int, seconds: float) -> Tuple[float, float]:
-    """``k`` one-thread sessions at batch ``n`` in tight loops at once (as ``k`` pipeline workers
-    run them): (frames/s of all, CPU seconds per frame by thread CPU time)."""
+def _network_side_by_side(bundle, n: int, k: int, seconds: float, threads: int = 1) -> Tuple[float, float]:
+    """``k`` sessions of ``threads`` threads at batch ``n`` in tight loops at once (as ``k``
+    pipeline workers run them): (frames/s of all, CPU seconds per frame by thread CPU time)."""
     from openpose_plus.edge.backends.onnxruntime_backend import OnnxRuntimeBackend
 
-    backends = [OnnxRuntimeBackend(bundle, "fp32", threads=1, batch=n) for _ in range(k)]
+    backends = [OnnxRuntimeBackend(bundle, "fp32", threads=threads, batch=n) for _ in range(k)]
     got: List[Tuple[int, float]] = []
     start = threading.Barrier(k + 1)
 
     def loop(be) -> None:
         bufs = be.new_buffers()
         bufs.input[...] = np.random.default_rng(0).integers(0, 256, bufs.input.shape, np.uint8)
-        be.infer(bufs, n)
+        for _ in range(3):  # warm, as the pipeline's sessions are (its warm-up run)
+            be.infer(bufs, n)
         start.wait()
         calls, cpu0, end = 0, time.thread_time(), time.monotonic() + seconds
         while time.monotonic() < end or calls < 3:
@@ -169,33 +166,38 @@ def _network_side_by_side(bundle, n: int, k: int, seconds: float) -> Tuple[float
     return frames / wall, sum(c for _, c in got) / frames
 
 
-def limit(bundle, n: int, workers: int, seconds: float = 1.0) -> Dict[str, float]:
+def limit(bundle, n: int, workers: int, seconds: float = 1.0, threads: int = 1) -> Dict[str, float]:
     """The network alone at batch ``n`` in tight loops, I/O bound once. ``fps``: the best of one
-    session on every core (spinning, and not) and ``workers`` one-thread sessions side by side
-    (as the pipeline runs it), by wall clock; ``cpu_ms``: CPU ms per frame of the network in
+    session on every core (spinning, and not) and ``workers`` sessions of ``threads`` threads side
+    by side (as the pipeline's workers run it: the same sessions' settings), by wall clock; ``cpu_ms``: CPU ms per frame of the network in
     that side-by-side run (thread CPU time, which other processes' load does not change), and
     ``cpu_ms_alone`` on one thread with the machine to itself."""
     wall = min(_network_alone(bundle, n, seconds, 0, spin, time.perf_counter) for spin in (True, False))
-    fps, cpu = _network_side_by_side(bundle, n, workers, seconds)
+    fps, cpu = _network_side_by_side(bundle, n, workers, seconds, threads)
     alone = _network_alone(bundle, n, seconds / 2, 1, False, time.thread_time)
     return {"fps": round(max(n / wall, fps), 2), "cpu_ms": round(1e3 * cpu, 3),
             "cpu_ms_alone": round(1e3 * alone / n, 3)}
 
 
+def per_stream(frames: int, n: int) -> int:
+    """Each stream's share of a flat-out run of ``frames`` (at least one)."""
+    return max(1, -(-frames // n))
+
+
 def batched_run(est, images: List[np.ndarray], n: int, frames: int, rate: Optional[float], seconds: float,
                 workers, wait_ms: float) -> Dict[str, object]:
-    """One run of ``n`` streams through one StreamsPipeline (flat out: ``frames`` each; at
+    """One run of ``n`` streams through one Pipeline (flat out: ``frames`` in all; at
     ``rate``: ``seconds`` long)."""
-    from openpose_plus.edge.streams import StreamsPipeline
+    from openpose_plus.edge.pipeline import Pipeline
 
     def sources(count):
         return [("cam%d" % i, PacedReplay(images, count, rate, phase=i / (n * rate) if rate else 0.0))
                 for i in range(n)]
 
-    StreamsPipeline(est, sources(3), batch=n, infer_workers=workers, batch_wait_ms=wait_ms).run()  # warm-up
+    Pipeline(est, sources(3), batch=n, infer_workers=workers, batch_wait_ms=wait_ms).run()  # warm-up
     sink = LatencySink()
-    count = int(seconds * rate) if rate else frames
-    p = StreamsPipeline(est, sources(count), [sink], batch=n, infer_workers=workers, batch_wait_ms=wait_ms,
+    count = int(seconds * rate) if rate else per_stream(frames, n)
+    p = Pipeline(est, sources(count), [sink], batch=n, infer_workers=workers, batch_wait_ms=wait_ms,
                         sink_queue=64)
     cpu0 = time.process_time()
     p.run()
@@ -205,7 +207,8 @@ def batched_run(est, images: List[np.ndarray], n: int, frames: int, rate: Option
     out: Dict[str, object] = {"fps": round(p.frames / (p.finished - p.started), 2), "frames": p.frames,
                               "cpu_ms": round(1e3 * cpu / max(1, p.frames), 3),
                               "dropped": p.capture_drops + sum(p.sink_drops.values()),
-                              "mean_batch": p.summary()["mean_batch"], "workers": p.infer_workers}
+                              "mean_batch": p.summary()["mean_batch"], "workers": p.infer_workers,
+                              "stage_ms": p.summary()["ms"]}
     out.update(_latency(sink.seconds))
     return out
 
@@ -215,16 +218,16 @@ def batched_run(est, images: List[np.ndarray], n: int, frames: int, rate: Option
 def _child(args: argparse.Namespace) -> int:
     """One process, one stream (batch 1): say ``ready``, wait for ``go``, run, print the figures."""
     from openpose_plus.edge.estimator import PoseEstimator
-    from openpose_plus.edge.streams import StreamsPipeline
+    from openpose_plus.edge.pipeline import Pipeline
 
     rate = args.rate if args.child == "rate" else None
     images = _images(args.source, args.distinct)
     est = PoseEstimator(args.bundle, backend="onnxruntime", batch=1)
-    StreamsPipeline(est, [("cam", PacedReplay(images, 3))], batch=1).run()  # warm-up
+    Pipeline(est, [("cam", PacedReplay(images, 3))], batch=1).run()  # warm-up
     count = int(args.seconds * rate) if rate else args.frames
     src = PacedReplay(images, count, rate, phase=args.phase)
     sink = LatencySink()
-    p = StreamsPipeline(est, [("cam", src)], [sink], batch=1, sink_queue=64)
+    p = Pipeline(est, [("cam", src)], [sink], batch=1, sink_queue=64)
     print("ready", flush=True)
     sys.stdin.readline()
     t0, cpu0 = time.time(), time.process_time()
@@ -242,7 +245,7 @@ def separate_run(bundle_path: str, n: int, args: argparse.Namespace, rate: Optio
     for i in range(n):
         cmd = [sys.executable, "-m", "openpose_plus.commands", "bench", "streams", bundle_path, "--child",
                "rate" if rate else "flat", "--rate", str(args.rate), "--seconds", str(args.seconds),
-               "--frames", str(args.frames), "--source", args.source, "--distinct", str(args.distinct),
+               "--frames", str(per_stream(args.frames, n)), "--source", args.source, "--distinct", str(args.distinct),
                "--phase", str(i / (n * args.rate))]
         procs.append(subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
     try:
@@ -275,8 +278,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stream counts to measure (default: 1 2 4 8)")
     parser.add_argument("--rate", type=float, default=15.0, help="frames/s per stream of the paced runs (default 15)")
     parser.add_argument("--seconds", type=float, default=6.0, help="length of each paced run (default 6)")
-    parser.add_argument("--frames", type=int, default=48, help="frames per stream of each flat-out run (default 48)")
-    parser.add_argument("--repeat", type=int, default=2, help="rounds, interleaved; medians and ranges (default 2)")
+    parser.add_argument("--frames", type=int, default=240,
+                        help="frames of each flat-out run, all streams together: FRAMES/N each, so every N runs "
+                             "as long and start-up costs weigh alike (default %(default)s)")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds, interleaved; medians and ranges (default 3)")
     parser.add_argument("--workers", type=int, default=0,
                         help="inference workers of the batched pipeline (0: auto, one per core on the CPU)")
     parser.add_argument("--batch-wait-ms", type=float, default=10.0, help="the batched pipeline's wait (default 10)")
@@ -326,8 +331,8 @@ def _dynamic_copy(bundle, tmp: str, images: List[np.ndarray]):
     return load_bundle(out), "a dynamic-batch copy made here (edge.batch.batched_model; batch 2 vs alone: %.1g)" % diff
 
 
-def _spread(values: List[float]) -> str:
-    return "%.1f" % values[0] if len(values) == 1 else "%.1f-%.1f" % (min(values), max(values))
+def _spread(values: List[float], fmt: str = "%.1f") -> str:
+    return fmt % values[0] if len(values) == 1 else (fmt + "-" + fmt) % (min(values), max(values))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -359,7 +364,7 @@ def run(args: argparse.Namespace) -> int:
                           file=sys.stderr)
                     loads.append(os.getloadavg()[0])
                     row = rows[n]
-                    row.setdefault("limit", []).append(limit(bundle, n, workers))
+                    row.setdefault("limit", []).append(limit(bundle, n, workers, threads=est.worker_threads(workers)))
                     row.setdefault("batched", []).append(batched_run(est, images, n, args.frames, None, 0,
                                                                      workers, args.batch_wait_ms))
                     row.setdefault("batched_rate", []).append(batched_run(est, images, n, 0, args.rate, args.seconds,
@@ -403,7 +408,8 @@ def run(args: argparse.Namespace) -> int:
     print("onnxruntime on %d cores, %dx%d frames into %dx%d; %s; %d round(s), load %s"
           % (summary["cores"], images[0].shape[1], images[0].shape[0], bundle.input_width, bundle.input_height, how,
              args.repeat, _spread(loads)))
-    print("flat out: frames/s of all streams together (range over rounds), CPU ms per frame (median)")
+    print("flat out: frames/s of all streams together (range over rounds), CPU ms per frame (median); "
+          "ratios: median [range]")
     print("%3s | %-17s | %-17s %5s | %-17s | %s" % ("N", "network alone", "batched", "batch", "separate processes",
                                                    "batched / alone, / separate (wall; CPU)"))
     for n, row in rows.items():
@@ -412,12 +418,14 @@ def run(args: argparse.Namespace) -> int:
         def cell(xs):
             return "%9s %7.2f" % (_spread([x["fps"] for x in xs]), statistics.median(x["cpu_ms"] for x in xs))
 
-        print("%3d | %s | %s %5.1f | %s | %.2f; %.2f   %s" % (
+        def ratio(key):
+            xs = [x[key] for x in b]
+            return "%.2f [%s]" % (statistics.median(xs), _spread(xs, "%.2f"))
+
+        print("%3d | %s | %s %5.1f | %s | %s; %s   %s" % (
             n, cell(row["limit"]), cell(b), statistics.median(x["mean_batch"] for x in b),
-            cell(sep) if sep else "%17s" % "-", statistics.median(x["vs_limit"] for x in b),
-            statistics.median(x["vs_limit_cpu"] for x in b),
-            "%.2f; %.2f" % (statistics.median(x["vs_separate"] for x in b),
-                            statistics.median(x["vs_separate_cpu"] for x in b)) if sep else ""))
+            cell(sep) if sep else "%17s" % "-", ratio("vs_limit"), ratio("vs_limit_cpu"),
+            "%s; %s" % (ratio("vs_separate"), ratio("vs_separate_cpu")) if sep else ""))
     print("at %.0f frames/s per stream: frames/s delivered, latency capture to sink p50 (median stream) / "
           "p99 (worst stream) ms, frames dropped" % args.rate)
     print("%3s | %-28s | %-28s" % ("N", "batched", "separate processes"))
@@ -428,30 +436,6 @@ def run(args: argparse.Namespace) -> int:
             return "%9s %8s %5d" % (_spread([x["fps"] for x in xs]), "%.0f/%.0f" % (
                 statistics.median(x["p50_ms"] for x in xs), max(x["p99_ms"] for x in xs)), max(x["dropped"] for x in xs))
         print("%3d | %s | %s" % (n, paced(row["batched_rate"]), paced(row.get("separate_rate"))))
-    for v in verdicts:
-        print(v)
-    return 0
-    print("onnxruntime on %d cores, %dx%d frames into %dx%d; %s; %d round(s), load %s"
-          % (summary["cores"], images[0].shape[1], images[0].shape[0], bundle.input_width, bundle.input_height, how,
-             args.repeat, _spread(loads)))
-    print("%3s | %12s | %12s %6s %6s %6s | %12s %14s %6s | %12s %14s" % (
-        "N", "limit fps", "batched fps", "x lim", "x sep", "batch", "@rate fps", "p50/p99 ms", "drops",
-        "separate fps", "@rate p50/p99"))
-    for n, row in rows.items():
-        b, br = row["batched"], row["batched_rate"]
-        sep, sr = row.get("separate"), row.get("separate_rate")
-        print("%3d | %12s | %12s %6.2f %6s %6.1f | %12s %14s %6d | %12s %14s" % (
-            n, _spread([x["fps"] for x in row["limit"]]), _spread([x["fps"] for x in b]),
-            statistics.median(x["vs_limit"] for x in b),
-            "%.2f" % statistics.median(x["vs_separate"] for x in b) if sep else "-",
-            statistics.median(x["mean_batch"] for x in b),
-            _spread([x["fps"] for x in br]),
-            "%.0f/%.0f" % (statistics.median(x["p50_ms"] for x in br), max(x["p99_ms"] for x in br)),
-            max(x["dropped"] for x in br),
-            _spread([x["fps"] for x in sep]) if sep else "-",
-            "%.0f/%.0f" % (statistics.median(x["p50_ms"] for x in sr), max(x["p99_ms"] for x in sr)) if sr else "-"))
-    print("(fps: all streams together, range over rounds; batched/sep. first: flat out, then at %.0f frames/s per "
-          "stream; p50: the median stream's, p99: the worst stream's, ms from capture to the sink)" % args.rate)
     for v in verdicts:
         print(v)
     return 0

@@ -3,9 +3,11 @@
     openpose-plus run synthetic:// --bundle bundle/ --frames 100 --write-json out/json --output out/video.mp4
     openpose-plus run door=rtsp://cam1/live yard=rtsp://cam2/live --bundle b/ --jsonl - --mqtt broker.local
 
-Several sources are several named streams (``NAME=URI``, or ``stream0``, ``stream1``, ... in
-order) through one batched inference stage: each writes OpenPose JSON into ``DIR/NAME/`` and
-video to ``FILE-NAME.ext``; JSON lines, HTTP and MQTT are shared, with a ``stream`` field.
+Each source is a named stream (``NAME=URI``; a lone unnamed source is ``default``, as
+``serve``'s single ``[source]``; several unnamed ones ``stream0``, ``stream1``, ... in order),
+all through one batched inference stage. Every record carries its ``stream`` and the stream's
+own frame number. With several sources each writes OpenPose JSON into ``DIR/NAME/`` and
+video to ``FILE-NAME.ext``; JSON lines, HTTP and MQTT are shared.
 
 Exit status: 0 when every frame read was processed and written; 1 with the reason when the
 pipeline failed, when no frame could be processed, or when a sink lost frames (an offline
@@ -34,14 +36,15 @@ _NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.-]{0,63})=(.+)$")  # the daemon's 
 
 
 def parse_sources(items: List[str]) -> List[Tuple[str, str]]:
-    """``[(name, uri)]`` of ``NAME=URI`` or bare ``URI`` arguments (named ``stream0``, ``stream1``, ...).
+    """``[(name, uri)]`` of ``NAME=URI`` or bare ``URI`` arguments (a lone one named ``default``,
+    several ``stream0``, ``stream1``, ... by position).
 
     A URI's own ``=`` (``synthetic://?people=2``) is not a name: a name is letters, digits,
     ``_.-`` only, so the text before its ``=`` holds no ``:``, ``/`` or ``?``."""
     out: List[Tuple[str, str]] = []
     for i, item in enumerate(items):
         m = _NAME.match(item)
-        out.append((m.group(1), m.group(2)) if m else ("stream%d" % i, item))
+        out.append((m.group(1), m.group(2)) if m else ("default" if len(items) == 1 else "stream%d" % i, item))
     names = [n for n, _ in out]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
@@ -87,9 +90,8 @@ def run(args: argparse.Namespace) -> int:
     from openpose_plus.edge.estimator import PoseEstimator
     from openpose_plus.edge.pipeline import Pipeline
     from openpose_plus.edge.service.metrics import PipelineMetrics
-    from openpose_plus.edge.sinks.factory import build_sinks, build_stream_sinks, sinks_config
+    from openpose_plus.edge.sinks.factory import build_stream_sinks, sinks_config
     from openpose_plus.edge.sources import SourceError, open_source
-    from openpose_plus.edge.streams import StreamsPipeline
 
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.frames is not None and args.frames <= 0:
@@ -126,23 +128,16 @@ def run(args: argparse.Namespace) -> int:
     holder = {}
     metrics = PipelineMetrics(lambda: holder.get("p"))
     try:
-        if several:
-            shared, own = build_stream_sinks(cfg, [n for n, _ in named], metrics.registry)
-        else:
-            shared, own = build_sinks(cfg, metrics.registry), {}
+        shared, own = build_stream_sinks(cfg, [n for n, _ in named], metrics.registry, own_folders=several)
     except ValueError as exc:
         print("openpose-plus run: %s" % exc, file=sys.stderr)
         return 2
     progress = Progress(args.frames * len(named) if args.frames else None, unit="frames", interval=0.5,
                         every=None if args.frames else 1000, enabled=not args.quiet and args.jsonl != "-")
     on_frame = lambda r: progress.update(holder["p"].frames + 1, people=len(r.poses.scores))  # noqa: E731
-    if several:
-        pipeline = StreamsPipeline(estimator, sources, shared, own, mode=args.mode, max_frames=args.frames,
-                                   drop_when_busy=False, batch_wait_ms=args.batch_wait_ms, on_frame=on_frame,
-                                   track=not args.no_track)
-    else:
-        pipeline = Pipeline(estimator, sources[0][1], shared, mode=args.mode, max_frames=args.frames,
-                            drop_when_busy=False, on_frame=on_frame, track=not args.no_track)
+    pipeline = Pipeline(estimator, sources, shared, own, mode=args.mode, max_frames=args.frames,
+                        drop_when_busy=False, batch_wait_ms=args.batch_wait_ms, on_frame=on_frame,
+                        track=not args.no_track)
     holder["p"] = pipeline
     # Ctrl-C / SIGTERM: stop capturing, finish the frames in flight, flush the sinks.
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -171,8 +166,8 @@ def failures(pipeline) -> list:
     out = []
     if pipeline.error is not None:
         out.append(str(pipeline.error))
-    for st in getattr(pipeline, "streams", []):  # several sources: each one's own end
-        if st.error is not None:
+    for st in pipeline.streams:  # each source's own end (the pipeline's too when it was the last)
+        if st.error is not None and st.error is not pipeline.error:
             out.append("stream %s: %s" % (st.name, st.error))
     skipped = sum(pipeline.frame_errors.values())
     if pipeline.frames == 0 and pipeline.error is None:

@@ -1,55 +1,41 @@
-"""Several cameras, one network: N streams batched into one inference stage, split back per stream.
+"""One stream of the frame loop: a named source, its own sinks, counters and order.
 
-    stream a: capture ─┐                                                   ┌─► a: reorder ─► hook ─► a's sinks ─┐
-    stream b: capture ─┼─► frames ─► gather ─► worker k: letterbox each,  ─┼─► b: reorder ─► hook ─► b's sinks ─┼─► shared
-    stream c: capture ─┘   (one     (≤ batch,   one network call,          └─► c: ...                           │   sinks
-                            queue)   ≤ wait ms)  group each by offset                                            ┘   (stream
-                                                                                                                     field)
-Each stream has its own capture thread, so a camera that stalls or reconnects holds up no
-other; its own window of frames in flight (a live stream with no room drops *its* new frame,
-counted as its own drop, never another stream's); its own sequence numbers, so its frames
-reach the sinks in its capture order whatever batch they ran in; its own sinks (OpenPose
-JSON in its own folder, its own video) beside the shared ones (JSON lines, HTTP, MQTT), which
-get every stream's results with a ``stream`` field.
+:class:`~.pipeline.Pipeline` runs one stream or several through one inference stage; each
+:class:`Stream` is what belongs to one of them: its source, its window of frames in flight
+(a live stream with no room drops *its* new frame, counted as its own drop), the queue its
+captured frames wait in for a worker, its sequence numbers (so its frames reach the sinks in
+its capture order, whatever batch they ran in), its own sinks, its tracker and its state,
+which the daemon (READY, STATUS, ``/healthz``) and the metrics read.
 
-The inference stage: a worker (:meth:`~.worker.InferenceWorker.process_batch`) takes up to
-``batch`` frames from the one queue, from any streams, and runs them in one network call. It
-waits at most ``batch_wait_ms`` after its first frame for more, and not at all once every
-stream that is up has a frame waiting (no stream could add one soon), and not while another
-worker is free (the frames go at once when there is room for them), so latency stays bounded
-at low rates and batches are full when the streams come faster than the workers. Frames wait in
-their stream's own queue and a batch takes them round robin, oldest first, so a stream that
-floods holds up no other. Only one worker gathers at a time; the others run their batches
-meanwhile. Grouping runs per frame on the
-worker; whatever needs a stream's frames in order (a tracker) is the per-stream ``hook``,
-called on the ordering thread before that stream's sinks.
+Names. A stream is named by the config (``[[sources]]``' ``name``) or by ``run``'s
+``NAME=URI``; a single ``[source]``, and a lone ``run SOURCE`` without a name, is the stream
+:data:`DEFAULT_STREAM` (``default``); several unnamed ``run`` sources are ``stream0``,
+``stream1``, ... in order. Every result carries its stream's name (the ``stream`` field of
+JSON lines and ``/poses``, the MQTT topic), with one source as with several, so ``run`` and
+``serve`` write the same records.
 
-A stream whose source fails is that stream's end (or, behind a
-:class:`~.sources.ReconnectingSource`, its reconnecting), never the others'. The backend
-failing stops everything, as in :class:`~.pipeline.Pipeline`, whose counters, stage times
-and ``summary()`` this offers too (summed over the streams), so the daemon and its metrics
-take either. Stage times are per frame, except ``infer``: per network call (of ``mean_batch``
-frames on average).
+Numbers. Frame numbers are per stream: a stream's frame is numbered by its source's frame
+index (0, 1, 2, ... as read, so a frame the source dropped leaves a gap) plus the stream's
+first number: ``first_index`` (a reload passes the old pipeline's ``next_index``), raised
+to what its outputs already hold of it (:meth:`~.sinks.base.Sink.next_frame`: its own
+sinks, and its records in the shared ones: a JSON lines file's last MiB), so a restart
+numbers on. Every output numbers a frame alike; where several streams share one output
+(JSON lines, ``/poses``, MQTT) a record is told by ``(stream, frame)``.
 """
 from __future__ import annotations
 
 import collections
-import logging
-import queue
 import threading
 import time
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Optional, Sequence
 
-from .pipeline import _LOG_NAMES, STAGES, _StageTimes
-from .sinks.base import Result, Sink, SinkWorker
-from .sources import CorruptFrame, Frame, Source, SourceEnded, SourceError
-from .worker import FrameError, GroupingError, Processed, WorkerPool
+from .sinks.base import Result, SinkWorker
+from .sources import Frame, Source
+from .worker import Processed
 
-__all__ = ["Stream", "StreamsPipeline", "STAGES"]
+__all__ = ["Stream", "Done", "DEFAULT_STREAM", "Hook"]
 
-log = logging.getLogger("openpose_plus.streams")
-
-_END = object()
+DEFAULT_STREAM = "default"  # the name of a single source's stream
 Hook = Callable[[Result], None]
 
 
@@ -81,7 +67,7 @@ class Stream:
         self.last_index = -1       # the number of its last frame handed to the sinks
         self.next_seq = 0          # capture side
         self.expected = 0          # ordering side
-        self.pending: Dict[int, "_Done"] = {}
+        self.pending: Dict[int, "Done"] = {}
 
     @property
     def connected(self) -> bool:
@@ -123,445 +109,10 @@ class Stream:
                 "latency_ms": round(1e3 * self.latency_sum / self.frames, 2) if self.frames else 0.0}
 
 
-class _Done:
+class Done:
+    """A frame out of a worker: what the worker made of it, or None where it was lost."""
+
     __slots__ = ("stream", "seq", "frame", "out")
 
     def __init__(self, stream: Stream, seq: int, frame: Optional[Frame], out: Optional[Processed]) -> None:
         self.stream, self.seq, self.frame, self.out = stream, seq, frame, out
-
-
-class StreamsPipeline:
-    """N named sources through one batched inference stage (see the module doc).
-
-    ``sources``: ``(name, source)`` pairs, in order; ``sinks``: shared by every stream;
-    ``stream_sinks``: each stream's own; ``hook``: ``name -> callable(result)`` made once per
-    stream and run on each of its results in order before its sinks (a tracker goes here);
-    ``batch``: frames per network call (default: the estimator's); ``max_frames``: per stream;
-    ``track`` (as :class:`~.pipeline.Pipeline`'s: True, TrackParams, a dict of its fields): each
-    stream its own tracker, run in its capture order before its hook and sinks;
-    ``first_index``: each stream's number for its first frame (a dict by name, or one for all;
-    a reload passes the old pipeline's :attr:`next_index`), raised to what its sinks already
-    hold (:meth:`~.sinks.base.Sink.next_frame`) when they start.
-    """
-
-    def __init__(self, estimator: WorkerPool, sources: Sequence[Tuple[str, Source]],
-                 sinks: Optional[Sequence[Sink]] = None, stream_sinks: Optional[Mapping[str, Sequence[Sink]]] = None,
-                 mode: str = "pipelined", queue_size: int = 2, infer_workers: Union[int, str] = "auto",
-                 sink_queue: int = 4, batch: Optional[int] = None, batch_wait_ms: float = 10.0,
-                 drop_when_busy: Optional[bool] = None, sink_policy: Optional[str] = None,
-                 max_frames: Optional[int] = None, on_frame: Optional[Callable[[Result], None]] = None,
-                 hook: Optional[Callable[[str], Optional[Hook]]] = None, track=False,
-                 first_index: Union[None, int, Mapping[str, int]] = None) -> None:
-        if mode not in ("pipelined", "sequential"):
-            raise ValueError("pipeline mode must be 'pipelined' or 'sequential', got %r" % mode)
-        if not sources:
-            raise ValueError("a streams pipeline needs at least one source")
-        names = [n for n, _ in sources]
-        if len(set(names)) != len(names):
-            raise ValueError("stream names must differ, got %s" % names)
-        unknown = sorted(set(stream_sinks or {}) - set(names))
-        if unknown:
-            raise ValueError("sinks for unknown stream(s) %s (streams: %s)" % (unknown, names))
-        if infer_workers in ("auto", 0, None):
-            n_workers = estimator.auto_workers()
-        elif isinstance(infer_workers, int) and not isinstance(infer_workers, bool):
-            n_workers = infer_workers
-        else:
-            raise ValueError("infer_workers must be 'auto' or an integer, got %r" % (infer_workers,))
-        if queue_size < 1 or n_workers < 1 or sink_queue < 1:
-            raise ValueError("queue_size, infer_workers and sink_queue must be at least 1")
-        if batch_wait_ms < 0:
-            raise ValueError("batch_wait_ms must be 0 or more, got %r" % (batch_wait_ms,))
-        self.estimator = estimator
-        self.mode = mode
-        self.queue_size = int(queue_size)
-        self.infer_workers = int(n_workers) if mode == "pipelined" else 1
-        self._workers = estimator.workers(self.infer_workers)
-        most = min(w.batch for w in self._workers)
-        self.batch = most if batch is None else int(batch)
-        if not 1 <= self.batch <= most:
-            raise ValueError("batch must be 1..%d (the workers' buffers), got %r" % (most, batch))
-        self.batch_wait = float(batch_wait_ms) / 1e3
-        self.max_frames = max_frames
-        self.on_frame = on_frame
-        live = any(src.live for _, src in sources)
-        self.drop_when_busy = live if drop_when_busy is None else bool(drop_when_busy)
-        sink_policy = sink_policy or ("drop" if live else "block")
-        if sink_policy not in ("drop", "block"):
-            raise ValueError("sink_policy must be 'drop' or 'block', got %r" % sink_policy)
-        block = sink_policy == "block"
-        # Shared sinks see every stream's frames: room for each stream's share.
-        self.shared = [SinkWorker(s, sink_queue * len(sources), block=block) for s in (sinks or [])]
-        # A stream's frames in flight: its share of the queue, and two per worker (running, reordering).
-        window = self.queue_size + 2 * self.infer_workers
-        self.streams: List[Stream] = []
-        for name, src in sources:
-            own = [SinkWorker(s, sink_queue, block=block) for s in (stream_sinks or {}).get(name, ())]
-            st = Stream(name, src, own, window, hook(name) if hook is not None else None)
-            src.keep_in_flight(window + 1)  # and the one its capture thread holds while it waits
-            self.streams.append(st)
-        self.sinks: List[SinkWorker] = self.shared + [w for st in self.streams for w in st.sinks]
-        for st in self.streams:
-            st.first_index = int(first_index.get(st.name, 0) if isinstance(first_index, Mapping)
-                                 else (first_index or 0))
-        self._logged_errors: set = set()  # names (or messages) of unusable frames already logged
-        self.times = _StageTimes()
-        self._tracking = track
-        self.batches = 0
-        self.batched_frames = 0
-        self.error: Optional[BaseException] = None
-        self.started = 0.0
-        self.finished = 0.0
-        self.last_frame_time = 0.0
-        self.last_people = 0
-        self._recent: "collections.deque[float]" = collections.deque(maxlen=64)
-        self._stop = threading.Event()
-        self._stopped_at = 0.0
-        self._lock = threading.Lock()
-        self._gathering = threading.Lock()
-        self._free_workers = 0  # workers waiting to gather (a batch dispatched now would not wait for them)
-        # Frames waiting for a worker: each stream's own queue (bounded by its window), so
-        # a batch takes them round robin and a flooding stream delays no other.
-        self._waiting = threading.Condition(threading.Lock())
-        self._capturing = len(self.streams)
-        self._threads: List[threading.Thread] = []
-
-    # -- what the daemon and the metrics read (summed over the streams) ---------------------
-    @property
-    def frames(self) -> int:
-        return sum(st.frames for st in self.streams)
-
-    @property
-    def captured(self) -> int:
-        return sum(st.captured for st in self.streams)
-
-    @property
-    def capture_drops(self) -> int:
-        return sum(st.capture_drops for st in self.streams)
-
-    @property
-    def frame_errors(self) -> Dict[str, int]:
-        out: Dict[str, int] = {}
-        for st in self.streams:
-            for k, v in st.frame_errors.items():
-                out[k] = out.get(k, 0) + v
-        return out
-
-    @property
-    def sink_drops(self) -> Dict[str, int]:
-        out: Dict[str, int] = {}
-        for w in self.sinks:
-            out[w.name] = out.get(w.name, 0) + w.dropped
-        return out
-
-    @property
-    def failing_sinks(self) -> List[SinkWorker]:
-        """The sinks whose last frame failed (they lose frames until they recover)."""
-        return [w for w in self.sinks if w.failing]
-
-    @property
-    def next_index(self) -> Dict[str, int]:
-        """Each stream's number for its next frame: where a pipeline that follows this one starts."""
-        return {st.name: max(st.first_index, st.last_index + 1) for st in self.streams}
-
-    @property
-    def worker_threads(self) -> int:
-        return self._workers[0].threads
-
-    @property
-    def fps(self) -> float:
-        end = self.finished or time.monotonic()
-        return self.frames / (end - self.started) if self.started and end > self.started else 0.0
-
-    @property
-    def recent_fps(self) -> float:
-        """Frames per second, all streams together, over the last few frames."""
-        return sum(st.recent_fps for st in self.streams)
-
-    def stream(self, name: str) -> Stream:
-        for st in self.streams:
-            if st.name == name:
-                return st
-        raise KeyError(name)
-
-    @property
-    def ready(self) -> bool:
-        """Every stream has delivered a frame or been declared down (the daemon's READY rule)."""
-        return all(st.frames > 0 or st.down or st.ended for st in self.streams)
-
-    def stop(self) -> None:
-        """Stop capturing; frames already in flight finish and reach the sinks."""
-        with self._waiting:
-            if not self._stop.is_set():
-                self._stopped_at = time.monotonic()
-            self._stop.set()
-            self._waiting.notify_all()
-        for st in self.streams:
-            stopper = getattr(st.source, "stop", None)
-            if stopper is not None:
-                stopper()
-
-    # -- capture: one thread per stream ------------------------------------------------------
-    def _count_error(self, st: Stream, kind: str, exc: BaseException, name: Optional[str] = None) -> None:
-        """Count an unusable frame; log it once per name (or message), as the Pipeline does."""
-        key = (st.name, name or str(exc))
-        with self._lock:
-            st.frame_errors[kind] = st.frame_errors.get(kind, 0) + 1
-            first = key not in self._logged_errors and len(self._logged_errors) < _LOG_NAMES
-            if first:
-                self._logged_errors.add(key)
-        if first:
-            log.warning("%s: frame skipped (%s)%s: %s", st.name, kind, " " + name if name else "", exc)
-
-    def _read(self, st: Stream):
-        if self._stop.is_set() or (self.max_frames is not None and st.captured >= self.max_frames):
-            return _END
-        t0 = time.perf_counter()
-        try:
-            frame = st.source.read()
-        except CorruptFrame as exc:
-            self._count_error(st, "corrupt", exc)
-            return None
-        except SourceEnded as exc:
-            if not self._stop.is_set():
-                log.info("%s: %s", st.name, exc)
-            return _END
-        except SourceError as exc:  # this stream's end, never the others'
-            if not self._stop.is_set():
-                st.error = exc
-                log.error("%s: source failed: %s", st.name, exc)
-            return _END
-        self.times.add("capture", (time.perf_counter() - t0) * 1e3)
-        st.captured += 1
-        return frame
-
-    def _capture_loop(self, st: Stream) -> None:
-        try:
-            while True:
-                frame = self._read(st)
-                if frame is _END:
-                    return
-                if frame is None:
-                    continue
-                if self.drop_when_busy:
-                    # A live camera never waits for the network: no room in its window, no frame.
-                    if not st.window.acquire(blocking=False):
-                        st.capture_drops += 1
-                        st.source.drop(frame)
-                        continue
-                else:
-                    while not st.window.acquire(timeout=0.1):
-                        if self._stop.is_set():
-                            return
-                with self._waiting:
-                    st.queue.append((st, st.next_seq, frame))
-                    self._waiting.notify()
-                st.next_seq += 1
-        except BaseException as exc:  # pragma: no cover - a bug; this stream ends, and says why
-            st.error = exc
-            log.exception("%s: capture failed", st.name)
-        finally:
-            st.ended = True
-            with self._waiting:  # when every stream is done, workers end once the queues are empty
-                self._capturing -= 1
-                self._waiting.notify_all()
-
-    # -- inference: gather a batch, run it, hand back each frame -----------------------------
-    def _gather(self) -> Tuple[list, bool]:
-        """Up to ``batch`` frames, taken round robin over the streams (oldest first): as soon
-        as there is one, plus more until the batch could be full, every stream that is up has
-        one waiting, or ``batch_wait`` has passed. ``(items, ended)``: ended when every stream
-        is done and nothing waits (or, stopping, past a grace for a read that never returns)."""
-        cv = self._waiting
-        with cv:
-            while not any(st.queue for st in self.streams):
-                if self._capturing == 0 or (self._stop.is_set() and time.monotonic() - self._stopped_at > 1.0):
-                    return [], True
-                cv.wait(0.1)
-            deadline = time.monotonic() + self.batch_wait
-            while True:
-                waiting = sum(len(st.queue) for st in self.streams)
-                have = sum(1 for st in self.streams if st.queue)
-                up = sum(1 for st in self.streams if st.connected)
-                left = deadline - time.monotonic()
-                # Waiting fills batches only while every other worker is busy: a free one means
-                # the machine has room now, so the frames go now (latency), and batches fill by
-                # themselves when the streams come faster than the workers (throughput).
-                if waiting >= self.batch or have >= up or left <= 0 or self._capturing == 0 or self._free_workers:
-                    break
-                cv.wait(left)
-            items: list = []
-            while len(items) < self.batch:
-                heads = sorted((st for st in self.streams if st.queue), key=lambda st: st.queue[0][2].timestamp)
-                if not heads:
-                    break
-                for st in heads[:self.batch - len(items)]:
-                    items.append(st.queue.popleft())
-        return items, False
-
-    def _worker_loop(self, worker, q_out: "queue.Queue[object]") -> None:
-        items: list = []
-        try:
-            ended = False
-            while not ended:
-                with self._waiting:
-                    self._free_workers += 1
-                    self._waiting.notify_all()
-                with self._gathering:
-                    with self._waiting:
-                        self._free_workers -= 1
-                    items, ended = self._gather()
-                if not items:
-                    continue
-                outs = worker.process_batch([frame.image for _, _, frame in items])
-                with self._lock:
-                    self.batches += 1
-                    self.batched_frames += len(items)
-                call_ms = 0.0
-                done = []
-                for (st, seq, frame), out in zip(items, outs):
-                    if isinstance(out, Processed):
-                        # per frame: letterbox and grouping; per call: the network (see summary)
-                        self.times.add("preprocess", out.preprocess_ms)
-                        self.times.add("group", out.group_ms)
-                        call_ms = out.infer_ms
-                        done.append(_Done(st, seq, frame, out))
-                    else:
-                        self._count_error(st, "frame" if isinstance(out, FrameError) else "group", out, frame.name)
-                        done.append(_Done(st, seq, None, None))
-                if call_ms:
-                    self.times.add("infer", call_ms)
-                q_out.put(done)  # the batch at once: one wake-up of the ordering thread per call
-                # Hold no frame while waiting for the next batch: a source whose ring turns on
-                # every capture (jetson_utils) waits until the frames it would overwrite are let go.
-                items, outs, done, frame, out = [], None, None, None, None
-        except BaseException as exc:  # the backend failed: stop everything and report it
-            # keep each stream's sequence without a hole
-            q_out.put([_Done(st, seq, None, None) for st, seq, _ in items])
-            self.error = exc
-            self.stop()
-        finally:
-            q_out.put(_END)
-
-    # -- ordering and the sinks: per stream, on this thread -----------------------------------
-    def _track(self, st: Stream, poses, timestamp: float):
-        """IDs and smoothing for one frame of ``st``, in its capture order: (poses, ms taken)."""
-        if self._tracking is False or self._tracking is None:
-            return poses, 0.0
-        from .tracking import track_frame
-
-        t0 = time.perf_counter()
-        try:
-            st.tracker, poses = track_frame(st.tracker, self._tracking, poses, timestamp)
-        except ValueError as exc:  # e.g. a clock that went back: the frame goes out untracked
-            self._count_error(st, "track", exc)
-        ms = (time.perf_counter() - t0) * 1e3
-        self.times.add("track", ms)
-        return poses, ms
-
-    @property
-    def tracker(self):
-        """The first stream's tracker (a single stream's, as :class:`~.pipeline.Pipeline` has one)."""
-        return self.streams[0].tracker
-
-    def _deliver(self, done: _Done) -> None:
-        st, frame, out = done.stream, done.frame, done.out
-        poses, trk = self._track(st, out.poses, frame.timestamp)
-        t0 = time.perf_counter()
-        timings = {"capture": self.times.last["capture"], "preprocess": out.preprocess_ms, "infer": out.infer_ms,
-                   "group": out.group_ms, "track": trk, "sinks": self.times.last["sinks"]}
-        index = st.first_index + frame.index
-        result = Result(index, frame.timestamp, poses, frame.image, poses.skeleton, timings, frame.truth,
-                        stream=st.name)
-        st.last_index = index
-        if st.hook is not None:
-            st.hook(result)
-        for w in st.sinks:
-            w.submit(result)
-        for w in self.shared:
-            w.submit(result)
-        if self.on_frame is not None:
-            self.on_frame(result)
-        now = time.monotonic()
-        self.times.add("sinks", (time.perf_counter() - t0) * 1e3)
-        st.frames += 1
-        st.last_people = self.last_people = len(result.poses.scores)
-        st.latency_last = now - frame.timestamp
-        st.latency_sum += st.latency_last
-        st.last_frame_time = self.last_frame_time = now
-        st.recent.append(now)
-
-    def _order_loop(self, q_out: "queue.Queue[object]") -> None:
-        ends = 0
-        while ends < self.infer_workers:
-            batch = q_out.get()
-            if batch is _END:
-                ends += 1
-                continue
-            for item in batch:  # type: ignore[union-attr]
-                st = item.stream
-                st.pending[item.seq] = item
-                while st.expected in st.pending:
-                    done = st.pending.pop(st.expected)
-                    st.expected += 1
-                    try:
-                        if done.frame is not None:
-                            self._deliver(done)
-                    finally:
-                        st.window.release()
-            batch = item = done = None  # the frames are let go here, not when the next batch comes
-
-    # -- running ------------------------------------------------------------------------------
-    def start_sinks(self) -> None:
-        for w in self.sinks:
-            if w._thread is None:
-                w.start()
-        # Number on after what the outputs already hold (a restart into the same folder or file):
-        # a stream's own sinks, and the shared ones when it is the only stream (with several,
-        # a shared file holds every stream's numbers).
-        for st in self.streams:
-            held = [w.sink.next_frame() for w in st.sinks + (self.shared if len(self.streams) == 1 else [])]
-            st.first_index = max([st.first_index] + held)
-
-    def run(self) -> "StreamsPipeline":
-        """Run until every stream ends, ``max_frames`` each, or :meth:`stop`; then flush the sinks."""
-        self.start_sinks()
-        self.started = time.monotonic()
-        q_out: "queue.Queue[object]" = queue.Queue()  # bounded by the windows
-        workers = [threading.Thread(target=self._worker_loop, args=(w, q_out), name="infer-%d" % i, daemon=True)
-                   for i, w in enumerate(self._workers)]
-        captures = [threading.Thread(target=self._capture_loop, args=(st,), name="capture-" + st.name, daemon=True)
-                    for st in self.streams]
-        self._threads = captures + workers
-        try:
-            for t in workers + captures:
-                t.start()
-            try:
-                self._order_loop(q_out)
-            except BaseException:  # a sink or hook bug: stop capture, let the workers end
-                self.stop()
-                for st in self.streams:
-                    for _ in range(st.window_size):
-                        st.window.release()
-                raise
-            finally:
-                for t in self._threads:
-                    t.join(timeout=10.0)
-        finally:
-            self.finished = time.monotonic()
-            self.close_sinks()
-        return self
-
-    def close_sinks(self, timeout: float = 10.0) -> None:
-        for w in self.sinks:
-            w.close(timeout)
-
-    def summary(self) -> Dict[str, object]:
-        return {"frames": self.frames, "fps": round(self.fps, 2), "mode": self.mode,
-                "workers": self.infer_workers, "threads": self.worker_threads, "batch": self.batch,
-                "mean_batch": round(self.batched_frames / self.batches, 2) if self.batches else 0.0,
-                "ms": {k: round(v, 3) for k, v in self.times.mean().items()},
-                "best_ms": {k: (round(v, 3) if v != float("inf") else 0.0) for k, v in self.times.best.items()},
-                "capture_drops": self.capture_drops, "sink_drops": self.sink_drops,
-                "sink_errors": {w.name: w.errors for w in self.sinks}, "frame_errors": self.frame_errors,
-                "streams": {st.name: st.summary() for st in self.streams}}

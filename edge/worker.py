@@ -49,7 +49,9 @@ class Processed:
 
 
 class FrameWorker(Protocol):
-    """Takes one frame at a time, on one thread, from image to poses."""
+    """Takes frames on one thread from image to poses: one at a time (``process``), and, where
+    it has them, ``batch`` frames in one network call (``process_batch``, as
+    :class:`InferenceWorker`; the pipeline asks a worker without ``batch`` for one at a time)."""
 
     threads: int  # intra-op threads of its network session (0: the library's default)
 

@@ -15,7 +15,7 @@ def test_bench_streams_reports_batched_separate_and_the_limit(tmp_path, capsys):
     from openpose_plus.commands import main
 
     bundle = make_bundle(tmp_path)  # batch 1: the bench makes its dynamic copy
-    assert main(["bench", "streams", bundle, "--streams", "1", "2", "--frames", "6", "--seconds", "0.6",
+    assert main(["bench", "streams", bundle, "--streams", "1", "2", "--frames", "12", "--seconds", "0.6",
                  "--rate", "10", "--repeat", "1", "--source", "synthetic://96x64?people=1", "--distinct", "2",
                  "--json"]) == 0
     out = json.loads(capsys.readouterr().out)

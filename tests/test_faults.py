@@ -474,19 +474,28 @@ def test_8_a_live_stream_that_ends_is_a_reconnect_and_counts():
     src.close()
 
 
-def test_8_reconnects_never_go_down_across_a_reload():
+def test_8_reconnects_never_go_down_across_a_reload(estimator):
     from prometheus_client import generate_latest
 
     from openpose_plus.edge.service.metrics import PipelineMetrics
 
-    state = {"reconnects": 74}
-    metrics = PipelineMetrics(lambda: None, lambda: state["reconnects"])
+    holder = {}
+    metrics = PipelineMetrics(lambda: holder.get("p"))
     value = lambda: {f.name: f for f in text_string_to_metric_families(generate_latest(metrics.registry).decode())}[
         "openpose_plus_source_reconnects"].samples[0].value
-    assert value() == 74
-    metrics.carry_over(None, reconnects=74)  # the reload: a new source counts from 0
-    state["reconnects"] = 8
-    assert value() == 82
+
+    def run(frames):  # a source that ends every 3 frames and is reopened: a reconnect each time
+        src = ReconnectingSource("synthetic://64x48?people=1&frames=3&rate=1000", min_delay=0.01)
+        holder["p"] = Pipeline(estimator, src, max_frames=frames, drop_when_busy=False).run()
+        src.close()
+        return src.reconnects
+
+    first = run(8)
+    assert first == 2 and value() == 2
+    metrics.carry_over(holder["p"])  # the reload: a new source counts from 0
+    holder["p"] = None
+    assert value() == 2
+    assert run(4) == 1 and value() == 3
 
 
 def test_8_json_lines_and_json_files_number_frames_alike_across_restarts(estimator, tmp_path):

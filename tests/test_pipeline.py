@@ -228,14 +228,14 @@ def test_metrics_parse_as_prometheus_text(estimator):
     from prometheus_client import generate_latest
 
     holder = {}
-    metrics = PipelineMetrics(lambda: holder.get("p"), lambda: 4)
+    metrics = PipelineMetrics(lambda: holder.get("p"))
     p, _ = _collect(estimator, "pipelined", count=30, sinks=[Slow()], sink_queue=1, live=True, drop_when_busy=False)
     holder["p"] = p
     fams = {f.name: f for f in text_string_to_metric_families(generate_latest(metrics.registry).decode())}
     assert fams["openpose_plus_frames"].samples[0].value == 30
     drops = {s.labels["where"]: s.value for s in fams["openpose_plus_frames_dropped"].samples}
     assert drops["capture"] == 0 and drops["slow"] == p.sink_drops["slow"] > 0
-    assert fams["openpose_plus_source_reconnects"].samples[0].value == 4
+    assert [(s.labels["stream"], s.value) for s in fams["openpose_plus_source_reconnects"].samples] == [("default", 0)]
     counts = {s.labels["stage"]: s.value for s in fams["openpose_plus_stage_seconds"].samples
               if s.name.endswith("_count")}
     assert counts["infer"] == 30 and counts["group"] == 30

@@ -20,7 +20,7 @@ from openpose_plus.edge.service.metrics import PipelineMetrics
 from openpose_plus.edge.sinks import JsonLinesSink, Sink
 from openpose_plus.edge.sinks.factory import build_stream_sinks, sinks_config
 from openpose_plus.edge.sources import ReconnectingSource, Source, SourceEnded, SourceError, open_source
-from openpose_plus.edge.streams import StreamsPipeline
+from openpose_plus.edge.pipeline import Pipeline
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +89,7 @@ def by_stream(got):
 def test_each_streams_frames_come_back_in_order_as_if_alone(estimator, bundle):
     pics = {name: images(seed) for name, seed in (("a", 1), ("b", 2), ("c", 3))}
     sink = Collect()
-    p = StreamsPipeline(estimator, [(n, Frames(pics[n], 20)) for n in pics], [sink], batch_wait_ms=50)
+    p = Pipeline(estimator, [(n, Frames(pics[n], 20)) for n in pics], [sink], batch_wait_ms=50)
     p.run()
     assert p.error is None and p.frames == 60 and p.summary()["streams"]["b"]["frames"] == 20
     assert p.batches < 60 and p.summary()["mean_batch"] > 1.0  # frames of several streams shared calls
@@ -105,7 +105,7 @@ def test_a_stream_whose_source_fails_keeps_the_others_flowing(estimator):
     sink = Collect()
     sources = [("ok1", Frames(images(1), 30)), ("dies", Frames(images(2), 30, fail_at=4)),
                ("ok2", Frames(images(3), 30))]
-    p = StreamsPipeline(estimator, sources, [sink])
+    p = Pipeline(estimator, sources, [sink])
     p.run()
     got = by_stream(sink.got)
     assert p.error is None
@@ -120,7 +120,7 @@ def test_a_lost_camera_is_down_while_the_others_flow_and_ready_does_not_wait_for
     lost = ReconnectingSource(str(tmp_path / "no-camera.mp4"), min_delay=0.05, max_delay=0.1,
                               on_status=status.append)
     frames = {"a": 0, "b": 0}
-    p = StreamsPipeline(estimator, [("a", Frames(images(1), 10 ** 6, live=True, rate=50)),
+    p = Pipeline(estimator, [("a", Frames(images(1), 10 ** 6, live=True, rate=50)),
                                     ("lost", lost), ("b", Frames(images(2), 10 ** 6, live=True, rate=50))],
                         [], on_frame=lambda r: frames.__setitem__(r.stream, frames[r.stream] + 1))
     t = threading.Thread(target=p.run)
@@ -153,7 +153,7 @@ def test_a_live_streams_drops_are_its_own(tmp_path):
     heavy = PoseEstimator(path, backend="onnxruntime", threads=1, batch=2)
     fast = Frames(images(1), 150, live=True)
     slow = Frames(images(2), 12, live=True, rate=8)
-    p = StreamsPipeline(heavy, [("fast", fast), ("slow", slow)], [], infer_workers=1, queue_size=4)
+    p = Pipeline(heavy, [("fast", fast), ("slow", slow)], [], infer_workers=1, queue_size=4)
     p.run()
     heavy.close()
     f, s = p.stream("fast"), p.stream("slow")
@@ -172,7 +172,7 @@ def test_per_stream_hooks_see_their_stream_in_order_before_the_sinks(estimator):
             result.poses = result.poses  # a tracker would give the people their IDs here
         return on
 
-    p = StreamsPipeline(estimator, [("x", Frames(images(1), 15)), ("y", Frames(images(2), 9))], [], hook=hook)
+    p = Pipeline(estimator, [("x", Frames(images(1), 15)), ("y", Frames(images(2), 9))], [], hook=hook)
     p.run()
     assert seen == {"x": list(range(15)), "y": list(range(9))}
 
@@ -182,7 +182,7 @@ def test_per_stream_folders_shared_json_lines_and_labelled_metrics(estimator, tm
     shared, own = build_stream_sinks(cfg, ["door", "yard"])
     holder = {}
     metrics = PipelineMetrics(lambda: holder.get("p"))
-    p = StreamsPipeline(estimator, [("door", Frames(images(1), 7)), ("yard", Frames(images(2), 5))], shared, own)
+    p = Pipeline(estimator, [("door", Frames(images(1), 7)), ("yard", Frames(images(2), 5))], shared, own)
     holder["p"] = p
     p.run()
     assert sorted(os.listdir(tmp_path / "json")) == ["door", "yard"]
@@ -208,13 +208,13 @@ def test_per_stream_folders_shared_json_lines_and_labelled_metrics(estimator, tm
 
 def test_bad_arguments_are_refused(estimator):
     with pytest.raises(ValueError, match="names must differ"):
-        StreamsPipeline(estimator, [("a", Frames(images(1), 1)), ("a", Frames(images(1), 1))])
+        Pipeline(estimator, [("a", Frames(images(1), 1)), ("a", Frames(images(1), 1))])
     with pytest.raises(ValueError, match="batch must be 1..4"):
-        StreamsPipeline(estimator, [("a", Frames(images(1), 1))], batch=5)
+        Pipeline(estimator, [("a", Frames(images(1), 1))], batch=5)
     with pytest.raises(ValueError, match="unknown stream"):
-        StreamsPipeline(estimator, [("a", Frames(images(1), 1))], stream_sinks={"b": []})
+        Pipeline(estimator, [("a", Frames(images(1), 1))], stream_sinks={"b": []})
     with pytest.raises(ValueError, match="at least one source"):
-        StreamsPipeline(estimator, [])
+        Pipeline(estimator, [])
 
 
 def test_run_takes_several_named_sources(bundle, tmp_path, capsys):
@@ -239,7 +239,7 @@ def test_run_takes_several_named_sources(bundle, tmp_path, capsys):
 
 def test_each_stream_is_tracked_by_its_own_tracker(estimator):
     ids = {}
-    p = StreamsPipeline(estimator, [("a", Frames(images(1), 12)), ("b", Frames(images(2), 12))], [], track=True,
+    p = Pipeline(estimator, [("a", Frames(images(1), 12)), ("b", Frames(images(2), 12))], [], track=True,
                         on_frame=lambda r: ids.setdefault(r.stream, []).append(r.poses.ids))
     p.run()
     a, b = p.stream("a").tracker, p.stream("b").tracker
@@ -249,3 +249,42 @@ def test_each_stream_is_tracked_by_its_own_tracker(estimator):
     fams = {f.name: f for f in text_string_to_metric_families(generate_latest(metrics.registry).decode())}
     births = {s.labels["stream"]: s.value for s in fams["openpose_plus_track_births"].samples}
     assert births == {"a": a.stats().births, "b": b.stats().births}
+
+
+def test_one_source_is_the_stream_default_in_run_as_in_serve(bundle, tmp_path, capsys):
+    """One lone source writes the records serve's single [source] writes: stream ``default``,
+    its frames numbered from 0, OpenPose JSON in the folder itself; a named one keeps its name."""
+    from openpose_plus.commands import main
+    from openpose_plus.commands.run import parse_sources
+
+    assert parse_sources(["synthetic://?people=2"]) == [("default", "synthetic://?people=2")]
+    assert parse_sources(["door=synthetic://"]) == [("door", "synthetic://")]
+    out, lines = tmp_path / "json", tmp_path / "p.jsonl"
+    assert main(["run", "synthetic://96x64?frames=4&seed=1", "--bundle", bundle, "--write-json", str(out),
+                 "--jsonl", str(lines), "--quiet"]) == 0
+    records = [json.loads(l) for l in lines.read_text().splitlines()]
+    assert [(r["stream"], r["frame"]) for r in records] == [("default", i) for i in range(4)]
+    assert len([n for n in os.listdir(out) if n.endswith(".json")]) == 4
+    assert list(json.loads(capsys.readouterr().err.strip().splitlines()[-1])["streams"]) == ["default"]
+
+
+def test_sequential_takes_each_stream_in_turn(estimator):
+    got = []
+    p = Pipeline(estimator, [("x", Frames(images(1), 5)), ("y", Frames(images(2), 3))], [], mode="sequential",
+                 on_frame=lambda r: got.append((r.stream, r.index)))
+    p.run()
+    assert p.error is None and p.infer_workers == 1 and p.summary()["mean_batch"] == 8 / 5
+    assert [i for s, i in got if s == "x"] == list(range(5)) and [i for s, i in got if s == "y"] == list(range(3))
+    assert got[:2] == [("x", 0), ("y", 0)]  # a frame of each, in turn
+
+
+def test_a_restart_into_a_shared_json_lines_file_numbers_each_stream_on(estimator, tmp_path):
+    out = tmp_path / "p.jsonl"
+    with open(out, "w") as f:  # a record from before streams had names counts for every stream
+        f.write(json.dumps({"frame": 1, "people": []}) + "\n")
+    for _ in range(2):
+        Pipeline(estimator, [("a", Frames(images(1), 4)), ("b", Frames(images(2), 3))], [JsonLinesSink(str(out))]).run()
+    records = [json.loads(l) for l in out.read_text().splitlines()[1:]]
+    for name, count in (("a", 4), ("b", 3)):
+        frames = [r["frame"] for r in records if r["stream"] == name]
+        assert frames == list(range(2, 2 + 2 * count)), (name, frames)

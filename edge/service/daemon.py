@@ -23,7 +23,7 @@
 
 Streams: the ``[[sources]]`` of the config (or its one ``[source]``, the stream ``default``),
 each behind its own :class:`ReconnectingSource`, all through one
-:class:`~openpose_plus.edge.streams.StreamsPipeline` whose inference stage batches them.
+:class:`~openpose_plus.edge.pipeline.Pipeline` whose inference stage batches them.
 """
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ from .notify import Notifier
 from .preflight import preflight, resources
 from openpose_plus.edge.sinks.factory import build_stream_sinks
 from openpose_plus.edge.sources import ReconnectingSource
-from openpose_plus.edge.streams import StreamsPipeline
+from openpose_plus.edge.pipeline import Pipeline
 
 __all__ = ["Daemon"]
 
@@ -59,7 +59,7 @@ class Daemon:
         self.sources: Dict[str, ReconnectingSource] = {}
         self.source: Optional[ReconnectingSource] = None  # the first stream's (the only one's with [source])
         self.source_states: Dict[str, str] = {}
-        self.pipeline: Optional[StreamsPipeline] = None
+        self.pipeline: Optional[Pipeline] = None
         self._thread: Optional[threading.Thread] = None
         self._wake = threading.Event()
         self._stop_requested = False
@@ -134,10 +134,9 @@ class Daemon:
         self.source = pairs[0][1]
         shared, own = build_stream_sinks(cfg.sinks, [n for n, _ in pairs], self.metrics.registry, self.health,
                                          own_folders=cfg.multi_stream)
-        self.pipeline = StreamsPipeline(self.estimator, pairs, shared, own, mode=p.mode, queue_size=p.queue_size,
-                                        infer_workers=p.infer_workers, sink_queue=p.sink_queue,
-                                        batch_wait_ms=p.batch_wait_ms, track=tracking_option(cfg),
-                                        first_index=first_index)
+        self.pipeline = Pipeline(self.estimator, pairs, shared, own, mode=p.mode, queue_size=p.queue_size,
+                                 infer_workers=p.infer_workers, sink_queue=p.sink_queue,
+                                 batch_wait_ms=p.batch_wait_ms, track=tracking_option(cfg), first_index=first_index)
         try:
             self.pipeline.start_sinks()  # an HTTP port in use fails here, at start, not later
         except BaseException:
@@ -149,7 +148,7 @@ class Daemon:
         self._thread = threading.Thread(target=self._run_pipeline, args=(self.pipeline,), name="pipeline", daemon=True)
         self._thread.start()
 
-    def _run_pipeline(self, pipeline: StreamsPipeline) -> None:
+    def _run_pipeline(self, pipeline: Pipeline) -> None:
         try:
             pipeline.run()
         except BaseException as exc:  # reported by the main loop; the daemon exits non-zero

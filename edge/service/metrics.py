@@ -2,9 +2,8 @@
 
 Read from the running pipeline at scrape time, so there is nothing to keep in sync; served by
 the HTTP sink (``/metrics``) for the daemon and ``openpose-plus run``. Counters survive a
-reload (the daemon swaps pipelines). Per-stream numbers carry a ``stream`` label: a
-:class:`~openpose_plus.edge.streams.StreamsPipeline` names its streams, a single
-:class:`~openpose_plus.edge.pipeline.Pipeline` is the one stream ``default``.
+reload (the daemon swaps pipelines). Per-stream numbers carry a ``stream`` label, the
+stream's name (a single source's: ``default``, see :mod:`openpose_plus.edge.streams`).
 
     openpose_plus_frames{stream}                     frames through grouping to the sinks
     openpose_plus_frames_dropped{where, stream}      where: capture, or a sink's name
@@ -29,11 +28,8 @@ from openpose_plus.edge.pipeline import STAGES
 
 __all__ = ["PipelineMetrics", "StreamView", "stream_views"]
 
-DEFAULT = "default"
-
-
 class StreamView(NamedTuple):
-    """One stream's numbers, the same for either kind of pipeline."""
+    """One stream's numbers."""
 
     name: str
     frames: int
@@ -51,16 +47,10 @@ class StreamView(NamedTuple):
     deaths: int = 0
 
 
-def stream_views(p, get_reconnects: Callable[[], int] = lambda: 0) -> List[StreamView]:
-    """Per-stream numbers of ``p`` (a :class:`StreamsPipeline`, or a single Pipeline as ``default``)."""
-    streams = getattr(p, "streams", None)
-    if streams is None:
-        drops = {w.name: int(w.dropped) for w in p.sinks}
-        up = bool(getattr(p.source, "connected", True)) and p.frames > 0
-        return [StreamView(DEFAULT, p.frames, p.capture_drops, drops, dict(p.frame_errors), int(get_reconnects()),
-                           up, p.recent_fps, p.last_people, 0.0, 0, *_tracks(p.tracker))]
+def stream_views(p) -> List[StreamView]:
+    """Per-stream numbers of the pipeline ``p``."""
     out = []
-    for st in streams:
+    for st in p.streams:
         drops = {w.name: int(w.dropped) for w in st.sinks}
         for w in p.shared:  # a shared sink's drops, counted by the stream of each frame
             drops[w.name] = drops.get(w.name, 0) + int(w.dropped_by_stream.get(st.name, 0))
@@ -81,27 +71,20 @@ def _tracks(tracker) -> tuple:
 class PipelineMetrics:
     """Prometheus view of a running pipeline (read at scrape time, so nothing to keep in sync).
 
-    ``get_pipeline`` returns the current pipeline (the daemon swaps it on reload);
-    ``get_reconnects`` the source's reconnect count (a single Pipeline's; a streams pipeline's
-    streams say their own).
+    ``get_pipeline`` returns the current pipeline (the daemon swaps it on reload).
     """
 
-    def __init__(self, get_pipeline: Callable[[], Optional[object]],
-                 get_reconnects: Callable[[], int] = lambda: 0) -> None:
+    def __init__(self, get_pipeline: Callable[[], Optional[object]]) -> None:
         from prometheus_client import CollectorRegistry
 
         self.get_pipeline = get_pipeline
-        self.get_reconnects = get_reconnects
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
         # Totals survive reloads: a reload starts a new pipeline, counters must not go back.
         self._base: Dict[str, float] = {}
 
-    def carry_over(self, old, reconnects: int = 0) -> None:
-        """Fold a finished pipeline's counts into the base before a reload replaces it
-        (``reconnects``: a single source's, kept apart from the pipeline, as stream ``default``)."""
-        if reconnects:
-            self._base["reconnects|" + DEFAULT] = self._base.get("reconnects|" + DEFAULT, 0.0) + float(reconnects)
+    def carry_over(self, old) -> None:
+        """Fold a finished pipeline's counts into the base before a reload replaces it."""
         if old is None:
             return
         for key, value in self._counts(old).items():
@@ -117,7 +100,7 @@ class PipelineMetrics:
         def add(key: str, value: float) -> None:
             out[key] = out.get(key, 0.0) + float(value)
 
-        for v in stream_views(p, self.get_reconnects):
+        for v in stream_views(p):
             add("frames|" + v.name, v.frames)
             add("drops|capture|" + v.name, v.capture_drops)
             add("reconnects|" + v.name, v.reconnects)
@@ -134,8 +117,8 @@ class PipelineMetrics:
             own = getattr(w.sink, "dropped", None)
             if isinstance(own, int) and hasattr(w.sink, "connected"):
                 add("sink_own_drops|" + w.name, own)
-        add("batches|", getattr(p, "batches", p.frames))
-        add("batched_frames|", getattr(p, "batched_frames", p.frames))
+        add("batches|", p.batches)
+        add("batched_frames|", p.batched_frames)
         return out
 
     def collect(self) -> Iterator[object]:
@@ -143,13 +126,10 @@ class PipelineMetrics:
 
         p = self.get_pipeline()
         counts = dict(self._base)
-        views = stream_views(p, self.get_reconnects) if p is not None else []
+        views = stream_views(p) if p is not None else []
         if p is not None:
             for key, value in self._counts(p).items():
                 counts[key] = counts.get(key, 0.0) + value
-        else:  # between pipelines: a single source's count as the caller keeps it
-            key = "reconnects|" + DEFAULT
-            counts[key] = counts.get(key, 0.0) + float(self.get_reconnects())
         fams = {
             "frames": CounterMetricFamily("openpose_plus_frames", "Frames processed (through grouping)",
                                           labels=["stream"]),

@@ -32,7 +32,8 @@ log = logging.getLogger("openpose_plus.sinks")
 class Result:
     """One processed frame: poses in image pixels, the image (RGB), timings in ms, (from
     ``synthetic://`` only) the true keypoints the frame was drawn from, and the name of the
-    stream it came from (None with a single ``[source]``)."""
+    stream it came from (the pipeline always names it, one source or several: see
+    :mod:`openpose_plus.edge.streams`; None only for results made outside a pipeline)."""
 
     __slots__ = ("index", "timestamp", "poses", "image", "timings", "skeleton", "truth", "stream")
 
@@ -90,9 +91,10 @@ class Sink:
         reopen a file). True if something was repaired and the frame is worth trying again."""
         return False
 
-    def next_frame(self) -> int:
-        """After :meth:`open`: the lowest frame number that would not clash with what this sink
-        already holds (files or records from an earlier run), so frames number on after them."""
+    def next_frame(self, stream: Optional[str] = None) -> int:
+        """After :meth:`open`: the lowest frame number of ``stream`` (of any, when None) that
+        would not clash with what this sink already holds (files or records from an earlier
+        run), so frames number on after them."""
         return 0
 
     def close(self) -> None:

@@ -162,8 +162,8 @@ class OpenPoseJsonSink(Sink):
             if number.isdigit():
                 self.offset = max(self.offset, int(number) + 1)
 
-    def next_frame(self) -> int:
-        return self.offset
+    def next_frame(self, stream: Optional[str] = None) -> int:
+        return self.offset  # its folder is one stream's
 
     def handle(self, result: Result) -> None:
         if self._shift is None:  # a pipeline numbers from offset on already: no shift
@@ -202,7 +202,7 @@ class JsonLinesSink(Sink):
         self._sock: Optional[socket.socket] = None
         self._addr = None
         self._pending = 0
-        self._next = 0
+        self._next: Dict[Optional[str], int] = {}  # by stream: the number after its last record in the file
 
     def open(self) -> None:
         if self.target == "-":
@@ -228,11 +228,12 @@ class JsonLinesSink(Sink):
             raise
         self._fd = fd
 
-    def _cut_torn_tail(self, fd: int) -> int:
-        """Cut a last record with no newline (a crash mid-write); the frame number after the last record."""
+    def _cut_torn_tail(self, fd: int) -> Dict[Optional[str], int]:
+        """Cut a last record with no newline (a crash mid-write); each stream's frame number
+        after its last record in the file's last MiB (the key None: records with no stream)."""
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            return 0  # a pipe or a device: nothing to look back at
+            return {}  # a pipe or a device: nothing to look back at
         size = st.st_size
         start = max(0, size - _TAIL)
         tail = os.pread(fd, size - start, start)
@@ -241,15 +242,26 @@ class JsonLinesSink(Sink):
             os.ftruncate(fd, start + end)
             log.warning("jsonl sink: %s ended in a torn record (%d bytes with no newline: a crash or a full disk "
                         "while writing); cut it", self.target, len(tail) - end)
-        last = tail[:end].rstrip(b"\n").rpartition(b"\n")[2]
-        try:
-            frame = json.loads(last)["frame"] if last else -1
-        except (ValueError, TypeError, KeyError):
-            frame = -1
-        return frame + 1 if isinstance(frame, int) and frame >= 0 else 0
+        lines = tail[:end].split(b"\n")
+        if start > 0:
+            lines = lines[1:]  # the tail starts inside a record
+        out: Dict[Optional[str], int] = {}
+        for line in lines:
+            try:
+                record = json.loads(line)
+                frame, stream = record["frame"], record.get("stream")
+            except (ValueError, TypeError, KeyError, AttributeError):
+                continue  # not a record of ours: numbers on from the others
+            if isinstance(frame, int) and not isinstance(frame, bool) and frame >= 0 and (
+                    stream is None or isinstance(stream, str)):
+                out[stream] = max(out.get(stream, 0), frame + 1)
+        return out
 
-    def next_frame(self) -> int:
-        return self._next
+    def next_frame(self, stream: Optional[str] = None) -> int:
+        # Records with no stream field (written before streams had names) count for every stream.
+        if stream is None:
+            return max(self._next.values(), default=0)
+        return max(self._next.get(stream, 0), self._next.get(None, 0))
 
     def _write(self, data: bytes) -> None:
         """All of ``data`` at the end of the file, or none of it (a short write is taken back)."""
