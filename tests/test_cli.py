@@ -83,19 +83,3 @@ def test_every_bench_module_has_the_protocol():
             continue
         assert mod.HELP and callable(mod.add_arguments) and callable(mod.run), kind
     assert benches.__doc__
-
-
-def test_counts_are_refused_at_parsing_with_the_rule(capsys):
-    # One argparse type for every verb's counts: a bad one exits 2 (argparse's usage error)
-    # before any work starts, and says the rule it breaks.
-    import pytest
-
-    from openpose_plus.commands import main
-
-    for argv, said in ((["tune-grouping", "b", "--rounds", "0"], "--rounds: must be 1 or more, got '0'"),
-                       (["bench", "group", "--max-images", "-1"], "--max-images: must be 0 or more"),
-                       (["bench", "soak", "--minutes", "0"], "--minutes: must be more than 0"),
-                       (["bench", "train", "--stages", "x"], "--stages: must be a number, 0 or more")):
-        with pytest.raises(SystemExit) as stop:
-            main(argv)
-        assert stop.value.code == 2 and said in capsys.readouterr().err, argv
