@@ -31,8 +31,7 @@ def ju(monkeypatch):
     module = _load_standin()
     monkeypatch.setitem(__import__("sys").modules, "jetson_utils", module)
     yield module
-    if module.LIVE:  # a videoSource left in a cycle: free it (its capture) now. A full collection
-        gc.collect()  # costs ~0.3 s in a worker that holds TensorFlow, so only when one is left
+    gc.collect()
 
 
 @pytest.fixture(params=["2022.08", "2024.06"])
