@@ -112,6 +112,11 @@ def _attribute(field: str, convert: Callable[[Any], Any] = lambda v: v) -> prope
     return property(lambda self: getattr(self, field), lambda self, value: setattr(self, field, convert(value)))
 
 
+def _count(field: str) -> property:
+    """A read-only ``num_*`` attribute of the bindings: how many ``self.<field>`` holds."""
+    return property(lambda self: len(getattr(self, field)))
+
+
 _ONNX_TYPES = {1: "FLOAT", 2: "UINT8", 3: "INT8", 6: "INT32", 7: "INT64", 9: "BOOL", 10: "HALF", 16: "BF16",
                17: "FLOAT8E4M3FN", 22: "INT4", 23: "FLOAT4E2M1"}
 _DTYPE = {"FLOAT": "FLOAT", "UINT8": "UINT8", "INT8": "INT8", "INT32": "INT32", "HALF": "HALF", "BOOL": "BOOL",
@@ -226,13 +231,8 @@ class INetworkDefinition(_Tracked):
         self._qdq = False
         self._fp16 = False
 
-    @property
-    def num_inputs(self) -> int:
-        return len(self._inputs)
-
-    @property
-    def num_outputs(self) -> int:
-        return len(self._outputs)
+    num_inputs = _count("_inputs")
+    num_outputs = _count("_outputs")
 
     def get_input(self, index: int) -> ITensor:
         return self._inputs[index]
@@ -249,9 +249,7 @@ class OnnxParser(_Tracked):
         self._network, self._logger = network, logger
         self._errors: List[ParserError] = []
 
-    @property
-    def num_errors(self) -> int:
-        return len(self._errors)
+    num_errors = _count("_errors")
 
     def get_error(self, index: int) -> ParserError:
         return self._errors[index]
@@ -379,9 +377,7 @@ class IBuilderConfig(_Tracked):
         self._profiles.append(profile)
         return len(self._profiles) - 1
 
-    @property
-    def num_optimization_profiles(self) -> int:
-        return len(self._profiles)
+    num_optimization_profiles = _count("_profiles")
 
     def create_timing_cache(self, serialized_timing_cache: bytes) -> ITimingCache:
         data = bytes(serialized_timing_cache)
@@ -600,9 +596,7 @@ class ICudaEngine(_Tracked):
                    [(n, s, d, TensorIOMode.OUTPUT) for n, s, d in header["outputs"]]
         self._session = None
 
-    @property
-    def num_io_tensors(self) -> int:
-        return len(self._io)
+    num_io_tensors = _count("_io")
 
     def get_tensor_name(self, index: int) -> str:
         return self._io[index][0]
