@@ -28,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                        ".tar); needs --images and --annotations")
     parser.add_argument("--images", help="--real: the images (COCO layout's image folder)")
     parser.add_argument("--annotations", help="--real: their COCO keypoint annotations")
-    parser.add_argument("--max-images", type=at_least(0), default=0, metavar="N", help="--real: the first N images (0: all)")
+    parser.add_argument("--max-images", type=at_least(0), default=0, metavar="N",
+                        help="--real: the first N images (0: all)")
     parser.add_argument("--group", action="append", default=[], metavar="FIELD=VALUE",
                         help="--real: change a grouping parameter of the bundle's row (repeatable)")
 

@@ -17,13 +17,12 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
+from openpose_plus.commands._options import at_least
 from openpose_plus.edge.grouping import GroupParams, Grouper
 from openpose_plus.edge.synthetic.recovery import Recovery, recovery
 from openpose_plus.edge.skeleton import COCO18
 from openpose_plus.edge.synthetic.figures import random_scene, smooth_noise
 from openpose_plus.edge.targets import render_targets
-
-from openpose_plus.commands._options import at_least
 
 from . import _group_real
 

@@ -37,9 +37,10 @@ HELP = "the daemon for N minutes with HTTP clients: memory, files, threads, watc
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bundle", default="models/demo", help="model bundle (default models/demo)")
     parser.add_argument("--source", default="synthetic://640x480?people=4", help="source URI")
-    parser.add_argument("--minutes", type=at_least(0, float, strict=True), default=5.0, help="how long the daemon runs (default 5)")
+    positive = at_least(0, float, strict=True)
+    parser.add_argument("--minutes", type=positive, default=5.0, help="how long the daemon runs (default 5)")
     parser.add_argument("--clients", type=at_least(0), default=4, help="HTTP clients polling /poses, /healthz, /metrics")
-    parser.add_argument("--sample", type=at_least(0, float, strict=True), default=5.0, metavar="S", help="seconds between samples")
+    parser.add_argument("--sample", type=positive, default=5.0, metavar="S", help="seconds between samples")
     parser.add_argument("--watchdog", type=float, default=10.0, metavar="S", help="WatchdogSec to ask for")
     parser.add_argument("--json", metavar="FILE", help="also write the samples and the verdict here")
 
