@@ -18,6 +18,8 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
+from openpose_plus.commands._options import at_least
+
 __all__ = ["add_arguments", "run", "rows", "time_grouping"]
 
 
@@ -26,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                        ".tar); needs --images and --annotations")
     parser.add_argument("--images", help="--real: the images (COCO layout's image folder)")
     parser.add_argument("--annotations", help="--real: their COCO keypoint annotations")
-    parser.add_argument("--max-images", type=int, default=0, metavar="N", help="--real: the first N images (0: all)")
+    parser.add_argument("--max-images", type=at_least(0), default=0, metavar="N",
+                        help="--real: the first N images (0: all)")
     parser.add_argument("--group", action="append", default=[], metavar="FIELD=VALUE",
                         help="--real: change a grouping parameter of the bundle's row (repeatable)")
 
@@ -67,9 +70,6 @@ def run(args: argparse.Namespace) -> int:
     if not args.images or not args.annotations:
         print("bench group --real: give the images and their annotations: --images DIR --annotations FILE",
               file=sys.stderr)
-        return 2
-    if args.max_images < 0 or args.repeat < 1:
-        print("bench group --real: --max-images must be 0 or more, --repeat 1 or more", file=sys.stderr)
         return 2
     try:
         bundle = load_bundle(args.real)

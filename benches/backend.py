@@ -17,6 +17,8 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from openpose_plus.commands._options import at_least
+
 __all__ = ["add_arguments", "run", "bench_models", "TARGET_INT8_SPEEDUP"]
 
 TARGET_INT8_SPEEDUP = 1.5
@@ -28,8 +30,8 @@ HELP = "onnxruntime FP32 / FP16 / INT8 frames/s"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("bundle", help="model bundle (directory or .tar)")
     parser.add_argument("--precisions", default="fp32,fp16,int8", help="comma-separated (default fp32,fp16,int8)")
-    parser.add_argument("--frames", type=int, default=30, help="timed frames per precision (default 30)")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed frames first (default 3)")
+    parser.add_argument("--frames", type=at_least(1), default=30, help="timed frames per precision (default 30)")
+    parser.add_argument("--warmup", type=at_least(0), default=3, help="untimed frames first (default 3)")
     parser.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0 = all cores)")
     parser.add_argument("--opt-level", choices=_LEVELS, default="all", help="onnxruntime graph optimisation")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -73,9 +75,6 @@ def run(args: argparse.Namespace) -> int:
     unknown = [p for p in precisions if p not in ("fp32", "fp16", "int8")]
     if unknown or not precisions:
         print("bench backend: unknown precision(s) %s (fp32, fp16, int8)" % ", ".join(unknown), file=sys.stderr)
-        return 2
-    if args.frames < 1 or args.warmup < 0:
-        print("bench backend: --frames must be at least 1 and --warmup 0 or more", file=sys.stderr)
         return 2
     try:
         bundle = load_bundle(args.bundle)

@@ -17,6 +17,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
+from openpose_plus.commands._options import at_least
 from openpose_plus.edge.grouping import GroupParams, Grouper
 from openpose_plus.edge.synthetic.recovery import Recovery, recovery
 from openpose_plus.edge.skeleton import COCO18
@@ -46,8 +47,8 @@ def _ints(text: str) -> List[int]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sizes", type=_sizes, default=_sizes("46x54,60x80"), help="map sizes HxW")
     parser.add_argument("--people", type=_ints, default=_ints("1,5,10,20"))
-    parser.add_argument("--frames", type=int, default=100, help="scenes per cell")
-    parser.add_argument("--repeat", type=int, default=5, help="timed calls per scene")
+    parser.add_argument("--frames", type=at_least(1), default=100, help="scenes per cell")
+    parser.add_argument("--repeat", type=at_least(1), default=5, help="timed calls per scene")
     parser.add_argument("--noise", type=float, default=0.05, help="std of the smooth noise of the noisy run")
     parser.add_argument("--assignment", choices=("greedy", "optimal", "both"), default="greedy")
     parser.add_argument("--seed", type=int, default=0)

@@ -27,6 +27,8 @@ import time
 import urllib.request
 from typing import Dict, List, Optional
 
+from openpose_plus.commands._options import at_least
+
 __all__ = ["add_arguments", "run", "soak"]
 
 HELP = "the daemon for N minutes with HTTP clients: memory, files, threads, watchdog, frames in vs out"
@@ -35,9 +37,10 @@ HELP = "the daemon for N minutes with HTTP clients: memory, files, threads, watc
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bundle", default="models/demo", help="model bundle (default models/demo)")
     parser.add_argument("--source", default="synthetic://640x480?people=4", help="source URI")
-    parser.add_argument("--minutes", type=float, default=5.0, help="how long the daemon runs (default 5)")
-    parser.add_argument("--clients", type=int, default=4, help="HTTP clients polling /poses, /healthz, /metrics")
-    parser.add_argument("--sample", type=float, default=5.0, metavar="S", help="seconds between samples")
+    positive = at_least(0, float, strict=True)
+    parser.add_argument("--minutes", type=positive, default=5.0, help="how long the daemon runs (default 5)")
+    parser.add_argument("--clients", type=at_least(0), default=4, help="HTTP clients polling /poses, /healthz, /metrics")
+    parser.add_argument("--sample", type=positive, default=5.0, metavar="S", help="seconds between samples")
     parser.add_argument("--watchdog", type=float, default=10.0, metavar="S", help="WatchdogSec to ask for")
     parser.add_argument("--json", metavar="FILE", help="also write the samples and the verdict here")
 
@@ -233,9 +236,6 @@ def format_table(v: Dict[str, object]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.minutes <= 0 or args.clients < 0 or args.sample <= 0:
-        print("bench soak: --minutes and --sample must be positive, --clients 0 or more", file=sys.stderr)
-        return 2
     verdict = soak(args.bundle, args.source, args.minutes, args.clients, args.sample, args.watchdog)
     print(format_table(verdict))
     if args.json:

@@ -13,7 +13,7 @@ from typing import Dict, List
 
 import numpy as np
 
-from openpose_plus.commands._options import size_type
+from openpose_plus.commands._options import at_least, size_type
 
 __all__ = ["add_arguments", "run", "measure"]
 
@@ -23,10 +23,10 @@ HELP = "networks: inference ms/image and training samples/s"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", default="vgg,vggtiny,mobilenet", help="comma-separated MODEL.name values")
     parser.add_argument("--size", type=size_type(multiple=8, example="368x368"), default=(368, 368), help="input WxH (default 368x368)")
-    parser.add_argument("--batch-size", type=int, default=4, help="training batch (default 4)")
-    parser.add_argument("--steps", type=int, default=5, help="timed training steps (default 5)")
-    parser.add_argument("--runs", type=int, default=10, help="timed inference runs (default 10)")
-    parser.add_argument("--stages", type=int, default=0, help="stages per network (default: each one's own)")
+    parser.add_argument("--batch-size", type=at_least(1), default=4, help="training batch (default 4)")
+    parser.add_argument("--steps", type=at_least(1), default=5, help="timed training steps (default 5)")
+    parser.add_argument("--runs", type=at_least(1), default=10, help="timed inference runs (default 10)")
+    parser.add_argument("--stages", type=at_least(0), default=0, help="stages per network (default: each one's own)")
 
 
 def measure(name: str, width: int, height: int, batch: int, steps: int, runs: int,
@@ -75,9 +75,6 @@ def measure(name: str, width: int, height: int, batch: int, steps: int, runs: in
 
 def run(args: argparse.Namespace) -> int:
     names: List[str] = [n.strip() for n in args.models.split(",") if n.strip()]
-    if args.batch_size <= 0 or args.steps <= 0 or args.runs <= 0 or args.stages < 0:
-        print("bench train: --batch-size, --steps and --runs must be positive, --stages 0 or more")
-        return 2
     from openpose_plus.host_training.models import MODELS
 
     unknown = [n for n in names if n not in MODELS]

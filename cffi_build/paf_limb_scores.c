@@ -121,21 +121,26 @@ SIMD_CLONES static float limb_score(const limb_field *f, opp_peak a, opp_peak b,
     return score * peak_factor(a.score < b.score ? a.score : b.score, f->peak_weight);
 }
 
+/* Appends the pair (a, b) to out[n] if it scored; the new count. Both paths
+ * keep candidates through here, so they agree on what a candidate is. */
+static inline int keep_if_scored(candidate *out, int n, float score, int a, int b)
+{
+    if (!(score > 0.0f)) return n;
+    out[n].score = score;
+    out[n].a = a;
+    out[n].b = b;
+    return n + 1;
+}
+
 /* Every pair, scored in full; candidates appended to out in order of (a, b). */
 static int score_pairs_plain(const limb_field *f, const score_ws *w, const opp_peak *a, int na,
                              const opp_peak *b, int nb, candidate *out)
 {
     int i, j, found = 0;
     for (i = 0; i < na; ++i)
-        for (j = 0; j < nb; ++j) {
-            const float sc = limb_score(f, a[i], b[j], w->pax[i], w->pay[i], w->pbx[j], w->pby[j]);
-            if (sc > 0.0f) {
-                out[found].score = sc;
-                out[found].a = i;
-                out[found].b = j;
-                ++found;
-            }
-        }
+        for (j = 0; j < nb; ++j)
+            found = keep_if_scored(out, found, limb_score(f, a[i], b[j], w->pax[i], w->pay[i], w->pbx[j], w->pby[j]),
+                                   i, j);
     return found;
 }
 
@@ -265,19 +270,12 @@ SIMD_CLONES static int score_row(const limb_field *f, const score_ws *w, const u
         const int jb = keep[q];
         const float dx = bx[jb] - a.x, dy = by[jb] - a.y;
         int k = fails[jb], m;
-        float s;
         for (m = HEAD_SAMPLES; k <= max_fails && m < f->inner; ++m) {
             const float x = a.x + f->t[m] * dx, y = a.y + f->t[m] * dy;
             k += off[(size_t)(int)y * width + (size_t)(int)x];
         }
         if (k > max_fails) continue;
-        s = limb_score(f, a, b[jb], pax, pay, pbx[jb], pby[jb]);
-        if (s > 0.0f) {
-            out[n].score = s;
-            out[n].a = ia;
-            out[n].b = jb;
-            ++n;
-        }
+        n = keep_if_scored(out, n, limb_score(f, a, b[jb], pax, pay, pbx[jb], pby[jb]), ia, jb);
     }
     return n;
 }

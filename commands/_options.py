@@ -9,7 +9,7 @@ import argparse
 from typing import Callable, Optional, Sequence, Tuple
 
 __all__ = ["PRECISIONS", "BACKENDS", "add_precision", "add_backend", "parse_size", "size_type", "add_batch",
-           "batch_type"]
+           "batch_type", "at_least"]
 
 PRECISIONS = ("fp32", "fp16", "int8")
 BACKENDS = ("tensorrt", "onnxruntime")
@@ -58,6 +58,22 @@ def size_type(minimum: int = 1, multiple: int = 1, example: str = "640x480") -> 
             return parse_size(text, minimum, multiple, example)
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
+    return parse
+
+
+def at_least(minimum: float, kind: Callable[[str], float] = int, strict: bool = False) -> Callable[[str], float]:
+    """An argparse ``type``: a number (``kind``: int or float) of at least ``minimum`` (more than it where
+    ``strict``), so a verb's counts are refused at parsing, with the rule, before any work starts."""
+    rule = ("more than %s" if strict else "%s or more") % minimum
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError("must be a number, %s, got %r" % (rule, text)) from None
+        if value < minimum or (strict and value == minimum):
+            raise argparse.ArgumentTypeError("must be %s, got %r" % (rule, text))
+        return value
     return parse
 
 

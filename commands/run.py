@@ -24,7 +24,7 @@ import signal
 import sys
 from typing import List, Tuple
 
-from openpose_plus.commands._options import add_backend, add_precision
+from openpose_plus.commands._options import add_backend, add_precision, at_least
 from openpose_plus.edge.progress import Progress
 
 __all__ = ["add_arguments", "run", "parse_sources"]
@@ -66,15 +66,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="publish each frame's poses to this broker (topic openpose-plus/STREAM/poses; "
                              "credentials and TLS: the daemon's [sinks.mqtt], never flags)")
     parser.add_argument("--mqtt-prefix", default="openpose-plus", metavar="PREFIX", help="MQTT topic prefix")
-    parser.add_argument("--frames", type=int, default=None, metavar="N", help="stop after N frames (per stream)")
+    parser.add_argument("--frames", type=at_least(1), default=None, metavar="N", help="stop after N frames (per stream)")
     add_backend(parser)
     add_precision(parser)
     parser.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0: default)")
     parser.add_argument("--mode", default="pipelined", choices=("pipelined", "sequential"))
-    parser.add_argument("--max-batch", type=int, default=0, metavar="N",
+    parser.add_argument("--max-batch", type=at_least(0), default=0, metavar="N",
                         help="frames per network call with several sources and a dynamic-batch bundle "
                              "(default: the number of sources, at most the bundle's checked size)")
-    parser.add_argument("--batch-wait-ms", type=float, default=10.0, metavar="MS",
+    parser.add_argument("--batch-wait-ms", type=at_least(0, float), default=10.0, metavar="MS",
                         help="longest a batch waits for more streams' frames (default %(default)s)")
     parser.add_argument("--fps", type=float, default=30.0, help="frame rate of the --output video")
     parser.add_argument("--group", action="append", default=[], metavar="FIELD=VALUE",
@@ -94,12 +94,6 @@ def run(args: argparse.Namespace) -> int:
     from openpose_plus.edge.sources import SourceError, open_source
 
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if args.frames is not None and args.frames <= 0:
-        print("openpose-plus run: --frames must be positive", file=sys.stderr)
-        return 2
-    if args.max_batch < 0 or args.batch_wait_ms < 0:
-        print("openpose-plus run: --max-batch and --batch-wait-ms must be 0 or more", file=sys.stderr)
-        return 2
     from openpose_plus.edge.grouping import parse_overrides
 
     try:

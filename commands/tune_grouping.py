@@ -13,7 +13,7 @@ import json
 import os
 import sys
 
-from ._options import add_precision
+from ._options import add_precision, at_least
 
 __all__ = ["add_arguments", "run"]
 
@@ -25,8 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", help="COCO-layout folder with annotations/person_keypoints_val2017.json and val2017/")
     parser.add_argument("--annotations", help="COCO keypoint annotation file")
     parser.add_argument("--images", help="its image folder")
-    parser.add_argument("--max-images", type=int, default=0, metavar="N", help="tune on the first N images (0: all)")
-    parser.add_argument("--rounds", type=int, default=2, help="rounds over every field (default 2; a round that "
+    parser.add_argument("--max-images", type=at_least(0), default=0, metavar="N", help="tune on the first N images (0: all)")
+    parser.add_argument("--rounds", type=at_least(1), default=2, help="rounds over every field (default 2; a round that "
                                                              "changes nothing ends the search)")
     add_precision(parser, default="fp32", choices=("fp32", "int8"), what="the graph whose maps are grouped")
     parser.add_argument("--from-defaults", action="store_true",
@@ -50,9 +50,6 @@ def run(args: argparse.Namespace) -> int:
         images = images or os.path.join(args.data, "val2017")
     if not annotations or not images:
         print("tune-grouping: give the val set: --annotations FILE --images DIR (or --data DIR)", file=sys.stderr)
-        return 2
-    if args.rounds < 1 or args.max_images < 0:
-        print("tune-grouping: --rounds must be 1 or more, --max-images 0 or more", file=sys.stderr)
         return 2
     try:
         bundle = load_bundle(args.bundle)

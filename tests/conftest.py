@@ -5,6 +5,7 @@ instrumented build of the C core (``cffi_build/sanitize.sh``) instead of the ins
 extension: the module is registered as ``openpose_plus.edge._paf`` before anything imports
 it. Production code knows nothing of this.
 """
+import gc
 import importlib.util
 import os
 import sys
@@ -22,3 +23,10 @@ def _use_paf_module(path: str) -> None:
 
 if os.environ.get("OPP_PAF_MODULE"):
     _use_paf_module(os.environ["OPP_PAF_MODULE"])
+
+
+def pytest_collection_finish(session) -> None:
+    # What collection imported (TensorFlow among it: millions of objects) lives all run long:
+    # set it aside from the cyclic collector, so the tests' own gc.collect() calls (checks
+    # that what they made is gone) walk only what the tests made, not TensorFlow each time.
+    gc.freeze()

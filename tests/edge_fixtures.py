@@ -14,7 +14,7 @@ from openpose_plus.benches._pose_onnx import pose_onnx
 from openpose_plus.edge.bundle import write_bundle
 from openpose_plus.edge.skeleton import COCO18, Skeleton
 
-__all__ = ["tiny_pose_onnx", "make_bundle"]
+__all__ = ["tiny_pose_onnx", "make_bundle", "tiny_estimator"]
 
 
 def tiny_pose_onnx(width: int = 96, height: int = 64, skeleton: Skeleton = COCO18, channels: int = 8,
@@ -38,3 +38,11 @@ def make_bundle(directory, width: int = 96, height: int = 64, skeleton: Skeleton
                         stride=8, skeleton=skeleton, mean=(127.5,) * 3, std=(127.5,) * 3,
                         training_config={"MODEL": {"name": "tiny"}, "seed": seed},
                         accuracy=accuracy if accuracy is not None else {"fp32": {"ap": 0.0}}, tar=tar)
+
+
+def tiny_estimator(directory):
+    """A :class:`PoseEstimator` (onnxruntime, one thread) on :func:`make_bundle`'s bundle under
+    ``directory``; close it, or use it as a context manager."""
+    from openpose_plus.edge.estimator import PoseEstimator
+
+    return PoseEstimator(make_bundle(directory), backend="onnxruntime", threads=1)

@@ -23,6 +23,7 @@ import pytest
 pytest.importorskip("onnxruntime")
 pytest.importorskip("pycocotools")
 
+from coco_fixtures import person_annotation, write_annotations  # noqa: E402
 from edge_fixtures import make_bundle  # noqa: E402
 from openpose_plus.calibration import int8  # noqa: E402
 from openpose_plus.calibration.calibrate import calibrate_bundle  # noqa: E402
@@ -32,7 +33,7 @@ from openpose_plus.calibration.sensitivity import trial_sizes  # noqa: E402
 from openpose_plus.calibration.accuracy import ValSet  # noqa: E402
 from openpose_plus.edge.bundle import load_bundle, write_bundle  # noqa: E402
 from openpose_plus.commands import main  # noqa: E402
-from openpose_plus.edge.skeleton import COCO17_TO_COCO18, COCO18  # noqa: E402
+from openpose_plus.edge.skeleton import COCO18  # noqa: E402
 from openpose_plus.edge.synthetic.figures import random_scene  # noqa: E402
 from openpose_plus.edge.targets import render_targets  # noqa: E402
 
@@ -127,22 +128,10 @@ def write_encoded_set(root, n_images: int, seed: int, annotate: bool = True):
         name = "%06d.png" % image_id
         cv2.imwrite(str(img_dir / name), cv2.cvtColor(encode_maps(heat, paf), cv2.COLOR_RGB2BGR))
         images.append({"id": image_id, "file_name": name, "width": W, "height": H})
-        for p in people:
-            kp17 = np.zeros((17, 3), np.float32)
-            for i18, i17 in enumerate(COCO17_TO_COCO18):
-                if i17 is not None and p[i18, 2] > 0:
-                    kp17[i17] = (p[i18, 0], p[i18, 1], 2)
-            seen = kp17[kp17[:, 2] > 0]
-            (x0, y0), (x1, y1) = seen[:, :2].min(axis=0), seen[:, :2].max(axis=0)
-            anns.append({"id": len(anns) + 1, "image_id": image_id, "category_id": 1, "iscrowd": 0,
-                         "keypoints": kp17.ravel().round(2).tolist(), "num_keypoints": int(len(seen)),
-                         "bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
-                         "area": float((x1 - x0) * (y1 - y0) * 0.6)})
+        anns += [person_annotation(p, len(anns) + 1 + i, image_id) for i, p in enumerate(people)]
     ann_file = root / "annotations.json"
     if annotate:
-        cat = {"id": 1, "name": "person", "supercategory": "person", "keypoints": ["kp%d" % i for i in range(17)],
-               "skeleton": [[1, 2]]}
-        ann_file.write_text(json.dumps({"images": images, "annotations": anns, "categories": [cat]}))
+        write_annotations(ann_file, images, anns)
     return img_dir, ann_file
 
 

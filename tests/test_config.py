@@ -101,22 +101,19 @@ def test_bad_values_name_the_key(override, message):
     assert isinstance(info.value, ValueError)
 
 
-def test_file_errors_name_the_key_and_the_file(tmp_path):
-    path = tmp_path / "c.toml"
-    path.write_text("[TRAIN]\nbatch_size = -3\n")
-    with pytest.raises(ConfigError, match=r"TRAIN.batch_size: must be a positive integer, got -3 \(in .*c.toml\)"):
+@pytest.mark.parametrize("text, message", [
+    ("[TRAIN]\nbatch_size = -3\n", r"TRAIN.batch_size: must be a positive integer, got -3 \(in .*c.toml\)"),
+    ("[TRAIN]\nbatch_size = \n", "c.toml: not valid TOML"),
+    ("[DATA]\nunknown_thing = 1\n", "DATA.unknown_thing: unknown key"),
+    ("DATA = 3\n", "DATA: must be a table"),
+    (None, "missing.toml: cannot read config file"),
+])
+def test_file_errors_name_the_key_and_the_file(tmp_path, text, message):
+    path = tmp_path / ("missing.toml" if text is None else "c.toml")
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
         load_config(path)
-    path.write_text("[TRAIN]\nbatch_size = \n")
-    with pytest.raises(ConfigError, match="c.toml: not valid TOML"):
-        load_config(path)
-    path.write_text("[DATA]\nunknown_thing = 1\n")
-    with pytest.raises(ConfigError, match="DATA.unknown_thing: unknown key"):
-        load_config(path)
-    path.write_text("DATA = 3\n")
-    with pytest.raises(ConfigError, match="DATA: must be a table"):
-        load_config(path)
-    with pytest.raises(ConfigError, match="missing.toml: cannot read config file"):
-        load_config(tmp_path / "missing.toml")
 
 
 def test_round_trip_and_digest(tmp_path):

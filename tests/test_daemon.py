@@ -6,7 +6,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -16,6 +15,7 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from daemon_harness import eventually, free_port, get, serving, stop, write_config
 from edge_fixtures import make_bundle
 from openpose_plus.edge.service.config import ConfigError, load_config, parse_config
 
@@ -25,125 +25,13 @@ def bundle(tmp_path_factory):
     return make_bundle(tmp_path_factory.mktemp("bundle"))
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class NotifySocket:
-    """What systemd does: bind a datagram socket, hand its path over in NOTIFY_SOCKET, read."""
-
-    def __init__(self, path):
-        self.path = str(path)
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(self.path)
-        self.sock.settimeout(0.2)
-        self.messages = []  # (monotonic time, {key: value})
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self):
-        while not self._stop.is_set():
-            try:
-                data = self.sock.recv(65536).decode()
-            except socket.timeout:
-                continue
-            fields = dict(line.split("=", 1) for line in data.splitlines() if "=" in line)
-            self.messages.append((time.monotonic(), fields))
-
-    def wait_for(self, key, value=None, timeout=30.0, after=0.0, status=None):
-        """The first message at or after ``after`` with ``key`` (holding ``value``), and with
-        ``status`` in its STATUS when given (a READY=1 that says why, not an earlier one late)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for t, m in list(self.messages):
-                if t >= after and key in m and (value is None or value in m[key]) and \
-                        (status is None or status in m.get("STATUS", "")):
-                    return t, m
-            time.sleep(0.02)
-        raise AssertionError("no %s=%s within %.0f s; got %s" % (key, value, timeout, [m for _, m in self.messages]))
-
-    def times(self, key):
-        return [t for t, m in list(self.messages) if key in m]
-
-    def close(self):
-        self._stop.set()
-        self._thread.join()
-        self.sock.close()
-
-
-def eventually(value, timeout=30.0, what="the condition"):
-    """Poll ``value()`` until it is truthy and return it: a wait on a condition, never a
-    sleep-then-count (how much happens in a second depends on the machine's load)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = value()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("%s: not within %.0f s" % (what, timeout))
-        time.sleep(0.02)
-
-
-def write_config(path, bundle, uri, **sections):
-    cfg = {"model": {"bundle": bundle, "backend": "onnxruntime", "threads": 1},
-           "source": {"uri": uri, "reconnect_min": 0.05, "reconnect_max": 0.5},
-           "daemon": {"status_interval": 0.3, "stall_seconds": 1.5, "stop_timeout": 3.0}}
-    for k, v in sections.items():
-        cfg.setdefault(k, {}).update(v)
-    lines = []
-
-    def emit(prefix, table):
-        scalars = {k: v for k, v in table.items() if not isinstance(v, dict)}
-        if prefix:
-            lines.append("[%s]" % prefix)
-        for k, v in scalars.items():
-            lines.append("%s = %s" % (k, json.dumps(v)))
-        for k, v in table.items():
-            if isinstance(v, dict):
-                emit((prefix + "." if prefix else "") + k, v)
-
-    emit("", cfg)
-    path.write_text("\n".join(lines) + "\n")
-    return str(path)
-
-
-def start(config, notify, watchdog_usec=400000):
-    env = dict(os.environ, NOTIFY_SOCKET=notify.path, WATCHDOG_USEC=str(watchdog_usec), PYTHONUNBUFFERED="1")
-    return subprocess.Popen([sys.executable, "-m", "openpose_plus.commands", "serve", "--config", config],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def stop(proc, sig=signal.SIGTERM, timeout=20):
-    if proc.poll() is None:
-        proc.send_signal(sig)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        raise AssertionError("daemon did not stop: " + err[-3000:])
-    return proc.returncode, out, err
-
-
-def get(url):
-    with urllib.request.urlopen(url, timeout=5) as r:
-        return r.status, r.read()
-
-
 def test_ready_watchdog_status_http_then_clean_stop(bundle, tmp_path):
-    notify = NotifySocket(tmp_path / "notify")
     port = free_port()
     cfg = write_config(tmp_path / "edge.toml", bundle, "synthetic://160x120?people=2&rate=40",
                        sinks={"openpose_json": {"directory": str(tmp_path / "json")},
                               "jsonl": {"target": str(tmp_path / "poses.jsonl")},
                               "http": {"enabled": True, "port": port}})
-    proc = start(cfg, notify)
-    try:
+    with serving(cfg, tmp_path / "notify") as (proc, notify):
         t_ready, ready = notify.wait_for("READY", "1")
         # READY comes after the first frame has been through the pipeline
         assert int(ready["STATUS"].split(" frames")[0].rsplit(" ", 1)[1]) >= 1
@@ -169,10 +57,6 @@ def test_ready_watchdog_status_http_then_clean_stop(bundle, tmp_path):
         assert {s.labels["stage"] for s in fams["openpose_plus_stage_seconds"].samples} >= {"infer", "group"}
         t_term = time.monotonic()
         code, out, err = stop(proc)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        notify.close()
     assert code == 0, err[-3000:]
     notify.wait_for("STOPPING", "1", timeout=1, after=t_term)
     # Sinks flushed: every frame out of the pipeline is in both outputs, every file whole.
@@ -190,12 +74,10 @@ def test_ready_watchdog_status_http_then_clean_stop(bundle, tmp_path):
 
 
 def test_lost_source_is_retried_with_backoff_then_frames_again(bundle, tmp_path):
-    notify = NotifySocket(tmp_path / "notify")
     video = tmp_path / "cam.avi"
     out = tmp_path / "poses.jsonl"
     cfg = write_config(tmp_path / "edge.toml", bundle, str(video), sinks={"jsonl": {"target": str(out)}})
-    proc = start(cfg, notify)
-    try:
+    with serving(cfg, tmp_path / "notify") as (proc, notify):
         # no camera yet: STATUS says it is being retried
         _, m = notify.wait_for("STATUS", "retry", timeout=30)
         assert "no such file" in m["STATUS"]
@@ -206,28 +88,18 @@ def test_lost_source_is_retried_with_backoff_then_frames_again(bundle, tmp_path)
         os.rename(tmp_path / "tmp.avi", video)  # the file appears; it ends after 8 frames -> read again
         notify.wait_for("READY", "1", timeout=30)
         notify.wait_for("STATUS", "connected after", timeout=30)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if out.exists() and len(out.read_text().splitlines()) >= 20:
-                break
-            time.sleep(0.1)
+        eventually(lambda: out.exists() and len(out.read_text().splitlines()) >= 20, what="20 frames written")
         code, _, err = stop(proc)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        notify.close()
     assert code == 0, err[-3000:]
     frames = [json.loads(l)["frame"] for l in out.read_text().splitlines()]
     assert len(frames) >= 20 and frames == sorted(frames) and max(frames) >= 19  # numbering goes on
 
 
 def test_sighup_reloads_and_a_bad_reload_keeps_running(bundle, tmp_path):
-    notify = NotifySocket(tmp_path / "notify")
     first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     path = tmp_path / "edge.toml"
     cfg = write_config(path, bundle, "synthetic://96x64?people=1&rate=40", sinks={"jsonl": {"target": str(first)}})
-    proc = start(cfg, notify)
-    try:
+    with serving(cfg, tmp_path / "notify") as (proc, notify):
         t0, _ = notify.wait_for("READY", "1")
         write_config(path, bundle, "synthetic://96x64?people=1&rate=40", sinks={"jsonl": {"target": str(second)}})
         t_hup = time.monotonic()
@@ -235,35 +107,26 @@ def test_sighup_reloads_and_a_bad_reload_keeps_running(bundle, tmp_path):
         t_rel, m = notify.wait_for("RELOADING", "1", after=t_hup)
         assert int(m["MONOTONIC_USEC"]) > 0
         notify.wait_for("READY", "1", after=t_rel)
-        deadline = time.monotonic() + 20
-        while not (second.exists() and second.read_text().count("\n") >= 5) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert second.read_text().count("\n") >= 5
+        eventually(lambda: second.exists() and second.read_text().count("\n") >= 5, what="5 frames after the reload")
         n_first = first.read_text().count("\n")
+
+        def refused(status, why):  # SIGHUP: READY says the reload was refused and why; frames go on
+            t_bad = time.monotonic()
+            proc.send_signal(signal.SIGHUP)
+            _, m = notify.wait_for("READY", "1", after=t_bad + 1e-6, status=status)
+            assert why in m["STATUS"]
+            size = second.read_text().count("\n")
+            eventually(lambda: second.read_text().count("\n") > size, what="frames after the refused reload")
+            assert proc.poll() is None
+
         # now a broken file: refused, the running pipeline goes on
         path.write_text(path.read_text() + "\n[sinks.http]\nprot = 80\n")
-        t_bad = time.monotonic()
-        proc.send_signal(signal.SIGHUP)
-        _, m = notify.wait_for("READY", "1", after=t_bad + 1e-6, status="reload refused")
-        assert "sinks.http.prot" in m["STATUS"]
-        size = second.read_text().count("\n")
-        eventually(lambda: second.read_text().count("\n") > size, what="frames after the refused reload")
-        assert proc.poll() is None
+        refused("reload refused", "sinks.http.prot")
         # and a bundle that fails its check: refused too, before the running model is dropped
         write_config(path, str(tmp_path / "no-bundle"), "synthetic://96x64?people=1&rate=40",
                      sinks={"jsonl": {"target": str(second)}})
-        t_bad = time.monotonic()
-        proc.send_signal(signal.SIGHUP)
-        _, m = notify.wait_for("READY", "1", after=t_bad + 1e-6, status="reload refused: ")
-        assert "does not exist" in m["STATUS"]
-        size = second.read_text().count("\n")
-        eventually(lambda: second.read_text().count("\n") > size, what="frames after the refused bundle")
-        assert proc.poll() is None
+        refused("reload refused: ", "does not exist")
         code, _, err = stop(proc)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        notify.close()
     assert code == 0, err[-3000:]
     assert first.read_text().count("\n") == n_first  # the first sink was flushed and closed at reload
 
@@ -274,13 +137,11 @@ def test_a_hung_pipeline_stops_feeding_the_watchdog(bundle, tmp_path):
     for i in range(5):
         cv2.imwrite(str(folder / ("%02d.png" % i)), np.full((64, 96, 3), 40 * i, np.uint8))
     os.mkfifo(folder / "05.png")  # reading it blocks forever: a camera driver that hangs
-    notify = NotifySocket(tmp_path / "notify")
     cfg = write_config(tmp_path / "edge.toml", bundle, str(folder), source={"reopen_on_end": False},
                        sinks={"http": {"enabled": True, "port": free_port()}},
                        daemon={"stall_seconds": 0.8, "stop_timeout": 1.0})
     port = int(open(cfg).read().split("port = ")[1].split()[0])
-    proc = start(cfg, notify)
-    try:
+    with serving(cfg, tmp_path / "notify") as (proc, notify):
         notify.wait_for("READY", "1")
         # no ping for twice WATCHDOG_USEC: systemd would restart it
         eventually(lambda: notify.times("WATCHDOG") and time.monotonic() - notify.times("WATCHDOG")[-1] > 0.8,
@@ -289,10 +150,6 @@ def test_a_hung_pipeline_stops_feeding_the_watchdog(bundle, tmp_path):
             get("http://127.0.0.1:%d/healthz" % port)
         assert err.value.code == 503 and b"no frame for" in err.value.read()
         code, _, err = stop(proc)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        notify.close()
     # the stop was asked for: a clean stop (0), though the hung stage was left behind
     assert code == 0 and "did not stop within" in err
 
@@ -344,12 +201,8 @@ def test_a_bundle_that_fails_its_check_stops_the_start(bundle, tmp_path):
     shutil.copytree(bundle, broken)
     with open(broken / "model.onnx", "r+b") as f:
         f.truncate(64)
-    notify = NotifySocket(tmp_path / "notify")
-    proc = start(write_config(tmp_path / "edge.toml", str(broken), "synthetic://"), notify)
-    try:
+    with serving(write_config(tmp_path / "edge.toml", str(broken), "synthetic://"), tmp_path / "notify") as (proc, _):
         code, err = proc.wait(60), proc.stderr.read()
-    finally:
-        notify.close()
     assert code == 1 and "model.onnx is 64 bytes" in err
 
 

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 
@@ -15,11 +14,11 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from daemon_harness import eventually, free_port, get, serving, stop
 from edge_fixtures import tiny_pose_onnx
 from openpose_plus.edge.batch import BatchSpec, batched_model
 from openpose_plus.edge.bundle import write_bundle
 from openpose_plus.edge.service.config import ConfigError, load_config, parse_config
-from test_daemon import NotifySocket, eventually, free_port, get, start, stop
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +43,6 @@ def metrics(base):
 
 
 def test_several_streams_ready_without_the_absent_camera_then_with_it(bundle, tmp_path):
-    notify = NotifySocket(tmp_path / "notify")
     port = free_port()
     video = tmp_path / "gate.avi"
     cfg = config(tmp_path / "edge.toml", bundle,
@@ -52,9 +50,8 @@ def test_several_streams_ready_without_the_absent_camera_then_with_it(bundle, tm
                   ("yard", "synthetic://160x120?people=1&rate=30&seed=2"), ("gate", str(video))],
                  '[sinks.openpose_json]\ndirectory = "%s"\n[sinks.jsonl]\ntarget = "%s"\n'
                  "[sinks.http]\nenabled = true\nport = %d\n" % (tmp_path / "json", tmp_path / "p.jsonl", port))
-    proc = start(cfg, notify)
     base = "http://127.0.0.1:%d" % port
-    try:
+    with serving(cfg, tmp_path / "notify") as (proc, notify):
         # READY while the gate camera is absent: it has been declared down, the others deliver
         _, ready = notify.wait_for("READY", "1")
         assert "streams 2/3 up" in ready["STATUS"] and "gate:" in ready["STATUS"]
@@ -105,10 +102,6 @@ def test_several_streams_ready_without_the_absent_camera_then_with_it(bundle, tm
         assert set(frames) == {"door", "yard", "gate"} and min(frames.values()) > 0
         assert set(s.labels["stream"] for s in fams["openpose_plus_source_reconnects"].samples) == set(frames)
         code, _, err = stop(proc)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        notify.close()
     assert code == 0, err[-3000:]
     summary = json.loads(err.split("summary: ")[1].splitlines()[0])
     assert set(summary["streams"]) == {"door", "yard", "gate"}

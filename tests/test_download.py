@@ -262,15 +262,12 @@ def test_download_all_removes_archives_when_asked(server, tmp_path):
 
 def test_manifest_validation(tmp_path):
     m = tmp_path / "m.json"
-    m.write_text('[{"name": "a", "url": "http://x/a.zip"}]')
-    with pytest.raises(DownloadError, match="no size or checksum"):
-        load_manifest(m)
-    m.write_text('[{"name": "a", "url": "http://x/a.zip", "size": 3, "colour": "red"}]')
-    with pytest.raises(DownloadError, match="unknown field"):
-        load_manifest(m)
-    m.write_text("{")
-    with pytest.raises(DownloadError, match="not valid JSON"):
-        load_manifest(m)
+    for text, message in (('[{"name": "a", "url": "http://x/a.zip"}]', "no size or checksum"),
+                          ('[{"name": "a", "url": "http://x/a.zip", "size": 3, "colour": "red"}]', "unknown field"),
+                          ("{", "not valid JSON")):
+        m.write_text(text)
+        with pytest.raises(DownloadError, match=message):
+            load_manifest(m)
 
 
 def test_the_builtin_manifest_is_coco_2017():

@@ -16,6 +16,7 @@ import pytest
 
 pytest.importorskip("pycocotools")
 
+from coco_fixtures import person_annotation, write_annotations  # noqa: E402
 from openpose_plus.edge.preprocess import Preprocessor  # noqa: E402
 from openpose_plus.edge.skeleton import COCO17_TO_COCO18, COCO18, Skeleton, coco17_to_coco18  # noqa: E402
 from openpose_plus.edge.synthetic.figures import random_scene  # noqa: E402
@@ -45,22 +46,9 @@ def write_val_set(root, n_images=4, seed=0):
         name = "%012d.jpg" % image_id
         cv2.imwrite(str(root / "val2017" / name), picture)
         images.append({"id": image_id, "file_name": name, "width": W, "height": H})
-        for p in people:
-            kp17 = np.zeros((17, 3), np.float32)
-            for i18, i17 in enumerate(COCO17_TO_COCO18):
-                if i17 is not None and p[i18, 2] > 0:
-                    kp17[i17] = (p[i18, 0], p[i18, 1], 2)
-            seen = kp17[kp17[:, 2] > 0]
-            x0, y0 = seen[:, :2].min(axis=0)
-            x1, y1 = seen[:, :2].max(axis=0)
-            anns.append({"id": len(anns) + 1, "image_id": image_id, "category_id": 1, "iscrowd": 0,
-                         "keypoints": kp17.ravel().round(2).tolist(), "num_keypoints": int(len(seen)),
-                         "bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
-                         "area": float((x1 - x0) * (y1 - y0) * 0.6)})
-    cat = {"id": 1, "name": "person", "supercategory": "person",
-           "keypoints": ["kp%d" % i for i in range(17)], "skeleton": [[1, 2]]}
+        anns += [person_annotation(p, len(anns) + 1 + i, image_id) for i, p in enumerate(people)]
     ann_file = root / "annotations" / "person_keypoints_val2017.json"
-    ann_file.write_text(json.dumps({"images": images, "annotations": anns, "categories": [cat]}))
+    write_annotations(ann_file, images, anns)
     return ann_file
 
 

@@ -25,8 +25,8 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from daemon_harness import eventually, free_port, get, serving, stop, write_config
 from edge_fixtures import make_bundle
-from test_daemon import NotifySocket, eventually, free_port, get, start, stop, write_config
 from openpose_plus.edge.estimator import PoseEstimator
 from openpose_plus.edge.pipeline import Pipeline
 from openpose_plus.edge.poses import Poses
@@ -127,15 +127,14 @@ def _lines(path):
 
 
 def test_2_a_reload_that_cannot_start_keeps_the_running_pipeline(bundle, tmp_path):
-    notify = NotifySocket(tmp_path / "notify")
     out = tmp_path / "a.jsonl"
     path = tmp_path / "edge.toml"
     uri = "synthetic://96x64?people=1&rate=40"
-    proc = start(write_config(path, bundle, uri, sinks={"jsonl": {"target": str(out)}}), notify)
     busy = socket.socket()
     busy.bind(("127.0.0.1", 0))
     busy.listen(1)
-    try:
+    cfg = write_config(path, bundle, uri, sinks={"jsonl": {"target": str(out)}})
+    with busy, serving(cfg, tmp_path / "notify") as (proc, notify):
         notify.wait_for("READY", "1")
         (tmp_path / "file").write_text("")
         bad = [
@@ -160,11 +159,6 @@ def test_2_a_reload_that_cannot_start_keeps_the_running_pipeline(bundle, tmp_pat
         notify.wait_for("READY", "1", after=t_hup)
         eventually(lambda: _lines(tmp_path / "b.jsonl") >= 3, what="frames after the good reload")
         code, _, err = stop(proc)
-    finally:
-        busy.close()
-        if proc.poll() is None:
-            proc.kill()
-        notify.close()
     assert code == 0, err[-3000:]
     assert "reload failed" not in err and err.count("reload refused") == 2
     # frame numbers go on across the reload (8): one sequence over both files
@@ -233,12 +227,10 @@ def test_3_a_failing_sink_says_so_once_retries_recreating_its_folder_and_says_wh
 
 
 def test_3_a_failing_sink_shows_in_healthz_status_and_metrics(bundle, tmp_path):
-    notify = NotifySocket(tmp_path / "notify")
     port = free_port()
     folder = tmp_path / "json"
     cfg = write_config(tmp_path / "edge.toml", bundle, "synthetic://96x64?people=1&rate=40",
                        sinks={"openpose_json": {"directory": str(folder)}, "http": {"enabled": True, "port": port}})
-    proc = start(cfg, notify)
     base = "http://127.0.0.1:%d" % port
 
     def health():
@@ -251,7 +243,7 @@ def test_3_a_failing_sink_shows_in_healthz_status_and_metrics(bundle, tmp_path):
         fams = {f.name: f for f in text_string_to_metric_families(get(base + "/metrics")[1].decode())}
         return {s.labels["sink"]: s.value for s in fams["openpose_plus_sink_failing"].samples}
 
-    try:
+    with serving(cfg, tmp_path / "notify") as (proc, notify):
         notify.wait_for("READY", "1")
         assert health()[0] == 200 and failing_gauge() == {"openpose_json": 0.0, "http": 0.0}
         t_break = time.monotonic()
@@ -265,10 +257,6 @@ def test_3_a_failing_sink_shows_in_healthz_status_and_metrics(bundle, tmp_path):
         eventually(lambda: health()[0] == 200, what="/healthz ok again")
         assert failing_gauge()["openpose_json"] == 0.0
         code, _, err = stop(proc)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        notify.close()
     assert code == 0, err[-3000:]
     assert err.count("sink openpose_json failing") == 1 and "sink openpose_json recovered" in err, err[-3000:]
 
@@ -537,11 +525,9 @@ def test_9_one_process_writes_a_json_directory(tmp_path):
 
 
 def test_9_a_second_daemon_on_the_same_json_directory_refuses_to_start(bundle, tmp_path):
-    notify = NotifySocket(tmp_path / "notify")
     sinks = {"openpose_json": {"directory": str(tmp_path / "json")}}
-    first = start(write_config(tmp_path / "a.toml", bundle, "synthetic://96x64?people=1&rate=40", sinks=sinks),
-                  notify)
-    try:
+    cfg = write_config(tmp_path / "a.toml", bundle, "synthetic://96x64?people=1&rate=40", sinks=sinks)
+    with serving(cfg, tmp_path / "notify") as (first, notify):
         notify.wait_for("READY", "1")
         second = _cli("serve", "--config", write_config(tmp_path / "b.toml", bundle, "synthetic://", sinks=sinks),
                       timeout=60)
@@ -551,22 +537,16 @@ def test_9_a_second_daemon_on_the_same_json_directory_refuses_to_start(bundle, t
         code, err = _check(tmp_path, open(tmp_path / "b.toml").read(), "c.toml")  # --check while it runs
         assert code == 0 and "warning" in err and "in use by process %d" % first.pid in err, err
         code, _, err = stop(first)
-    finally:
-        if first.poll() is None:
-            first.kill()
-        notify.close()
     assert code == 0, err[-3000:]
 
 
 # -- 10. smaller ones ------------------------------------------------------------------------------
 
 def test_10_a_sighup_while_starting_does_not_kill_the_daemon(bundle, tmp_path):
-    notify = NotifySocket(tmp_path / "notify")
     config = tmp_path / "edge.toml"
     text = open(write_config(tmp_path / "real.toml", bundle, "synthetic://96x64?people=1&rate=40")).read()
     os.mkfifo(config)  # the daemon blocks reading its config until the test writes it
-    proc = start(str(config), notify)
-    try:
+    with serving(str(config), tmp_path / "notify") as (proc, notify):
         with open(config, "w") as f:  # returns once the daemon has opened the file to read it
             proc.send_signal(signal.SIGHUP)  # was: killed (the handler came after loading)
             f.write(text)
@@ -577,10 +557,6 @@ def test_10_a_sighup_while_starting_does_not_kill_the_daemon(bundle, tmp_path):
         notify.wait_for("READY", "1", after=t_rel)
         assert proc.poll() is None
         code, _, err = stop(proc)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        notify.close()
     assert code == 0, err[-3000:]
 
 
@@ -600,19 +576,13 @@ def test_10_run_fails_when_a_sink_lost_frames(bundle, tmp_path):
 def test_10_a_stop_while_the_source_hangs_is_a_clean_stop_and_the_stall_is_named(bundle, tmp_path):
     folder = _image_folder(tmp_path / "frames", [(96, 64)] * 3)
     os.mkfifo(folder / "03.png")  # reading it blocks forever: a camera driver that hangs
-    notify = NotifySocket(tmp_path / "notify")
     cfg = write_config(tmp_path / "edge.toml", bundle, str(folder), source={"reopen_on_end": False},
                        daemon={"stall_seconds": 0.8, "stop_timeout": 1.0, "status_interval": 0.2})
-    proc = start(cfg, notify)
-    try:
+    with serving(cfg, tmp_path / "notify") as (proc, notify):
         t_ready, _ = notify.wait_for("READY", "1")
         _, m = notify.wait_for("STATUS", "stalled", after=t_ready)  # was "0.0 fps"
         assert "no frame for" in m["STATUS"]
         code, _, err = stop(proc)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        notify.close()
     assert code == 0 and "did not stop within" in err  # systemctl stop: a clean stop, not a failure
 
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from edge_fixtures import make_bundle
-from openpose_plus.edge.estimator import PoseEstimator
+from edge_fixtures import tiny_estimator
+from openpose_plus.benches.pipeline import ReplaySource  # frames in memory, copied into the ring
 from openpose_plus.edge.pipeline import Pipeline
 from openpose_plus.edge.sources import Source, SourceEnded
 from openpose_plus.edge.synthetic.scene import MovingScene
@@ -13,9 +13,8 @@ from openpose_plus.edge.worker import FrameError, GroupingError, InferenceWorker
 
 @pytest.fixture(scope="module")
 def estimator(tmp_path_factory):
-    est = PoseEstimator(make_bundle(tmp_path_factory.mktemp("b")), backend="onnxruntime", threads=1)
-    yield est
-    est.close()
+    with tiny_estimator(tmp_path_factory.mktemp("b")) as est:
+        yield est
 
 
 class Numbered(Source):
@@ -117,24 +116,10 @@ class Pool:
         return self._workers[:n]
 
 
-class Images(Source):
-    def __init__(self, images, count):
-        super().__init__("images://")
-        self.images, self.count = images, count
-
-    def read(self):
-        if self.index >= self.count:
-            raise SourceEnded("images ended")
-        img = self.images[self.index % len(self.images)]
-        buf = self.ring.get(*img.shape[:2])
-        np.copyto(buf, img)
-        return self._frame(buf)
-
-
 def test_the_pipeline_runs_any_worker_and_loses_only_the_frames_it_cannot_use(estimator):
     faulty = Faulty(estimator.workers(1)[0], {3: "frame", 5: "group", 6: "group"})
     got = []
-    p = Pipeline(Pool([faulty]), Images(_images(), 12), mode="sequential",
+    p = Pipeline(Pool([faulty]), ReplaySource(_images(), 12), mode="sequential",
                  on_frame=lambda r: got.append((r.index, r.poses, r.timings)))
     p.run()
     assert p.error is None and p.frames == 9 and faulty.seen == 12
@@ -151,7 +136,7 @@ def test_a_worker_that_fails_otherwise_stops_the_pipeline(estimator):
         def process(self, image):
             raise OSError("the accelerator went away")
 
-    p = Pipeline(Pool([Broken(estimator.workers(1)[0], {})]), Images(_images(), 50), infer_workers=1)
+    p = Pipeline(Pool([Broken(estimator.workers(1)[0], {})]), ReplaySource(_images(), 50), infer_workers=1)
     p.run()
     assert isinstance(p.error, OSError) and p.frames == 0
 

@@ -230,6 +230,13 @@ def test_channel_mismatch():
     assert c.group(hc=K) == 0  # no background channel is fine
 
 
+def _every_entry_returns(c, code, steps):
+    """``steps`` of the core (C's methods) and opp_workspace_size all return ``code``."""
+    for step in steps:
+        assert getattr(c, step)() == code, step
+    assert lib.opp_workspace_size(c.sk, c.p, H, W, ffi.new("size_t *")) == code
+
+
 @pytest.mark.parametrize("mutate", [
     lambda c: setattr(c.sk, "num_parts", 0),
     lambda c: setattr(c.sk, "num_parts", lib.OPP_MAX_PARTS + 1),
@@ -245,10 +252,7 @@ def test_channel_mismatch():
 def test_bad_skeleton(mutate):
     c = C()
     mutate(c)
-    assert c.group() == lib.OPP_ERR_SKELETON
-    assert c.peaks_() == lib.OPP_ERR_SKELETON
-    assert c.assemble() == lib.OPP_ERR_SKELETON
-    assert lib.opp_workspace_size(c.sk, c.p, H, W, ffi.new("size_t *")) == lib.OPP_ERR_SKELETON
+    _every_entry_returns(c, lib.OPP_ERR_SKELETON, ("group", "peaks_", "assemble"))
 
 
 def test_skeleton_without_limb_tables():
@@ -273,12 +277,7 @@ def test_skeleton_without_limb_tables():
 def test_bad_params(field, value):
     c = C()
     setattr(c.p, field, value)
-    assert c.group() == lib.OPP_ERR_PARAMS
-    assert c.peaks_() == lib.OPP_ERR_PARAMS
-    assert c.score() == lib.OPP_ERR_PARAMS
-    assert c.assign() == lib.OPP_ERR_PARAMS
-    assert c.assemble() == lib.OPP_ERR_PARAMS
-    assert lib.opp_workspace_size(c.sk, c.p, H, W, ffi.new("size_t *")) == lib.OPP_ERR_PARAMS
+    _every_entry_returns(c, lib.OPP_ERR_PARAMS, ("group", "peaks_", "score", "assign", "assemble"))
 
 
 def test_step_arguments_out_of_range():

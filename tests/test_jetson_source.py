@@ -160,12 +160,10 @@ def test_a_cuda_stream_of_its_own_where_the_build_has_one(ju, generation):
 # -- the ring sized to the pipeline's window ---------------------------------------------------------
 @pytest.fixture(scope="module")
 def estimator(tmp_path_factory):
-    from edge_fixtures import make_bundle
-    from openpose_plus.edge.estimator import PoseEstimator
+    from edge_fixtures import tiny_estimator
 
-    est = PoseEstimator(make_bundle(tmp_path_factory.mktemp("b")), backend="onnxruntime", threads=1)
-    yield est
-    est.close()
+    with tiny_estimator(tmp_path_factory.mktemp("b")) as est:
+        yield est
 
 
 def _check_frames(wrong):

@@ -269,8 +269,8 @@ def test_the_daemon_publishes_each_stream_to_its_topic_and_reports_the_broker(br
     """[sinks.mqtt] in the daemon's config: one client, a topic per stream, its state in health and metrics."""
     from prometheus_client.parser import text_string_to_metric_families
 
+    from daemon_harness import free_port, get, serving, stop
     from edge_fixtures import make_bundle
-    from test_daemon import NotifySocket, free_port, get, start, stop
 
     sub = Subscriber(broker.port, "site/#", client_id="fleet")
     port = free_port()
@@ -281,9 +281,7 @@ def test_the_daemon_publishes_each_stream_to_its_topic_and_reports_the_broker(br
                     '[sinks.mqtt]\nhost = "127.0.0.1"\nport = %d\ntopic_prefix = "site"\nclient_id = "edge-1"\n'
                     '[sinks.http]\nenabled = true\nport = %d\n[daemon]\nstatus_interval = 0.3\n'
                     % (make_bundle(tmp_path), broker.port, port))
-    notify = NotifySocket(tmp_path / "notify")
-    proc = start(str(path), notify)
-    try:
+    with serving(str(path), tmp_path / "notify") as (proc, notify):
         notify.wait_for("READY", "1")
         _wait(lambda: {t for t, _, _ in sub.messages} >= {"site/door/poses", "site/yard/poses", "site/status"}, 20,
               "both streams' topics and the status")
@@ -293,10 +291,6 @@ def test_the_daemon_publishes_each_stream_to_its_topic_and_reports_the_broker(br
                                                                   .decode())}
         assert [s.value for s in fams["openpose_plus_sink_connected"].samples if s.labels["sink"] == "mqtt"] == [1.0]
         code, _, err = stop(proc)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        notify.close()
     assert code == 0, err[-3000:]
     for stream in ("door", "yard"):
         frames = [json.loads(p)["frame"] for t, p, _ in sub.messages if t == "site/%s/poses" % stream]

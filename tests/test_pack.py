@@ -469,6 +469,7 @@ def test_install_honours_prefix_and_uninstall_removes_everything(pack, tmp_path)
     assert [p for p in root.rglob("*") if not p.is_dir()] == []
 
 
+@pytest.mark.slow  # ~8 s, most of it the sanitized build; make test runs it (and make sanitize the rest)
 def test_example_reader_is_clean_under_address_and_ub_sanitizers(pack, tmp_path):
     """The C example and the core, built with ASan + UBSan, on good and broken files alike."""
     binary = tmp_path / "group_file_asan"

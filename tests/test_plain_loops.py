@@ -27,8 +27,8 @@ pytestmark = pytest.mark.toolchain  # compiles the core again, with the C compil
 
 
 @pytest.fixture(scope="module")
-def plain(tmp_path_factory):
-    return build_core("_paf_plain", ["-DOPP_PLAIN_LOOPS"], tmp_path_factory.mktemp("plain"))
+def plain():
+    return build_core("_paf_plain", ["-DOPP_PLAIN_LOOPS"])
 
 
 PARAMS = {
@@ -90,7 +90,13 @@ def scenes():
                    for what, h, p in _scenes(rng, *size)] for size in SIZES}
 
 
-@pytest.mark.parametrize("name", list(PARAMS))
+# The sets that score the most pairs in full (1-3 s each) run in the slow tier; the fast tier
+# keeps every other branch: the default, each NMS radius, few and fewer inner samples, no fail
+# allowed, truncation, the optimal assignment.
+SLOW = {"tiny-threshold", "no-fraction", "peak-weights", "many-samples"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in PARAMS])
 def test_fast_paths_match_the_plain_loops_bit_for_bit(plain, scenes, name):
     params = PARAMS[name]
     for (height, width), maps in scenes.items():
@@ -100,11 +106,11 @@ def test_fast_paths_match_the_plain_loops_bit_for_bit(plain, scenes, name):
 
 
 @pytest.mark.slow
-def test_the_comparison_catches_a_fast_path_that_rejects_too_much(plain, scenes, tmp_path):
+def test_the_comparison_catches_a_fast_path_that_rejects_too_much(plain, scenes):
     """An off-support test that is not conservative (cells count as off up to twice the
     threshold) must make the builds differ on these scenes: the comparison has teeth, and the
     scenes do take the fast path."""
-    mutant = build_core("_paf_mutant", ["-DOFF_MARGIN=4.0f"], tmp_path)
+    mutant = build_core("_paf_mutant", ["-DOFF_MARGIN=4.0f"])
     params = PARAMS["default"]
     broken, slow = Core(mutant, params, 46, 54), Core(plain, params, 46, 54)
     differs = [what for what, h, p in scenes[46, 54] if broken.run(h, p) != slow.run(h, p)]

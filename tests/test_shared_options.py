@@ -83,3 +83,18 @@ def test_one_size_parser(text, kwargs, want):
             _options.parse_size(text, **kwargs)
         with pytest.raises(argparse.ArgumentTypeError, match=want):
             _options.size_type(**kwargs)(text)
+
+
+def test_counts_are_refused_at_parsing_with_the_rule(capsys):
+    # One argparse type for every verb's counts (_options.at_least): a bad one exits 2
+    # (argparse's usage error) before any work starts, and says the rule it breaks.
+    from openpose_plus.commands import main
+
+    for argv, said in ((["tune-grouping", "b", "--rounds", "0"], "--rounds: must be 1 or more, got '0'"),
+                       (["bench", "group", "--max-images", "-1"], "--max-images: must be 0 or more"),
+                       (["bench", "soak", "--minutes", "0"], "--minutes: must be more than 0"),
+                       (["bench", "train", "--stages", "x"], "--stages: must be a number, 0 or more")):
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        assert stop.value.code == 2 and said in capsys.readouterr().err, argv
+    assert _options.at_least(0, float)("0.5") == 0.5 and _options.at_least(1)("3") == 3

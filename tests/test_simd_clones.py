@@ -29,8 +29,8 @@ pytestmark = pytest.mark.toolchain  # compiles the core again, with the C compil
 
 
 @pytest.fixture(scope="module")
-def baseline(tmp_path_factory):
-    return build_core("_paf_baseline", ["-DOPP_NO_SIMD_CLONES"], tmp_path_factory.mktemp("baseline"))
+def baseline():
+    return build_core("_paf_baseline", ["-DOPP_NO_SIMD_CLONES"])
 
 
 def _cpu_has_avx2() -> bool:

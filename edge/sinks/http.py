@@ -30,6 +30,7 @@ due one interval after the last one was due, not after it was made.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -38,7 +39,7 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, Iterator, Optional, Tuple
 from urllib.parse import parse_qs
 
 from openpose_plus.edge.draw import draw_poses
@@ -339,14 +340,8 @@ class HttpSink(Sink):
             def _events(self, src) -> None:
                 """Server-Sent Events: the skeleton, then the latest frame (of ``src``: any
                 stream's, or one stream's) each time one comes."""
-                self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
-                self.send_header("Cache-Control", "no-store")
-                self.end_headers()
                 seen, told = src._event_seq, False
-                with sink._cond:
-                    src.event_clients += 1
-                try:
+                with self._streaming("/events", src, "event_clients"):
                     while True:
                         with sink._cond:
                             sink._cond.wait_for(lambda: sink._closing or src._event_seq != seen
@@ -362,22 +357,11 @@ class HttpSink(Sink):
                             out += event
                         self.wfile.write(out or b": keep-alive\n\n")
                         self.wfile.flush()
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the page was closed
-                finally:
-                    with sink._cond:
-                        src.event_clients -= 1
 
             def _stream(self, raw: bool, src) -> None:
                 feed = src._feeds[raw]
-                self.send_response(200)
-                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=" + _BOUNDARY)
-                self.send_header("Cache-Control", "no-store")
-                self.end_headers()
                 seen = -1
-                with sink._cond:
-                    feed.clients += 1
-                try:
+                with self._streaming("/preview.mjpg", feed, "clients"):
                     while True:
                         with sink._cond:
                             sink._cond.wait_for(lambda: sink._closing or feed.seq != seen, timeout=5.0)
@@ -389,10 +373,24 @@ class HttpSink(Sink):
                         self.wfile.write(("--%s\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n"
                                           % (_BOUNDARY, len(jpeg))).encode() + jpeg + b"\r\n")
                         self.wfile.flush()
+
+            @contextlib.contextmanager
+            def _streaming(self, path: str, watched, counter: str) -> Iterator[None]:
+                """The headers of the stream at ``path``, then its body (the with block), this
+                viewer counted in ``watched.<counter>`` meanwhile (the frame side makes only what
+                someone watches); a viewer that goes away ends it quietly."""
+                self.send_response(200)
+                self.send_header("Content-Type", _STREAMS[path])
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                with sink._cond:
+                    setattr(watched, counter, getattr(watched, counter) + 1)
+                try:
+                    yield
                 except (BrokenPipeError, ConnectionResetError):
-                    pass  # the viewer went away
+                    pass  # the page or the viewer went away
                 finally:
                     with sink._cond:
-                        feed.clients -= 1
+                        setattr(watched, counter, getattr(watched, counter) - 1)
 
         return Handler

@@ -97,22 +97,21 @@ def parse_uri(uri: str) -> SourceURI:
 
 
 # -- reading options ------------------------------------------------------------------------
-def int_option(options: Dict[str, str], key: str, default: Optional[int], uri: str) -> Optional[int]:
+def _number_option(options: Dict[str, str], key: str, default, uri: str, kind: Callable, what: str):
     if key not in options:
         return default
     try:
-        return int(options[key])
+        return kind(options[key])
     except ValueError:
-        raise SourceError("source %s: option %s=%r is not an integer" % (uri, key, options[key])) from None
+        raise SourceError("source %s: option %s=%r is not %s" % (uri, key, options[key], what)) from None
+
+
+def int_option(options: Dict[str, str], key: str, default: Optional[int], uri: str) -> Optional[int]:
+    return _number_option(options, key, default, uri, int, "an integer")
 
 
 def float_option(options: Dict[str, str], key: str, default: Optional[float], uri: str) -> Optional[float]:
-    if key not in options:
-        return default
-    try:
-        return float(options[key])
-    except ValueError:
-        raise SourceError("source %s: option %s=%r is not a number" % (uri, key, options[key])) from None
+    return _number_option(options, key, default, uri, float, "a number")
 
 
 def range_option(options: Dict[str, str], key: str, uri: str) -> Optional[Tuple[float, float]]:

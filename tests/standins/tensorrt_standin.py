@@ -37,7 +37,7 @@ from __future__ import annotations
 import hashlib
 import json
 import types
-from typing import Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
@@ -107,6 +107,16 @@ TensorIOMode = _enum("TensorIOMode", {"NONE": 0, "INPUT": 1, "OUTPUT": 2})
 MemoryPoolType = _enum("MemoryPoolType", {"WORKSPACE": 0, "DLA_MANAGED_SRAM": 1, "DLA_LOCAL_DRAM": 2,
                                           "DLA_GLOBAL_DRAM": 3})
 DeviceType = _enum("DeviceType", {"GPU": 0, "DLA": 1})
+def _attribute(field: str, convert: Callable[[Any], Any] = lambda v: v) -> property:
+    """A read-write attribute of the bindings (``config.DLA_core = 1``), kept in ``self.<field>``."""
+    return property(lambda self: getattr(self, field), lambda self, value: setattr(self, field, convert(value)))
+
+
+def _count(field: str) -> property:
+    """A read-only ``num_*`` attribute of the bindings: how many ``self.<field>`` holds."""
+    return property(lambda self: len(getattr(self, field)))
+
+
 _ONNX_TYPES = {1: "FLOAT", 2: "UINT8", 3: "INT8", 6: "INT32", 7: "INT64", 9: "BOOL", 10: "HALF", 16: "BF16",
                17: "FLOAT8E4M3FN", 22: "INT4", 23: "FLOAT4E2M1"}
 _DTYPE = {"FLOAT": "FLOAT", "UINT8": "UINT8", "INT8": "INT8", "INT32": "INT32", "HALF": "HALF", "BOOL": "BOOL",
@@ -221,13 +231,8 @@ class INetworkDefinition(_Tracked):
         self._qdq = False
         self._fp16 = False
 
-    @property
-    def num_inputs(self) -> int:
-        return len(self._inputs)
-
-    @property
-    def num_outputs(self) -> int:
-        return len(self._outputs)
+    num_inputs = _count("_inputs")
+    num_outputs = _count("_outputs")
 
     def get_input(self, index: int) -> ITensor:
         return self._inputs[index]
@@ -244,9 +249,7 @@ class OnnxParser(_Tracked):
         self._network, self._logger = network, logger
         self._errors: List[ParserError] = []
 
-    @property
-    def num_errors(self) -> int:
-        return len(self._errors)
+    num_errors = _count("_errors")
 
     def get_error(self, index: int) -> ParserError:
         return self._errors[index]
@@ -365,37 +368,16 @@ class IBuilderConfig(_Tracked):
     def flags(self) -> int:
         return self._flags
 
-    @property
-    def int8_calibrator(self):
-        return self._calibrator
-
-    @int8_calibrator.setter
-    def int8_calibrator(self, calibrator) -> None:
-        self._calibrator = calibrator
-
-    @property
-    def default_device_type(self):
-        return self._device_type
-
-    @default_device_type.setter
-    def default_device_type(self, value) -> None:
-        self._device_type = value
-
-    @property
-    def DLA_core(self) -> int:  # noqa: N802
-        return self._dla_core
-
-    @DLA_core.setter
-    def DLA_core(self, value: int) -> None:  # noqa: N802
-        self._dla_core = int(value)
+    int8_calibrator = _attribute("_calibrator")
+    default_device_type = _attribute("_device_type")
+    DLA_core = _attribute("_dla_core", int)
+    progress_monitor = _attribute("_monitor")
 
     def add_optimization_profile(self, profile: IOptimizationProfile) -> int:
         self._profiles.append(profile)
         return len(self._profiles) - 1
 
-    @property
-    def num_optimization_profiles(self) -> int:
-        return len(self._profiles)
+    num_optimization_profiles = _count("_profiles")
 
     def create_timing_cache(self, serialized_timing_cache: bytes) -> ITimingCache:
         data = bytes(serialized_timing_cache)
@@ -418,14 +400,6 @@ class IBuilderConfig(_Tracked):
 
     def get_timing_cache(self) -> Optional[ITimingCache]:
         return self._timing
-
-    @property
-    def progress_monitor(self):
-        return self._monitor
-
-    @progress_monitor.setter
-    def progress_monitor(self, monitor) -> None:
-        self._monitor = monitor
 
 
 class _Calibrator:
@@ -584,13 +558,7 @@ class Runtime(_Tracked):
         self._logger = logger
         self._dla_core = 0
 
-    @property
-    def DLA_core(self) -> int:  # noqa: N802
-        return self._dla_core
-
-    @DLA_core.setter
-    def DLA_core(self, value: int) -> None:  # noqa: N802
-        self._dla_core = int(value)
+    DLA_core = _attribute("_dla_core", int)
 
     @property
     def num_DLA_cores(self) -> int:  # noqa: N802
@@ -628,9 +596,7 @@ class ICudaEngine(_Tracked):
                    [(n, s, d, TensorIOMode.OUTPUT) for n, s, d in header["outputs"]]
         self._session = None
 
-    @property
-    def num_io_tensors(self) -> int:
-        return len(self._io)
+    num_io_tensors = _count("_io")
 
     def get_tensor_name(self, index: int) -> str:
         return self._io[index][0]
