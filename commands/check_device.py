@@ -11,7 +11,6 @@ TensorRT, pycuda or a GPU is absent (it says which).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 

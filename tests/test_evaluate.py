@@ -22,7 +22,7 @@ from openpose_plus.edge.skeleton import COCO17_TO_COCO18, COCO18, Skeleton, coco
 from openpose_plus.edge.synthetic.figures import random_scene  # noqa: E402
 from openpose_plus.edge.targets import render_targets  # noqa: E402
 from openpose_plus.evaluation.coco import (EvalError, EvalSettings, evaluate,  # noqa: E402
-                                                  evaluate_predictions, load_coco, predict,
+                                                  evaluate_predictions, load_coco,
                                                   to_coco_keypoints)
 
 W, H = 320, 240                 # image size
