@@ -50,9 +50,9 @@ extern "C" {
  * incompatible change bumps MAJOR (the shared library's SONAME is
  * libopenpose_plus_paf.so.MAJOR), an addition bumps MINOR, a fix bumps PATCH. */
 #define OPP_VERSION_MAJOR 0
-#define OPP_VERSION_MINOR 2
+#define OPP_VERSION_MINOR 3
 #define OPP_VERSION_PATCH 0
-#define OPP_VERSION 200 /* MAJOR * 10000 + MINOR * 100 + PATCH */
+#define OPP_VERSION 300 /* MAJOR * 10000 + MINOR * 100 + PATCH */
 
 /* Status codes. Warnings are bits that can be combined; errors are negative. */
 #define OPP_OK 0
@@ -313,6 +313,13 @@ int opp_tracker_size(int num_parts, const opp_track_params *params, size_t *size
  * opp_tracker_size(), aligned to OPP_TRACKER_ALIGN); params are copied in.
  * Errors: NULL_POINTER, SKELETON, PARAMS, STATE (too small or misaligned). */
 int opp_tracker_init(void *state, size_t state_size, int num_parts, const opp_track_params *params);
+
+/* The frame's size in the keypoints' pixels (width x height, each 1..1e6): smoothed parts
+ * are then written within [0, width - 1] x [0, height - 1] (the filter's prediction, or a
+ * held part moving with its track, may overshoot an edge). 0 x 0, as opp_tracker_init
+ * leaves it: unbounded. Keypoints given unsmoothed (smooth = 0, untracked people) are
+ * copied as they came. Errors: NULL_POINTER, STATE, ARGUMENT (another size). */
+int opp_tracker_set_frame(void *state, float width, float height);
 
 /* One frame. keypoints: num_people * num_parts * 3 floats (x, y, score; a part
  * scoring <= part_threshold, with a non-finite value or a coordinate beyond

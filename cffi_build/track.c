@@ -35,6 +35,7 @@ typedef struct tracker_header {
     int has_time;
     double last_time;
     long long births, deaths, frames;
+    float frame_w, frame_h; /* smoothed parts are kept in [0, w - 1] x [0, h - 1]; 0 x 0: unbounded */
     size_t size;     /* the block size init was given (checked on every call) */
     size_t off_tracks, off_parts, off_people, off_pred, off_cands; /* off_people: infos, then xyv */
 } tracker_header;
@@ -116,7 +117,7 @@ const char *opp_track_strerror(int code)
     case OPP_ERR_TIMESTAMP: return "timestamp not finite or not after the previous frame's";
     case OPP_ERR_PARAMS: return "a tracking parameter is out of range";
     case OPP_ERR_SKELETON: return "num_parts outside 1..OPP_MAX_PARTS";
-    case OPP_ERR_ARGUMENT: return "num_people is negative";
+    case OPP_ERR_ARGUMENT: return "num_people is negative, or a frame size is not 0 x 0 nor within 1..1e6";
     default: return opp_strerror(code);
     }
 }
@@ -229,6 +230,17 @@ int opp_tracker_stats(const void *state, opp_track_stats *stats)
     return OPP_OK;
 }
 
+int opp_tracker_set_frame(void *state, float width, float height)
+{
+    tracker_header *h;
+    if (!state) return OPP_ERR_NULL_POINTER;
+    if (!(h = header_of(state))) return OPP_ERR_STATE;
+    if (!(width == 0.0f && height == 0.0f) && !(in_range(width, 1.0f, MAX_COORD) && in_range(height, 1.0f, MAX_COORD)))
+        return OPP_ERR_ARGUMENT;
+    h->frame_w = width, h->frame_h = height;
+    return OPP_OK;
+}
+
 /* -- helpers --------------------------------------------------------------------- */
 
 static int part_ok(const float *kp, float threshold)
@@ -245,6 +257,8 @@ static float alpha(float cutoff, double dt)
 }
 
 static float finite_or(float v, float fallback) { return isfinite(v) ? v : fallback; }
+/* v within [0, size - 1] (a pixel centre of the frame); size 0: unbounded. v is finite. */
+static float in_frame(float v, float size) { return size > 0.0f ? (v < 0.0f ? 0.0f : v > size - 1.0f ? size - 1.0f : v) : v; }
 /* Inline min/max (fminf/fmaxf are calls without -ffast-math); operands are never NaN here. */
 static float min2(float a, float b) { return a < b ? a : b; }
 static float max2(float a, float b) { return a > b ? a : b; }
@@ -591,7 +605,9 @@ static void update_track(frame_ctx *c, int t, int i, float *out)
             r->fy = finite_or(r->fy + (float)(tr->vy * dt), r->fy);
             r->filtered = c->now;
         }
-        if (r->visible) o[0] = r->fx, o[1] = r->fy, o[2] = r->score;
+        /* The filter's prediction (and a held part moving with its track) may overshoot
+         * an edge: what is shown stays in the frame; the state keeps its own value. */
+        if (r->visible) o[0] = in_frame(r->fx, c->h->frame_w), o[1] = in_frame(r->fy, c->h->frame_h), o[2] = r->score;
         else o[0] = o[1] = o[2] = 0.0f;
     }
     memcpy(out, buf, sizeof(float) * 3 * (size_t)c->k);

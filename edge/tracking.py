@@ -20,11 +20,12 @@ from __future__ import annotations
 import dataclasses
 import threading
 from dataclasses import dataclass
-from typing import Mapping, Optional, Union
+from typing import Mapping, Optional, Tuple, Union
 
 import numpy as np
 
 from ._paf import ffi, lib
+from .grouping import check_status
 from .poses import Poses
 from .skeleton import Skeleton
 
@@ -129,10 +130,7 @@ class TrackStats:
 
 
 def _check(rc: int) -> int:
-    if rc >= 0:
-        return rc
-    message = ffi.string(lib.opp_track_strerror(rc)).decode()
-    raise (RuntimeError if rc == lib.OPP_ERR_STATE else ValueError)(message)
+    return check_status(rc, lib.opp_track_strerror, lib.OPP_ERR_STATE)  # a state we sized: our bug
 
 
 class PoseTracker:
@@ -140,7 +138,8 @@ class PoseTracker:
     a lock keeps ``update`` (the frame loop) and ``stats`` (a metrics scrape, on another
     thread) from touching the state at once."""
 
-    def __init__(self, skeleton: Skeleton, params: Optional[TrackParams] = None) -> None:
+    def __init__(self, skeleton: Skeleton, params: Optional[TrackParams] = None,
+                 frame_size: Optional[Tuple[int, int]] = None) -> None:
         params = TrackParams() if params is None else params
         if not isinstance(params, TrackParams):
             raise TypeError("params must be a TrackParams, got %s" % type(params).__name__)
@@ -156,6 +155,8 @@ class PoseTracker:
         self._stats = ffi.new("opp_track_stats *")
         self._lock = threading.Lock()
         self.last_warnings = 0
+        self.frame_size: Optional[Tuple[int, int]] = None  # what the C state holds: None unbounded
+        self._initial_frame = frame_size
         self.reset()
 
     @property
@@ -163,13 +164,30 @@ class PoseTracker:
         return self._state.nbytes
 
     def reset(self) -> None:
-        """Forget every track (IDs start again from 1)."""
+        """Forget every track (IDs start again from 1); the frame size given at construction holds again."""
         with self._lock:
             _check(lib.opp_tracker_init(self._state_ptr, self._state.nbytes, self.skeleton.num_parts, self._params))
+            self.frame_size = None
+            self._set_frame(self._initial_frame)
 
-    def update(self, poses: Poses, timestamp: float) -> Poses:
+    def _set_frame(self, frame_size: Optional[Tuple[int, int]]) -> None:
+        """The C state's frame bounds (under the lock): smoothed parts stay in the frame."""
+        if frame_size is None or frame_size == self.frame_size:
+            return
+        try:
+            w, h = frame_size
+        except (TypeError, ValueError):
+            raise ValueError("frame_size must be (width, height), got %r" % (frame_size,)) from None
+        _check(lib.opp_tracker_set_frame(self._state_ptr, float(w), float(h)))
+        self.frame_size = (w, h)
+
+    def update(self, poses: Poses, timestamp: float, frame_size: Optional[Tuple[int, int]] = None) -> Poses:
         """``poses`` of the frame taken at ``timestamp`` (seconds, after the last frame's)
-        -> the same people, in the same order, with ``ids`` and smoothed keypoints."""
+        -> the same people, in the same order, with ``ids`` and smoothed keypoints.
+
+        Smoothed keypoints stay inside the frame: ``frame_size`` ``(width, height)`` if
+        given, else ``poses.frame_size`` (an estimator's poses carry it), else the last
+        size seen (or the constructor's); with none ever known, they are not bounded."""
         kp = poses.keypoints
         n = len(kp)
         if kp.shape[1:] != (self.skeleton.num_parts, 3):
@@ -183,6 +201,7 @@ class PoseTracker:
         out = np.empty_like(kp)
         ids = np.empty(n, np.int32)
         with self._lock:
+            self._set_frame(frame_size if frame_size is not None else poses.frame_size)
             rc = lib.opp_track(self._state_ptr, float(timestamp), ffi.from_buffer("float[]", kp),
                                ffi.from_buffer("float[]", scores), n, ffi.from_buffer("float[]", out),
                                ffi.from_buffer("int[]", ids))
@@ -190,7 +209,7 @@ class PoseTracker:
             _check(rc)
         self.last_warnings = rc
         return Poses._unchecked(out, poses.scores, poses.skeleton, poses.peaks_truncated, poses.people_truncated,
-                                ids)
+                                ids, poses.frame_size)
 
     def stats(self) -> TrackStats:
         with self._lock:
@@ -216,8 +235,12 @@ def make_tracker(skeleton: Skeleton, track: Union[bool, None, TrackParams, Mappi
     raise TypeError("track must be a bool, a TrackParams, a dict or a PoseTracker, got %s" % type(track).__name__)
 
 
-def track_frame(tracker: Optional[PoseTracker], track, poses, timestamp: float):
+def track_frame(tracker: Optional[PoseTracker], track, poses, timestamp: float,
+                frame_size: Optional[Tuple[int, int]] = None):
     """One frame through a stream's tracker: ``(tracker, poses)``.
+
+    ``frame_size`` ``(width, height)`` bounds the smoothed keypoints (default: the size the
+    poses carry, :attr:`Poses.frame_size`, which the estimator's poses have).
 
     The tracker is made from the first frame's skeleton (:func:`make_tracker` reads ``track``)
     and handed back to be kept; without tracking the poses pass unchanged. ValueError (a
@@ -226,4 +249,4 @@ def track_frame(tracker: Optional[PoseTracker], track, poses, timestamp: float):
         return tracker, poses
     if tracker is None:
         tracker = make_tracker(poses.skeleton, track)
-    return tracker, tracker.update(poses, timestamp)
+    return tracker, tracker.update(poses, timestamp, frame_size)

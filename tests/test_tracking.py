@@ -223,6 +223,58 @@ def test_filters_start_again_at_birth_and_when_a_part_comes_back():
     assert np.allclose(o.keypoints[0, 4, :2], back[0, 4, :2], atol=1e-3)
 
 
+def edge_walker(width=320, height=240, frames=40, stop=25):
+    """One person walking right fast (300 px/s) and stopping dead at the frame's edge, where
+    the detector holds its parts at width - 1 (as a grouping that stays in the frame would);
+    at the stop the right wrist goes missing: the One Euro prediction and the held part
+    (moved with the track's velocity) carry on past the edge."""
+    base, _ = standing(noise=0.0, frames=1)
+    base = base[0].copy()
+    base[:, 0] += (width - 1) - base[:, 0].max()
+    out = []
+    for i in range(frames):
+        kp = base.copy()
+        kp[:, 0] -= 10.0 * max(0, stop - i)  # 10 px per frame until it stops at the edge
+        kp[:, 1] = np.clip(kp[:, 1], 0, height - 1)
+        if i >= stop:
+            kp[4] = 0.0
+        out.append(kp[None].astype(np.float32))
+    return out
+
+
+def test_smoothed_keypoints_stay_in_the_frame():
+    width, height = 320, 240
+    frames = edge_walker(width, height)
+    unbounded = PoseTracker(COCO18)  # the frame size unknown: the filter overshoots (the CI failure)
+    outs = [unbounded.update(poses_of(kp), i / FPS) for i, kp in enumerate(frames)]
+    assert max(o.keypoints[0, :, 0].max() for o in outs) > width - 1 + 1.0
+    for given in ("constructor", "update", "poses"):
+        tracker = PoseTracker(COCO18, frame_size=(width, height) if given == "constructor" else None)
+        for i, kp in enumerate(frames):
+            if given == "poses":  # as the estimator's poses carry it (Poses.to_image)
+                o = tracker.update(Poses(kp, np.full(1, 0.8, np.float32), COCO18, frame_size=(width, height)), i / FPS)
+            else:
+                o = tracker.update(poses_of(kp), i / FPS, (width, height) if given == "update" else None)
+            shown = o.keypoints[0, o.keypoints[0, :, 2] > 0]
+            assert (shown[:, 0] >= 0).all() and (shown[:, 0] <= width - 1).all(), (given, i, shown[:, 0].max())
+            assert (shown[:, 1] >= 0).all() and (shown[:, 1] <= height - 1).all(), (given, i)
+        assert tracker.frame_size == (width, height)
+        tracker.reset()  # the constructor's size holds again, an update's is forgotten
+        assert tracker.frame_size == ((width, height) if given == "constructor" else None)
+    with pytest.raises(ValueError, match="frame size"):
+        PoseTracker(COCO18).update(poses_of(frames[0]), 0.0, (0, 240))
+
+
+def test_the_estimators_poses_carry_their_frame_size():
+    from openpose_plus.edge.geometry import Letterbox
+
+    poses = poses_of(np.full((1, K, 3), 4.0, np.float32))
+    assert poses.frame_size is None
+    assert poses.to_image(Letterbox.fit(640, 360, 320, 240), 8).frame_size == (640, 360)
+    with pytest.raises(ValueError, match="frame_size"):
+        Poses(poses.keypoints, poses.scores, COCO18, frame_size=(0, 5))
+
+
 def test_a_flickering_part_does_not_blink():
     _, frames = standing(noise=0.0, frames=40)
     tracker = PoseTracker(COCO18, TrackParams(part_hold=0.1))
@@ -344,6 +396,15 @@ def test_c_errors():
     state.view(np.uint32)[0] ^= 1  # a corrupted header is refused, not followed
     assert lib.opp_track(ptr, 1.0, *args) == lib.OPP_ERR_STATE
     assert lib.opp_tracker_stats(ptr, stats) == lib.OPP_ERR_STATE
+    assert lib.opp_tracker_set_frame(ffi.NULL, 320, 240) == lib.OPP_ERR_NULL_POINTER
+    assert lib.opp_tracker_set_frame(ptr, 320, 240) == lib.OPP_ERR_STATE  # the corrupted header
+    state.view(np.uint32)[0] ^= 1
+    before = state.copy()
+    for w, h in ((0, 240), (320, 0), (0.5, 240), (float("nan"), 240), (320, float("inf")), (-1, -1), (2e6, 240)):
+        assert lib.opp_tracker_set_frame(ptr, w, h) == lib.OPP_ERR_ARGUMENT, (w, h)
+    assert np.array_equal(state, before)
+    assert lib.opp_tracker_set_frame(ptr, 320, 240) == lib.OPP_OK
+    assert lib.opp_tracker_set_frame(ptr, 0, 0) == lib.OPP_OK  # unbounded again
     for code in (lib.OPP_ERR_STATE, lib.OPP_ERR_TIMESTAMP, lib.OPP_WARN_TRACKS_FULL, lib.OPP_ERR_NULL_POINTER):
         assert ffi.string(lib.opp_track_strerror(code)) and b"unknown" not in ffi.string(lib.opp_track_strerror(code))
 

@@ -76,7 +76,8 @@ def test_random_streams_give_sane_tracks(data):
                 continue
             raise AssertionError("a clock that does not advance must be refused")
         t += max(step, 1e-9)
-        out = tracker.update(poses, base + t)
+        frame_size = data.draw(st.sampled_from([None, None, (1, 1), (64, 48), (320, 240), (10 ** 6, 10 ** 6)]))
+        out = tracker.update(poses, base + t, frame_size)
         assert out.keypoints.shape == kp.shape and out.ids.shape == (people,)
         tracked = out.ids[out.ids >= 0]
         assert len(set(tracked.tolist())) == len(tracked) and (out.ids >= -1).all()
@@ -85,6 +86,10 @@ def test_random_streams_give_sane_tracks(data):
         for i in range(people):
             if out.ids[i] >= 0 and p.smooth:
                 assert np.isfinite(out.keypoints[i]).all()
+                if tracker.frame_size is not None:  # shown parts in the frame's pixel centres
+                    w, h = tracker.frame_size
+                    xy = out.keypoints[i, out.keypoints[i, :, 2] != 0, :2]
+                    assert ((xy >= 0) & (xy <= np.array([w - 1, h - 1], np.float32))).all()
             elif out.ids[i] < 0 and i >= p.max_people:
                 assert np.array_equal(out.keypoints[i], kp[i], equal_nan=True)
         s = tracker.stats()
@@ -96,7 +101,7 @@ def test_random_streams_give_sane_tracks(data):
 @FUZZ
 @given(data=st.data())
 def test_random_raw_calls_never_crash(data):
-    """The C entry points with random sizes, params fields and pointers that are NULL or not."""
+    """The C entry points with random sizes, params fields, frame sizes and pointers that are NULL or not."""
     k = data.draw(st.integers(-2, 300))
     p = ffi.new("opp_track_params *")
     lib.opp_default_track_params(p)
@@ -129,6 +134,11 @@ def test_random_raw_calls_never_crash(data):
     sc = rng.uniform(0, 1, n).astype(np.float32).copy()
     out = np.empty((n, k, 3), np.float32)
     ids = np.empty(n, np.intc)
+    frame = data.draw(st.tuples(st.floats(allow_nan=True, allow_infinity=True, width=32),
+                                st.floats(allow_nan=True, allow_infinity=True, width=32)))
+    rc = lib.opp_tracker_set_frame(ffi.cast("void *", state.ctypes.data), *frame)
+    ok = frame == (0.0, 0.0) or all(1.0 <= v <= 1e6 for v in frame)
+    assert rc == (lib.OPP_OK if ok else lib.OPP_ERR_ARGUMENT)
     for t in range(3):
         rc = lib.opp_track(ffi.cast("void *", state.ctypes.data), float(t), ffi.from_buffer("float[]", kp),
                            ffi.from_buffer("float[]", sc), people, ffi.from_buffer("float[]", out),
