@@ -41,33 +41,39 @@ class TrackParams:
 
     Matching: people scoring at least ``high_score`` match first (similarity at least
     ``match_similarity``) and may start tracks; people between ``low_score`` and
-    ``high_score`` match the tracks left (``weak_match_similarity``). ``kappa`` is the
-    keypoint falloff as a share of the person's size. A track gets an ID after
-    ``min_hits`` matched frames and dies ``max_age`` seconds after its last match.
-    Smoothing (``smooth``): One Euro with ``min_cutoff`` and ``d_cutoff`` in Hz and
-    ``beta`` in Hz per person-size per second; ``motion`` predicts with the track's
-    velocity. A hidden part shows above ``part_on``, a shown one stays above
-    ``part_off`` and is held ``part_hold`` seconds when it goes missing.
+    ``high_score`` match the tracks left (``weak_match_similarity``; off by default:
+    ``low_score`` = ``high_score``). ``kappa`` is the keypoint falloff as a share of the
+    person's size. A track gets an ID after ``min_hits`` matched frames and dies
+    ``max_age`` seconds after its last match; a confident person who would start a track
+    is first offered to the tracks lost for a while, their falloff widened by ``widen``
+    per second unseen. Smoothing (``smooth``): One Euro with ``min_cutoff`` and
+    ``d_cutoff`` in Hz and ``beta`` in Hz per person-size per second; ``motion`` predicts
+    with the track's velocity, shrunk for a track slower than ``still_speed`` sizes per
+    second (a standing person's velocity is noise). A hidden part shows above
+    ``part_on``, a shown one stays above ``part_off`` and is held ``part_hold`` seconds
+    when it goes missing. The defaults are tuned by ``bench track``.
     """
 
     max_tracks: int = 64
     max_people: int = 64
-    high_score: float = 0.3
-    low_score: float = 0.1
+    high_score: float = 0.2
+    low_score: float = 0.2
     match_similarity: float = 0.2
     weak_match_similarity: float = 0.4
     kappa: float = 0.1
     part_threshold: float = 0.0
-    min_hits: int = 3
+    min_hits: int = 2
     max_age: float = 1.0
     smooth: bool = True
     motion: bool = True
     min_cutoff: float = 0.3
-    beta: float = 10.0
+    beta: float = 2.0
     d_cutoff: float = 1.0
     part_on: float = 0.2
     part_off: float = 0.1
     part_hold: float = 0.1
+    widen: float = 1.5
+    still_speed: float = 0.3
 
     def __post_init__(self) -> None:
         def bad(name: str, rule: str) -> ValueError:
@@ -104,6 +110,9 @@ class TrackParams:
             raise bad("part_off", "<= part_on (%r)" % self.part_on)
         if not 0.0 <= self.part_hold <= self.max_age:
             raise bad("part_hold", "in [0, max_age]")
+        for name in ("widen", "still_speed"):
+            if not 0.0 <= getattr(self, name) <= 1000.0:
+                raise bad(name, "in [0, 1000]")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> "TrackParams":
