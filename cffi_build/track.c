@@ -23,7 +23,7 @@
 #define MIN_DT 1e-3             /* s: a shorter step is taken as this long for rates (no camera is faster) */
 #define OUTLIER 3.0f           /* a part this many kappa * size from where its track expected it is not remembered */
 #define MIN_SCALE 1.0f          /* px: the size of a track with one part */
-#define PRED_PLANES 3            /* a track's prediction: x, y, present */
+#define PRED_PLANES 3           /* a track's prediction: x, y, present */
 #define EXP_MAX_BITS 0x41f00000 /* 30.0f: exp_neg's arguments are clamped to [0, 30] (exp(-30) = 9e-14) */
 
 typedef struct tracker_header {
@@ -626,8 +626,9 @@ static void update_track(frame_ctx *c, int t, int i, float *out)
         if (r->visible && r->filtered != c->now) {
             /* held: shown but not detected (or too weak) this frame; it moves with the track */
             double dt = c->now - r->filtered;
-            r->fx = finite_or(r->fx + (float)(vx * dt), r->fx);
-            r->fy = finite_or(r->fy + (float)(vy * dt), r->fy);
+            float hx = p->motion ? vx : tr->vx, hy = p->motion ? vy : tr->vy;
+            r->fx = finite_or(r->fx + (float)(hx * dt), r->fx);
+            r->fy = finite_or(r->fy + (float)(hy * dt), r->fy);
             r->filtered = c->now;
         }
         /* The filter's prediction (and a held part moving with its track) may overshoot
