@@ -15,7 +15,10 @@ one who walks off and comes back on the other side is somebody new):
   A track matches a person at OKS >= 0.5 over their unhidden parts (as PoseTrack; kappa
   0.1 of the person's size). Untracked people (ID -1: not yet born) are not output. In
   brackets, the IDF1 of the same people perfectly associated (each labelled with the
-  truth it overlaps most): the most those detections allow.
+  truth it overlaps most): the most those detections allow. ``--switches`` lists each
+  switch: its frame, the person, the tracks before and after, and its cause (``reborn``:
+  the person was lost and came back as a new track; ``swap``: a track that had followed
+  someone else took them).
 * **smoothing**: jitter, the RMS distance (px) of a keypoint to its mean on people standing
   still (the median over track and part), raw and smoothed; lag, the frames by which the
   keypoints trail the truth on walkers (the least-squares L in out(t) = truth(t) - L v(t)),
