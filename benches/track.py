@@ -15,7 +15,10 @@ one who walks off and comes back on the other side is somebody new):
   A track matches a person at OKS >= 0.5 over their unhidden parts (as PoseTrack; kappa
   0.1 of the person's size). Untracked people (ID -1: not yet born) are not output. In
   brackets, the IDF1 of the same people perfectly associated (each labelled with the
-  truth it overlaps most): the most those detections allow.
+  truth it overlaps most): the most those detections allow. ``--switches`` lists each
+  switch: its frame, the person, the tracks before and after, and its cause (``reborn``:
+  the person was lost and came back as a new track; ``swap``: a track that had followed
+  someone else took them).
 * **smoothing**: jitter, the RMS distance (px) of a keypoint to its mean on people standing
   still (the median over track and part), raw and smoothed; lag, the frames by which the
   keypoints trail the truth on walkers (the least-squares L in out(t) = truth(t) - L v(t)),
@@ -67,7 +70,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=_size, default=(960, 540), help="frame WxH of the maps runs (120x67 maps)")
     parser.add_argument("--people", type=int, default=10, help="crossing people of the maps identity runs")
     parser.add_argument("--frames", type=int, default=600, help="frames of each identity run (at --fps)")
-    parser.add_argument("--seeds", type=int, default=3, help="scenes per identity run (seeds 0..N-1)")
+    parser.add_argument("--seeds", type=int, default=3, help="scenes per identity run (seeds F..F+N-1)")
+    parser.add_argument("--first-seed", type=int, default=0, help="F, the first scene's seed")
+    parser.add_argument("--switches", action="store_true", help="also list each ID switch (frame, person, cause)")
     parser.add_argument("--fps", type=float, default=30.0)
     parser.add_argument("--noise", type=float, default=0.05, help="std of the smooth noise on the maps")
     parser.add_argument("--min-visible", type=int, default=6, help="parts in view a person needs to count")
@@ -122,9 +127,9 @@ def _visible_in_frame(kp: np.ndarray, width: int, height: int) -> np.ndarray:
     return ((kp[..., 2] >= 2) & inside).sum(axis=1)
 
 
-def mot_scores(truths: Sequence[np.ndarray], truth_ids: Sequence[np.ndarray], outputs: Sequence[Poses],
-               width: int, height: int, min_visible: int) -> Dict[str, float]:
-    """IDF1, MOTA and ID switches of tracked ``outputs`` against the truth, by motmetrics."""
+def _accumulate(truths: Sequence[np.ndarray], truth_ids: Sequence[np.ndarray], outputs: Sequence[Poses],
+                width: int, height: int, min_visible: int) -> "mm.MOTAccumulator":
+    """The motmetrics events of tracked ``outputs`` against the truth, frame by frame."""
     acc = mm.MOTAccumulator(auto_id=True)
     for kp, ids, out in zip(truths, truth_ids, outputs):
         counted = _visible_in_frame(kp, width, height) >= min_visible
@@ -139,12 +144,41 @@ def mot_scores(truths: Sequence[np.ndarray], truth_ids: Sequence[np.ndarray], ou
         dist = 1.0 - sim[np.ix_(gt, keep)]
         dist[dist > 1.0 - MATCH_OKS] = np.nan
         acc.update(ids[gt].tolist(), [int(out.ids[tracked[c]]) for c in keep], dist)
+    return acc
+
+
+def mot_scores(truths: Sequence[np.ndarray], truth_ids: Sequence[np.ndarray], outputs: Sequence[Poses],
+               width: int, height: int, min_visible: int) -> Dict[str, float]:
+    """IDF1, MOTA and ID switches of tracked ``outputs`` against the truth, by motmetrics."""
+    acc = _accumulate(truths, truth_ids, outputs, width, height, min_visible)
     mh = mm.metrics.create()
     s = mh.compute(acc, metrics=["idf1", "mota", "num_switches", "num_objects", "num_unique_objects",
                                  "precision", "recall"], name="run")
     row = {k: float(s[k].iloc[0]) for k in s.columns}
     row["switches_per_1000"] = 1000.0 * row["num_switches"] / max(1.0, row["num_objects"])
     return row
+
+
+def switches(truths: Sequence[np.ndarray], truth_ids: Sequence[np.ndarray], outputs: Sequence[Poses],
+             width: int, height: int, min_visible: int) -> List[Dict[str, object]]:
+    """Each ID switch: the frame, the person, the track they had and the one they got, the
+    person's parts in view, and whether the new track had just begun (``reborn``: the person
+    was lost and found again as somebody new) or had followed someone else (``swap``)."""
+    events = _accumulate(truths, truth_ids, outputs, width, height, min_visible).mot_events
+    first: Dict[float, int] = {}
+    last_track: Dict[float, float] = {}
+    out: List[Dict[str, object]] = []
+    for (frame, _), e in events.iterrows():
+        if e.Type not in ("MATCH", "SWITCH"):
+            continue
+        first.setdefault(e.HId, frame)
+        if e.Type == "SWITCH":
+            g = int(np.flatnonzero(np.asarray(truth_ids[frame]) == e.OId)[0])
+            out.append({"frame": int(frame), "person": int(e.OId), "from": int(last_track.get(e.OId, -1)),
+                        "to": int(e.HId), "parts_in_view": int(_visible_in_frame(truths[frame], width, height)[g]),
+                        "cause": "reborn" if first[e.HId] >= frame - 3 else "swap"})
+        last_track[e.OId] = e.HId
+    return out
 
 
 # -- inputs ---------------------------------------------------------------------------------
@@ -238,6 +272,7 @@ def identity_run(setup: Setup, seed: int, min_visible: int, estimator=None) -> D
     out = _track(PoseTracker(COCO18), poses, setup.fps)
     row = mot_scores(truths, ids, out, setup.size[0], setup.size[1], min_visible)
     row["frames"] = len(poses)
+    row["switches"] = switches(truths, ids, out, setup.size[0], setup.size[1], min_visible)
     row["idf1_perfect_association"] = mot_scores(truths, ids, oracle(truths, ids, poses), setup.size[0],
                                                  setup.size[1], min_visible)["idf1"]
     return row
@@ -402,8 +437,15 @@ def run(args: argparse.Namespace) -> int:
     for source in sources:
         st = setups[source]
         print("  identity on %s..." % source, file=sys.stderr)
-        rows = [identity_run(st, seed, args.min_visible, estimator) for seed in range(args.seeds)]
+        seeds = range(args.first_seed, args.first_seed + args.seeds)
+        rows = [identity_run(st, seed, args.min_visible, estimator) for seed in seeds]
         m = _mean_rows(rows)
+        if args.switches:
+            for seed, row in zip(seeds, rows):
+                for e in row["switches"]:
+                    print("  switch: %s seed %d frame %d person %d track %d -> %d (%s, %d parts in view)" % (
+                        source, seed, e["frame"], e["person"], e["from"], e["to"], e["cause"], e["parts_in_view"]),
+                        file=sys.stderr)
         report["identity_" + source] = {"pooled": m, "runs": rows}
         print("| %s | %d | %d x %d | %d | %.3f (%.3f) | %.3f | %d | %.2f |" % (
             label[source], st.people, st.frames, len(rows), m["num_objects"], m["idf1"],

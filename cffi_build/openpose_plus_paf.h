@@ -50,9 +50,9 @@ extern "C" {
  * incompatible change bumps MAJOR (the shared library's SONAME is
  * libopenpose_plus_paf.so.MAJOR), an addition bumps MINOR, a fix bumps PATCH. */
 #define OPP_VERSION_MAJOR 0
-#define OPP_VERSION_MINOR 2
+#define OPP_VERSION_MINOR 3
 #define OPP_VERSION_PATCH 0
-#define OPP_VERSION 200 /* MAJOR * 10000 + MINOR * 100 + PATCH */
+#define OPP_VERSION 300 /* MAJOR * 10000 + MINOR * 100 + PATCH */
 
 /* Status codes. Warnings are bits that can be combined; errors are negative. */
 #define OPP_OK 0
@@ -242,10 +242,15 @@ int opp_group(const float *heatmaps, int heatmap_channels,
  *              first, in passes as ByteTrack does for boxes: people scoring at least
  *              high_score against confirmed tracks, then against tentative ones, then
  *              people between low_score and high_score against the confirmed tracks
- *              left (stricter: weak_match_similarity). People below low_score are not
- *              tracked. A part far from where a track matched in the last frame
- *              expected it (3 kappa s) is not remembered: in a crowd, it is most
- *              likely someone else's.
+ *              left (stricter: weak_match_similarity; off by default, low_score =
+ *              high_score: in crowds the weak people were mostly pieces of someone, and
+ *              took tracks from their owners). People below low_score are not tracked.
+ *              Then confident people still without a track, who would start one, against
+ *              the confirmed tracks lost for a while (not matched in the last frame),
+ *              with the falloff widened by 1 + widen * seconds unseen (up to max_age):
+ *              a lost person found again keeps their ID. A part far from where a track
+ *              matched in the last frame expected it (3 kappa s) is not remembered: in a
+ *              crowd, it is most likely someone else's.
  *   life       an unmatched confident person starts a tentative track; it gets an ID
  *              (is born) once matched in min_hits frames, and a tentative track that
  *              misses a frame is dropped. A confirmed track unmatched for more than
@@ -254,7 +259,10 @@ int opp_group(const float *heatmaps, int heatmap_channels,
  *              min_cutoff + beta * speed, speed in track sizes per second, from a
  *              derivative low-passed at d_cutoff), time-based, reset when a track is
  *              born or a part reappears. With motion = 1 the filter predicts with the
- *              track's velocity, so a walking person's keypoints do not trail.
+ *              track's velocity, so a walking person's keypoints do not trail; that
+ *              velocity is shrunk by v^2 / (v^2 + still_speed^2) (v in track sizes per
+ *              second), so a standing person's (noise) does not shake the whole skeleton.
+ *              Shown parts are kept inside the frame set by opp_tracker_set_frame.
  *              Visibility has hysteresis: a hidden part shows once its score exceeds
  *              part_on, a shown one stays while it exceeds part_off, and a shown part
  *              that goes missing is held (moved with the track) for part_hold seconds.
@@ -274,22 +282,24 @@ int opp_group(const float *heatmaps, int heatmap_channels,
 typedef struct opp_track_params {
     int max_tracks;              /* tracks kept (tentative, confirmed, coasting), 1..OPP_MAX_TRACKS (64) */
     int max_people;              /* people per frame tracked (more: the rest get ID -1), 1..OPP_MAX_TRACKS (64) */
-    float high_score;            /* people scoring at least this match first and may start tracks (0.3) */
-    float low_score;             /* people below this are not tracked, <= high_score (0.1) */
+    float high_score;            /* people scoring at least this match first and may start tracks (0.2) */
+    float low_score;             /* people below this are not tracked, <= high_score (0.2: no weak pass) */
     float match_similarity;      /* least similarity of a first-pass match, 0..1 (0.2) */
     float weak_match_similarity; /* least similarity of a second-pass match, 0..1 (0.4) */
     float kappa;                 /* keypoint falloff as a share of the track's size, 0.001..10 (0.1) */
     float part_threshold;        /* a part scoring above this is present (0) */
-    int min_hits;                /* frames matched before a track gets an ID, 1..1000 (3) */
+    int min_hits;                /* frames matched before a track gets an ID, 1..1000 (2) */
     float max_age;               /* seconds a confirmed track lives unmatched, (0, 3600] (1.0) */
     int smooth;                  /* 1: One Euro smoothing and visibility hysteresis; 0: keypoints as given (1) */
     int motion;                  /* 1: the filter predicts with the track's velocity; 0: plain One Euro (1) */
     float min_cutoff;            /* Hz, (0, 1000] (0.3) */
-    float beta;                  /* cutoff Hz per track size per second, 0..1e6 (10) */
+    float beta;                  /* cutoff Hz per track size per second, 0..1e6 (2) */
     float d_cutoff;              /* Hz, the derivative's and the track velocity's low-pass, (0, 1000] (1.0) */
     float part_on;               /* a hidden part shows above this score (0.2) */
     float part_off;              /* a shown part stays above this score, <= part_on (0.1) */
     float part_hold;             /* seconds a shown part is held when it goes missing, 0..max_age (0.1) */
+    float widen;                 /* a lost track's falloff, to take a person back, grows by this share per second unseen, 0..1000 (1.5; 0: no such pass) */
+    float still_speed;           /* track sizes/s: the filters' motion is the track's x v^2 / (v^2 + still_speed^2), 0..1000 (0.3; 0: whole) */
 } opp_track_params;
 
 /* Counters of a tracker (births and deaths count confirmed tracks). */
@@ -313,6 +323,13 @@ int opp_tracker_size(int num_parts, const opp_track_params *params, size_t *size
  * opp_tracker_size(), aligned to OPP_TRACKER_ALIGN); params are copied in.
  * Errors: NULL_POINTER, SKELETON, PARAMS, STATE (too small or misaligned). */
 int opp_tracker_init(void *state, size_t state_size, int num_parts, const opp_track_params *params);
+
+/* The frame's size in the keypoints' pixels (width x height, each 1..1e6): smoothed parts
+ * are then written within [0, width - 1] x [0, height - 1] (the filter's prediction, or a
+ * held part moving with its track, may overshoot an edge). 0 x 0, as opp_tracker_init
+ * leaves it: unbounded. Keypoints given unsmoothed (smooth = 0, untracked people) are
+ * copied as they came. Errors: NULL_POINTER, STATE, ARGUMENT (another size). */
+int opp_tracker_set_frame(void *state, float width, float height);
 
 /* One frame. keypoints: num_people * num_parts * 3 floats (x, y, score; a part
  * scoring <= part_threshold, with a non-finite value or a coordinate beyond

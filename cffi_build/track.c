@@ -23,6 +23,7 @@
 #define MIN_DT 1e-3             /* s: a shorter step is taken as this long for rates (no camera is faster) */
 #define OUTLIER 3.0f           /* a part this many kappa * size from where its track expected it is not remembered */
 #define MIN_SCALE 1.0f          /* px: the size of a track with one part */
+#define PRED_PLANES 3           /* a track's prediction: x, y, present */
 #define EXP_MAX_BITS 0x41f00000 /* 30.0f: exp_neg's arguments are clamped to [0, 30] (exp(-30) = 9e-14) */
 
 typedef struct tracker_header {
@@ -35,6 +36,7 @@ typedef struct tracker_header {
     int has_time;
     double last_time;
     long long births, deaths, frames;
+    float frame_w, frame_h; /* smoothed parts are kept in [0, w - 1] x [0, h - 1]; 0 x 0: unbounded */
     size_t size;     /* the block size init was given (checked on every call) */
     size_t off_tracks, off_parts, off_people, off_pred, off_cands; /* off_people: infos, then xyv */
 } tracker_header;
@@ -72,7 +74,9 @@ typedef struct person_info {
 typedef struct track_pred {
     float x0, y0, x1, y1;
     float scale;
+    float spread; /* the falloff's factor: 1 + widen * seconds unseen before the last frame */
     int count;
+    int pad;
 } track_pred;
 
 typedef struct candidate {
@@ -83,27 +87,33 @@ typedef struct candidate {
 
 static size_t align_up(size_t n) { return (n + 15u) & ~(size_t)15u; }
 
+/* The defaults, as the header lists them (one table: the header's comments and this agree). */
+static const opp_track_params DEFAULT_PARAMS = {
+    .max_tracks = 64,
+    .max_people = 64,
+    .high_score = 0.2f,
+    .low_score = 0.2f,
+    .match_similarity = 0.2f,
+    .weak_match_similarity = 0.4f,
+    .kappa = 0.1f,
+    .part_threshold = 0.0f,
+    .min_hits = 2,
+    .max_age = 1.0f,
+    .smooth = 1,
+    .motion = 1,
+    .min_cutoff = 0.3f,
+    .beta = 2.0f,
+    .d_cutoff = 1.0f,
+    .part_on = 0.2f,
+    .part_off = 0.1f,
+    .part_hold = 0.1f,
+    .widen = 1.5f,
+    .still_speed = 0.3f,
+};
+
 void opp_default_track_params(opp_track_params *p)
 {
-    if (!p) return;
-    p->max_tracks = 64;
-    p->max_people = 64;
-    p->high_score = 0.3f;
-    p->low_score = 0.1f;
-    p->match_similarity = 0.2f;
-    p->weak_match_similarity = 0.4f;
-    p->kappa = 0.1f;
-    p->part_threshold = 0.0f;
-    p->min_hits = 3;
-    p->max_age = 1.0f;
-    p->smooth = 1;
-    p->motion = 1;
-    p->min_cutoff = 0.3f;
-    p->beta = 10.0f;
-    p->d_cutoff = 1.0f;
-    p->part_on = 0.2f;
-    p->part_off = 0.1f;
-    p->part_hold = 0.1f;
+    if (p) *p = DEFAULT_PARAMS;
 }
 
 const char *opp_track_strerror(int code)
@@ -116,7 +126,7 @@ const char *opp_track_strerror(int code)
     case OPP_ERR_TIMESTAMP: return "timestamp not finite or not after the previous frame's";
     case OPP_ERR_PARAMS: return "a tracking parameter is out of range";
     case OPP_ERR_SKELETON: return "num_parts outside 1..OPP_MAX_PARTS";
-    case OPP_ERR_ARGUMENT: return "num_people is negative";
+    case OPP_ERR_ARGUMENT: return "num_people is negative, or a frame size is not 0 x 0 nor within 1..1e6";
     default: return opp_strerror(code);
     }
 }
@@ -141,6 +151,7 @@ static int check_params(const opp_track_params *p)
     if (!(p->d_cutoff > 0.0f) || !(p->d_cutoff <= 1000.0f)) return OPP_ERR_PARAMS;
     if (!in_range(p->part_on, -big, big) || !in_range(p->part_off, -big, p->part_on)) return OPP_ERR_PARAMS;
     if (!in_range(p->part_hold, 0.0f, p->max_age)) return OPP_ERR_PARAMS;
+    if (!in_range(p->widen, 0.0f, 1000.0f) || !in_range(p->still_speed, 0.0f, 1000.0f)) return OPP_ERR_PARAMS;
     return OPP_OK;
 }
 
@@ -156,7 +167,7 @@ static size_t layout(int k, const opp_track_params *p, tracker_header *h)
     h->off_people = off;
     off += align_up(n * sizeof(person_info) + n * (size_t)k * 3 * sizeof(float));
     h->off_pred = off;
-    off += align_up(t * sizeof(track_pred) + t * (size_t)k * 3 * sizeof(float));
+    off += align_up(t * sizeof(track_pred) + t * (size_t)k * PRED_PLANES * sizeof(float));
     h->off_cands = off;
     off += align_up(n * t * sizeof(candidate));
     return off;
@@ -229,6 +240,17 @@ int opp_tracker_stats(const void *state, opp_track_stats *stats)
     return OPP_OK;
 }
 
+int opp_tracker_set_frame(void *state, float width, float height)
+{
+    tracker_header *h;
+    if (!state) return OPP_ERR_NULL_POINTER;
+    if (!(h = header_of(state))) return OPP_ERR_STATE;
+    if (!(width == 0.0f && height == 0.0f) && !(in_range(width, 1.0f, MAX_COORD) && in_range(height, 1.0f, MAX_COORD)))
+        return OPP_ERR_ARGUMENT;
+    h->frame_w = width, h->frame_h = height;
+    return OPP_OK;
+}
+
 /* -- helpers --------------------------------------------------------------------- */
 
 static int part_ok(const float *kp, float threshold)
@@ -245,6 +267,8 @@ static float alpha(float cutoff, double dt)
 }
 
 static float finite_or(float v, float fallback) { return isfinite(v) ? v : fallback; }
+/* v within [0, size - 1] (a pixel centre of the frame); size 0: unbounded. v is finite. */
+static float in_frame(float v, float size) { return size > 0.0f ? (v < 0.0f ? 0.0f : v > size - 1.0f ? size - 1.0f : v) : v; }
 /* Inline min/max (fminf/fmaxf are calls without -ffast-math); operands are never NaN here. */
 static float min2(float a, float b) { return a < b ? a : b; }
 static float max2(float a, float b) { return a > b ? a : b; }
@@ -333,10 +357,14 @@ static void predict(frame_ctx *c)
     for (i = 0; i < c->h->num_tracks; i++) {
         const track_rec *t = &c->tracks[i];
         const part_rec *pr = &c->parts[(size_t)i * k];
-        float *xyv = &c->pred_xyv[(size_t)i * k * 3];
+        float *xyv = &c->pred_xyv[(size_t)i * k * PRED_PLANES];
         track_pred *tp = &c->pred[i];
         float fx0 = 0.0f, fy0 = 0.0f, fx1 = 0.0f, fy1 = 0.0f;
         int fresh = 0;
+        /* Unseen for a while, the track's prediction is less sure: its falloff widens (by the
+         * time from its last match to the last frame: 0 for a track seen then). */
+        double unseen = c->h->has_time ? c->h->last_time - t->last : 0.0;
+        tp->spread = 1.0f + c->p->widen * (float)(unseen > 0.0 ? (unseen < c->p->max_age ? unseen : c->p->max_age) : 0.0);
         tp->count = 0;
         tp->x0 = tp->y0 = 0.0f;
         tp->x1 = tp->y1 = 0.0f;
@@ -402,18 +430,19 @@ static void describe_people(frame_ctx *c, const float *scores, int n)
  * sum, which orders the candidates: the match that explains the most parts goes first.
  * 0 when their boxes, grown by gate * s, do not overlap: then every term is below the
  * least similarity that matches, and so is the similarity (a lossless gate). */
-static float similarity(const frame_ctx *c, int i, int t, float gate, float *total)
+static float similarity(const frame_ctx *c, int i, int t, float gate, int widened, float *total)
 {
     const person_info *pi = &c->people[i];
     const track_pred *tp = &c->pred[t];
     int j, k = c->k;
     const float *ax = &c->people_xyv[(size_t)i * k * 3], *ay = ax + k, *av = ay + k;
-    const float *bx = &c->pred_xyv[(size_t)t * k * 3], *by = bx + k, *bv = by + k;
+    const float *bx = &c->pred_xyv[(size_t)t * k * PRED_PLANES], *by = bx + k, *bv = by + k;
     float s, margin, sum = 0.0f, inv;
     float term[OPP_MAX_PARTS];
     *total = 0.0f;
     if (!tp->count || !pi->count) return 0.0f;
     s = max2(tp->scale, max2(MIN_SCALE, max2(pi->x1 - pi->x0, pi->y1 - pi->y0)));
+    if (widened) s *= tp->spread; /* only the falloff widens; the size stays the larger box's */
     margin = gate * s;
     if (pi->x0 > tp->x1 + margin || tp->x0 > pi->x1 + margin || pi->y0 > tp->y1 + margin || tp->y0 > pi->y1 + margin)
         return 0.0f;
@@ -435,7 +464,7 @@ static float similarity(const frame_ctx *c, int i, int t, float gate, float *tot
 /* One matching pass: people of `pass` against the tracks still free that are confirmed
  * (or tentative), greedy: candidate pairs of similarity at least `least`, the largest
  * total first. */
-static void match_pass(frame_ctx *c, int n, int pass, int confirmed, float least)
+static void match_pass(frame_ctx *c, int n, int pass, int confirmed, float least, int widened)
 {
     size_t m = 0, q;
     int i, t;
@@ -446,7 +475,8 @@ static void match_pass(frame_ctx *c, int n, int pass, int confirmed, float least
         for (t = 0; t < c->h->num_tracks; t++) {
             float sim, total;
             if (c->tracks[t].matched >= 0 || (c->tracks[t].id >= 0) != confirmed) continue;
-            sim = similarity(c, i, t, gate, &total);
+            if (widened && !(c->pred[t].spread > 1.0f)) continue; /* lost tracks only */
+            sim = similarity(c, i, t, gate, widened, &total);
             if (sim >= least && sim > 0.0f) {
                 c->cands[m].weight = total, c->cands[m].person = i, c->cands[m].track = t;
                 m++;
@@ -520,13 +550,13 @@ static const step *step_for(step *cache, const opp_track_params *p, double from,
     return cache;
 }
 
-static void one_euro(const opp_track_params *p, const track_rec *tr, part_rec *pr, float x, float y,
+static void one_euro(const opp_track_params *p, float vx, float vy, part_rec *pr, float x, float y,
                      float scale, double now, step *cache)
 {
     const step *st = step_for(cache, p, pr->filtered, now);
     float px, py, ddx, ddy, speed, a, r;
-    px = pr->fx + (p->motion ? tr->vx * st->dt : 0.0f);
-    py = pr->fy + (p->motion ? tr->vy * st->dt : 0.0f);
+    px = pr->fx + vx * st->dt;
+    py = pr->fy + vy * st->dt;
     ddx = (x - px) * st->inv_dt, ddy = (y - py) * st->inv_dt;
     pr->dx += st->ad * (ddx - pr->dx);
     pr->dy += st->ad * (ddy - pr->dy);
@@ -550,11 +580,20 @@ static void update_track(frame_ctx *c, int t, int i, float *out)
     float scale = c->pred[t].scale;
     float buf[3 * OPP_MAX_PARTS]; /* out may alias the input: read all of this person first */
     step cache = {0.0, 0.0f, 0.0f, 0.0f, 0.0f};
-    const float *pxy = &c->pred_xyv[(size_t)t * c->k * 3];
+    const float *pxy = &c->pred_xyv[(size_t)t * c->k * PRED_PLANES];
     float gate = OUTLIER * p->kappa * scale, dx, dy;
     int j, recent = tr->hits > 1 && c->h->has_time && tr->last == c->h->last_time;
+    float vx = 0.0f, vy = 0.0f; /* the filters' motion: the track's, unless it is standing still */
     cache.from = -HUGE_VAL; /* no part's time */
     update_velocity(c, t, kp);
+    if (p->motion) {
+        /* A standing person's velocity is noise, which would move the whole skeleton at
+         * once (the filters cannot smooth it out): it is shrunk by s^2 / (s^2 + still^2),
+         * s its speed in sizes per second; a walker's (s >> still) is kept whole. */
+        float sp = sqrtf(tr->vx * tr->vx + tr->vy * tr->vy) / scale, st2 = p->still_speed * p->still_speed;
+        float keep = st2 > 0.0f ? finite_or(sp * sp / (sp * sp + st2), 1.0f) : 1.0f;
+        vx = tr->vx * keep, vy = tr->vy * keep;
+    }
     for (j = 0; j < c->k; j++) {
         const float *q = &kp[3 * j];
         part_rec *r = &pr[j];
@@ -567,7 +606,7 @@ static void update_track(frame_ctx *c, int t, int i, float *out)
                 r->visible = q[2] > p->part_on;
                 if (r->visible) reset_filter(r, q[0], q[1], c->now);
             } else if (q[2] > p->part_off) {
-                one_euro(p, tr, r, q[0], q[1], scale, c->now, &cache);
+                one_euro(p, vx, vy, r, q[0], q[1], scale, c->now, &cache);
                 r->shown = c->now;
             }
             /* Remembered for matching, unless far from where a track matched in the last
@@ -587,11 +626,14 @@ static void update_track(frame_ctx *c, int t, int i, float *out)
         if (r->visible && r->filtered != c->now) {
             /* held: shown but not detected (or too weak) this frame; it moves with the track */
             double dt = c->now - r->filtered;
-            r->fx = finite_or(r->fx + (float)(tr->vx * dt), r->fx);
-            r->fy = finite_or(r->fy + (float)(tr->vy * dt), r->fy);
+            float hx = p->motion ? vx : tr->vx, hy = p->motion ? vy : tr->vy;
+            r->fx = finite_or(r->fx + (float)(hx * dt), r->fx);
+            r->fy = finite_or(r->fy + (float)(hy * dt), r->fy);
             r->filtered = c->now;
         }
-        if (r->visible) o[0] = r->fx, o[1] = r->fy, o[2] = r->score;
+        /* The filter's prediction (and a held part moving with its track) may overshoot
+         * an edge: what is shown stays in the frame; the state keeps its own value. */
+        if (r->visible) o[0] = in_frame(r->fx, c->h->frame_w), o[1] = in_frame(r->fy, c->h->frame_h), o[2] = r->score;
         else o[0] = o[1] = o[2] = 0.0f;
     }
     memcpy(out, buf, sizeof(float) * 3 * (size_t)c->k);
@@ -630,6 +672,7 @@ static int new_track(frame_ctx *c, int i)
     tr->matched = i;
     tr->last = c->now;
     c->pred[t].scale = MIN_SCALE;
+    c->pred[t].spread = 1.0f;
     if (c->people[i].count) {
         const person_info *pi = &c->people[i];
         c->pred[t].scale = max2(MIN_SCALE, max2(pi->x1 - pi->x0, pi->y1 - pi->y0));
@@ -670,9 +713,12 @@ int opp_track(void *state, double timestamp, const float *keypoints, const float
     /* Confident people first to confirmed tracks, then to tentative ones (a track just
      * begun must not take someone from a track that has followed them for long), then
      * weak people to the confirmed tracks left (as ByteTrack). */
-    match_pass(&c, n, 1, 1, h->p.match_similarity);
-    match_pass(&c, n, 1, 0, h->p.match_similarity);
-    match_pass(&c, n, 2, 1, h->p.weak_match_similarity);
+    match_pass(&c, n, 1, 1, h->p.match_similarity, 0);
+    match_pass(&c, n, 1, 0, h->p.match_similarity, 0);
+    match_pass(&c, n, 2, 1, h->p.weak_match_similarity, 0);
+    /* Confident people still without a track would start one: first the tracks lost for a
+     * while (their falloff widened by the time unseen) may take them back. */
+    if (h->p.widen > 0.0f) match_pass(&c, n, 1, 1, h->p.match_similarity, 1);
 
     /* Output: people that are not tracked are copied as they came. */
     for (i = 0; i < num_people; i++) {

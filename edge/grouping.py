@@ -132,13 +132,18 @@ def native_version() -> str:
     return "%d.%d.%d" % (v // 10000, v // 100 % 100, v % 100)
 
 
-def _check(rc: int) -> int:
-    """A C status -> itself if it is a success (maybe with warnings), else an exception."""
+def check_status(rc: int, strerror=None, ours: Optional[int] = None) -> int:
+    """A C status -> itself if it is a success (maybe with warnings), else an exception:
+    ValueError (the caller's input), RuntimeError for ``ours`` (a buffer we sized: our bug,
+    a too-small workspace by default). ``strerror`` names the code (the grouping's by default;
+    the tracker passes its own)."""
     if rc >= 0:
         return rc
-    message = ffi.string(lib.opp_strerror(rc)).decode()
-    # A too-small workspace is our bug, not the caller's input.
-    raise (RuntimeError if rc == lib.OPP_ERR_WORKSPACE else ValueError)(message)
+    message = ffi.string((strerror or lib.opp_strerror)(rc)).decode()
+    raise (RuntimeError if rc == (lib.OPP_ERR_WORKSPACE if ours is None else ours) else ValueError)(message)
+
+
+_check = check_status
 
 
 class Grouper:

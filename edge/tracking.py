@@ -20,11 +20,12 @@ from __future__ import annotations
 import dataclasses
 import threading
 from dataclasses import dataclass
-from typing import Mapping, Optional, Union
+from typing import Mapping, Optional, Tuple, Union
 
 import numpy as np
 
 from ._paf import ffi, lib
+from .grouping import check_status
 from .poses import Poses
 from .skeleton import Skeleton
 
@@ -40,33 +41,39 @@ class TrackParams:
 
     Matching: people scoring at least ``high_score`` match first (similarity at least
     ``match_similarity``) and may start tracks; people between ``low_score`` and
-    ``high_score`` match the tracks left (``weak_match_similarity``). ``kappa`` is the
-    keypoint falloff as a share of the person's size. A track gets an ID after
-    ``min_hits`` matched frames and dies ``max_age`` seconds after its last match.
-    Smoothing (``smooth``): One Euro with ``min_cutoff`` and ``d_cutoff`` in Hz and
-    ``beta`` in Hz per person-size per second; ``motion`` predicts with the track's
-    velocity. A hidden part shows above ``part_on``, a shown one stays above
-    ``part_off`` and is held ``part_hold`` seconds when it goes missing.
+    ``high_score`` match the tracks left (``weak_match_similarity``; off by default:
+    ``low_score`` = ``high_score``). ``kappa`` is the keypoint falloff as a share of the
+    person's size. A track gets an ID after ``min_hits`` matched frames and dies
+    ``max_age`` seconds after its last match; a confident person who would start a track
+    is first offered to the tracks lost for a while, their falloff widened by ``widen``
+    per second unseen. Smoothing (``smooth``): One Euro with ``min_cutoff`` and
+    ``d_cutoff`` in Hz and ``beta`` in Hz per person-size per second; ``motion`` predicts
+    with the track's velocity, shrunk for a track slower than ``still_speed`` sizes per
+    second (a standing person's velocity is noise). A hidden part shows above
+    ``part_on``, a shown one stays above ``part_off`` and is held ``part_hold`` seconds
+    when it goes missing. The defaults are tuned by ``bench track``.
     """
 
     max_tracks: int = 64
     max_people: int = 64
-    high_score: float = 0.3
-    low_score: float = 0.1
+    high_score: float = 0.2
+    low_score: float = 0.2
     match_similarity: float = 0.2
     weak_match_similarity: float = 0.4
     kappa: float = 0.1
     part_threshold: float = 0.0
-    min_hits: int = 3
+    min_hits: int = 2
     max_age: float = 1.0
     smooth: bool = True
     motion: bool = True
     min_cutoff: float = 0.3
-    beta: float = 10.0
+    beta: float = 2.0
     d_cutoff: float = 1.0
     part_on: float = 0.2
     part_off: float = 0.1
     part_hold: float = 0.1
+    widen: float = 1.5
+    still_speed: float = 0.3
 
     def __post_init__(self) -> None:
         def bad(name: str, rule: str) -> ValueError:
@@ -103,6 +110,9 @@ class TrackParams:
             raise bad("part_off", "<= part_on (%r)" % self.part_on)
         if not 0.0 <= self.part_hold <= self.max_age:
             raise bad("part_hold", "in [0, max_age]")
+        for name in ("widen", "still_speed"):
+            if not 0.0 <= getattr(self, name) <= 1000.0:
+                raise bad(name, "in [0, 1000]")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> "TrackParams":
@@ -129,10 +139,7 @@ class TrackStats:
 
 
 def _check(rc: int) -> int:
-    if rc >= 0:
-        return rc
-    message = ffi.string(lib.opp_track_strerror(rc)).decode()
-    raise (RuntimeError if rc == lib.OPP_ERR_STATE else ValueError)(message)
+    return check_status(rc, lib.opp_track_strerror, lib.OPP_ERR_STATE)  # a state we sized: our bug
 
 
 class PoseTracker:
@@ -140,7 +147,8 @@ class PoseTracker:
     a lock keeps ``update`` (the frame loop) and ``stats`` (a metrics scrape, on another
     thread) from touching the state at once."""
 
-    def __init__(self, skeleton: Skeleton, params: Optional[TrackParams] = None) -> None:
+    def __init__(self, skeleton: Skeleton, params: Optional[TrackParams] = None,
+                 frame_size: Optional[Tuple[int, int]] = None) -> None:
         params = TrackParams() if params is None else params
         if not isinstance(params, TrackParams):
             raise TypeError("params must be a TrackParams, got %s" % type(params).__name__)
@@ -156,6 +164,8 @@ class PoseTracker:
         self._stats = ffi.new("opp_track_stats *")
         self._lock = threading.Lock()
         self.last_warnings = 0
+        self.frame_size: Optional[Tuple[int, int]] = None  # what the C state holds: None unbounded
+        self._initial_frame = frame_size
         self.reset()
 
     @property
@@ -163,13 +173,30 @@ class PoseTracker:
         return self._state.nbytes
 
     def reset(self) -> None:
-        """Forget every track (IDs start again from 1)."""
+        """Forget every track (IDs start again from 1); the frame size given at construction holds again."""
         with self._lock:
             _check(lib.opp_tracker_init(self._state_ptr, self._state.nbytes, self.skeleton.num_parts, self._params))
+            self.frame_size = None
+            self._set_frame(self._initial_frame)
 
-    def update(self, poses: Poses, timestamp: float) -> Poses:
+    def _set_frame(self, frame_size: Optional[Tuple[int, int]]) -> None:
+        """The C state's frame bounds (under the lock): smoothed parts stay in the frame."""
+        if frame_size is None or frame_size == self.frame_size:
+            return
+        try:
+            w, h = frame_size
+        except (TypeError, ValueError):
+            raise ValueError("frame_size must be (width, height), got %r" % (frame_size,)) from None
+        _check(lib.opp_tracker_set_frame(self._state_ptr, float(w), float(h)))
+        self.frame_size = (w, h)
+
+    def update(self, poses: Poses, timestamp: float, frame_size: Optional[Tuple[int, int]] = None) -> Poses:
         """``poses`` of the frame taken at ``timestamp`` (seconds, after the last frame's)
-        -> the same people, in the same order, with ``ids`` and smoothed keypoints."""
+        -> the same people, in the same order, with ``ids`` and smoothed keypoints.
+
+        Smoothed keypoints stay inside the frame: ``frame_size`` ``(width, height)`` if
+        given, else ``poses.frame_size`` (an estimator's poses carry it), else the last
+        size seen (or the constructor's); with none ever known, they are not bounded."""
         kp = poses.keypoints
         n = len(kp)
         if kp.shape[1:] != (self.skeleton.num_parts, 3):
@@ -183,6 +210,7 @@ class PoseTracker:
         out = np.empty_like(kp)
         ids = np.empty(n, np.int32)
         with self._lock:
+            self._set_frame(frame_size if frame_size is not None else poses.frame_size)
             rc = lib.opp_track(self._state_ptr, float(timestamp), ffi.from_buffer("float[]", kp),
                                ffi.from_buffer("float[]", scores), n, ffi.from_buffer("float[]", out),
                                ffi.from_buffer("int[]", ids))
@@ -190,7 +218,7 @@ class PoseTracker:
             _check(rc)
         self.last_warnings = rc
         return Poses._unchecked(out, poses.scores, poses.skeleton, poses.peaks_truncated, poses.people_truncated,
-                                ids)
+                                ids, poses.frame_size)
 
     def stats(self) -> TrackStats:
         with self._lock:
@@ -216,8 +244,12 @@ def make_tracker(skeleton: Skeleton, track: Union[bool, None, TrackParams, Mappi
     raise TypeError("track must be a bool, a TrackParams, a dict or a PoseTracker, got %s" % type(track).__name__)
 
 
-def track_frame(tracker: Optional[PoseTracker], track, poses, timestamp: float):
+def track_frame(tracker: Optional[PoseTracker], track, poses, timestamp: float,
+                frame_size: Optional[Tuple[int, int]] = None):
     """One frame through a stream's tracker: ``(tracker, poses)``.
+
+    ``frame_size`` ``(width, height)`` bounds the smoothed keypoints (default: the size the
+    poses carry, :attr:`Poses.frame_size`, which the estimator's poses have).
 
     The tracker is made from the first frame's skeleton (:func:`make_tracker` reads ``track``)
     and handed back to be kept; without tracking the poses pass unchanged. ValueError (a
@@ -226,4 +258,4 @@ def track_frame(tracker: Optional[PoseTracker], track, poses, timestamp: float):
         return tracker, poses
     if tracker is None:
         tracker = make_tracker(poses.skeleton, track)
-    return tracker, tracker.update(poses, timestamp)
+    return tracker, tracker.update(poses, timestamp, frame_size)

@@ -45,6 +45,11 @@ def test_scores_of_known_answers():
     swapped = [as_output(kp, (i + 1) if f < 10 else (i + 1)[::-1]) for f, (kp, i) in enumerate(zip(truths, ids))]
     r = bt.mot_scores(truths, ids, swapped, 640, 360, 6)
     assert r["num_switches"] >= 2 and r["idf1"] < 0.8
+    listed = bt.switches(truths, ids, swapped, 640, 360, 6)
+    assert len(listed) == r["num_switches"] and {e["frame"] for e in listed} == {10}
+    assert {e["cause"] for e in listed} == {"swap"} and all(e["from"] != e["to"] for e in listed)
+    reborn = [as_output(kp, (i + 1) if f < 10 else (i + 100)) for f, (kp, i) in enumerate(zip(truths, ids))]
+    assert {e["cause"] for e in bt.switches(truths, ids, reborn, 640, 360, 6)} == {"reborn"}
     unborn = [as_output(kp, -np.ones(len(kp), int)) for kp in truths]
     assert bt.mot_scores(truths, ids, unborn, 640, 360, 6)["mota"] == pytest.approx(0.0)
 

@@ -146,8 +146,7 @@ def test_synthetic_data_to_trained_exported_calibrated_running_model(tmp_path):
     # 5. The edge runtime runs the INT8 model on rendered people, writing OpenPose JSON.
     out = tmp_path / "json"
     proc = cli("run", "synthetic://160x120?people=2&seed=1", "--bundle", bundle, "--backend", "onnxruntime",
-               "--precision", "int8", "--frames", FRAMES, "--write-json", out, "--quiet", "--no-track",
-               cwd=tmp_path)  # unsmoothed: the bounds check below is the network's and the grouping's
+               "--precision", "int8", "--frames", FRAMES, "--write-json", out, "--quiet", cwd=tmp_path)
     run_summary = json.loads(proc.stderr.strip().splitlines()[-1])
     assert run_summary["frames"] == FRAMES and not run_summary["frame_errors"] and not any(
         run_summary["sink_errors"].values())
@@ -160,11 +159,8 @@ def test_synthetic_data_to_trained_exported_calibrated_running_model(tmp_path):
 def test_shipped_demo_bundle_finds_the_people_it_was_trained_for(tmp_path):
     out = tmp_path / "json"
     width, height = 320, 240  # the demo's frames: 1-3 synthetic people
-    # The model's own keypoints, unsmoothed: the check below holds the network and the grouping
-    # to the frame, and the smoother (timed by the wall clock) may carry a part a pixel past an
-    # edge (tracking is tested in test_tracking*.py).
     proc = cli("run", "synthetic://%dx%d?people=2&seed=5" % (width, height), "--bundle", DEMO_BUNDLE,
-               "--frames", FRAMES, "--write-json", out, "--quiet", "--no-track", cwd=tmp_path)
+               "--frames", FRAMES, "--write-json", out, "--quiet", cwd=tmp_path)
     assert json.loads(proc.stderr.strip().splitlines()[-1])["frames"] == FRAMES
     counts = check_openpose_json(out, FRAMES, width, height, load_bundle(str(DEMO_BUNDLE)).skeleton)
     with_people = sum(c >= 1 for c in counts)

@@ -238,6 +238,7 @@ def test_static_binaries_do_not_need_the_shared_library(pack):
 ABI_FINGERPRINTS = {
     "0.1": "7d4b9a5a75249bcd",
     "0.2": "f52988dc5eb24c21",  # + the tracker (track.c), the grouping on real maps (person score, merges)
+    "0.3": "896422fe93a40d9b",  # + opp_tracker_set_frame, track params widen and still_speed (appended)
 }
 
 

@@ -30,7 +30,8 @@ def params(draw):
         kappa=draw(st.floats(1e-3, 10)), part_threshold=draw(st.floats(-1, 1)),
         min_hits=draw(st.integers(1, 4)), max_age=max_age, smooth=draw(st.booleans()), motion=draw(st.booleans()),
         min_cutoff=draw(st.floats(1e-3, 1000)), beta=draw(st.floats(0, 1e6)), d_cutoff=draw(st.floats(1e-3, 1000)),
-        part_on=on, part_off=draw(st.floats(-2, on)), part_hold=draw(st.floats(0, max_age)))
+        part_on=on, part_off=draw(st.floats(-2, on)), part_hold=draw(st.floats(0, max_age)),
+        widen=draw(st.floats(0, 1000)), still_speed=draw(st.floats(0, 1000)))
 
 
 def frame(rng, people, k, kind):
@@ -76,7 +77,8 @@ def test_random_streams_give_sane_tracks(data):
                 continue
             raise AssertionError("a clock that does not advance must be refused")
         t += max(step, 1e-9)
-        out = tracker.update(poses, base + t)
+        frame_size = data.draw(st.sampled_from([None, None, (1, 1), (64, 48), (320, 240), (10 ** 6, 10 ** 6)]))
+        out = tracker.update(poses, base + t, frame_size)
         assert out.keypoints.shape == kp.shape and out.ids.shape == (people,)
         tracked = out.ids[out.ids >= 0]
         assert len(set(tracked.tolist())) == len(tracked) and (out.ids >= -1).all()
@@ -85,6 +87,10 @@ def test_random_streams_give_sane_tracks(data):
         for i in range(people):
             if out.ids[i] >= 0 and p.smooth:
                 assert np.isfinite(out.keypoints[i]).all()
+                if tracker.frame_size is not None:  # shown parts in the frame's pixel centres
+                    w, h = tracker.frame_size
+                    xy = out.keypoints[i, out.keypoints[i, :, 2] != 0, :2]
+                    assert ((xy >= 0) & (xy <= np.array([w - 1, h - 1], np.float32))).all()
             elif out.ids[i] < 0 and i >= p.max_people:
                 assert np.array_equal(out.keypoints[i], kp[i], equal_nan=True)
         s = tracker.stats()
@@ -96,7 +102,7 @@ def test_random_streams_give_sane_tracks(data):
 @FUZZ
 @given(data=st.data())
 def test_random_raw_calls_never_crash(data):
-    """The C entry points with random sizes, params fields and pointers that are NULL or not."""
+    """The C entry points with random sizes, params fields, frame sizes and pointers that are NULL or not."""
     k = data.draw(st.integers(-2, 300))
     p = ffi.new("opp_track_params *")
     lib.opp_default_track_params(p)
@@ -105,7 +111,8 @@ def test_random_raw_calls_never_crash(data):
             st.integers(-5, 2000), max_size=3)).items():
         setattr(p, name, value)
     for name, value in data.draw(st.dictionaries(
-            st.sampled_from(["kappa", "max_age", "min_cutoff", "beta", "d_cutoff", "part_hold", "high_score"]),
+            st.sampled_from(["kappa", "max_age", "min_cutoff", "beta", "d_cutoff", "part_hold", "high_score",
+                             "widen", "still_speed"]),
             st.floats(allow_nan=True, allow_infinity=True, width=32), max_size=3)).items():
         setattr(p, name, value)
     size = ffi.new("size_t *")
@@ -129,6 +136,11 @@ def test_random_raw_calls_never_crash(data):
     sc = rng.uniform(0, 1, n).astype(np.float32).copy()
     out = np.empty((n, k, 3), np.float32)
     ids = np.empty(n, np.intc)
+    frame = data.draw(st.tuples(st.floats(allow_nan=True, allow_infinity=True, width=32),
+                                st.floats(allow_nan=True, allow_infinity=True, width=32)))
+    rc = lib.opp_tracker_set_frame(ffi.cast("void *", state.ctypes.data), *frame)
+    ok = frame == (0.0, 0.0) or all(1.0 <= v <= 1e6 for v in frame)
+    assert rc == (lib.OPP_OK if ok else lib.OPP_ERR_ARGUMENT)
     for t in range(3):
         rc = lib.opp_track(ffi.cast("void *", state.ctypes.data), float(t), ffi.from_buffer("float[]", kp),
                            ffi.from_buffer("float[]", sc), people, ffi.from_buffer("float[]", out),
