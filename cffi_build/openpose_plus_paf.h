@@ -300,6 +300,7 @@ typedef struct opp_track_params {
     float part_hold;             /* seconds a shown part is held when it goes missing, 0..max_age (0.1) */
     float widen;                 /* a lost track's falloff, to take a person back, grows by this share per second unseen, 0..1000 (1.5; 0: no such pass) */
     float still_speed;           /* track sizes/s: the filters' motion is the track's x v^2 / (v^2 + still_speed^2), 0..1000 (0.3; 0: whole) */
+    int assignment;              /* people to tracks: OPP_ASSIGN_OPTIMAL (the most parts explained in all) or OPP_ASSIGN_GREEDY (optimal) */
 } opp_track_params;
 
 /* Counters of a tracker (births and deaths count confirmed tracks). */
