@@ -161,7 +161,7 @@ class PoseEstimator:
         try:
             n = 0
             for frame in src:
-                yield frame.image, self.infer(frame.image, timestamp=frame.timestamp)
+                yield frame.image, self.infer(frame.image, timestamp=frame.media_time)
                 n += 1
                 if frames is not None and n >= frames:
                     break

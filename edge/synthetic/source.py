@@ -88,7 +88,9 @@ class SyntheticSource(Source):
         image, truth = self.scene.frame(self.index)
         buf = self.ring.get(self.height, self.width)
         np.copyto(buf, image)
-        return self._frame(buf, truth)
+        # The scene's own time: unpaced, frames come in bursts (a wall-clock time would
+        # make its walkers jump and stall, and a tracker lose them).
+        return self._frame(buf, truth, media_time=self.index / self.fps)
 
     def close(self) -> None:
         self.scene = None
