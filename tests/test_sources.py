@@ -75,6 +75,8 @@ def test_recordings_carry_their_own_time_cameras_the_capture_time(tmp_path):
     with open_source("synthetic://64x48?people=1&fps=25&frames=4") as src:
         frames = list(src)
     assert [f.media_time for f in frames] == pytest.approx([0.0, 0.04, 0.08, 0.12])
+    with open_source("synthetic://64x48?people=1&rate=200&frames=2") as camera:
+        assert all(f.media_time == f.timestamp for f in camera)
     path = tmp_path / "clip.avi"
     _write_video(path, 3)  # 10 frames/s
     with open_source(str(path)) as src:
