@@ -50,9 +50,9 @@ extern "C" {
  * incompatible change bumps MAJOR (the shared library's SONAME is
  * libopenpose_plus_paf.so.MAJOR), an addition bumps MINOR, a fix bumps PATCH. */
 #define OPP_VERSION_MAJOR 0
-#define OPP_VERSION_MINOR 3
+#define OPP_VERSION_MINOR 4
 #define OPP_VERSION_PATCH 0
-#define OPP_VERSION 300 /* MAJOR * 10000 + MINOR * 100 + PATCH */
+#define OPP_VERSION 400 /* MAJOR * 10000 + MINOR * 100 + PATCH */
 
 /* Status codes. Warnings are bits that can be combined; errors are negative. */
 #define OPP_OK 0
