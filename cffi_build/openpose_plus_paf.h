@@ -50,9 +50,9 @@ extern "C" {
  * incompatible change bumps MAJOR (the shared library's SONAME is
  * libopenpose_plus_paf.so.MAJOR), an addition bumps MINOR, a fix bumps PATCH. */
 #define OPP_VERSION_MAJOR 0
-#define OPP_VERSION_MINOR 3
+#define OPP_VERSION_MINOR 4
 #define OPP_VERSION_PATCH 0
-#define OPP_VERSION 300 /* MAJOR * 10000 + MINOR * 100 + PATCH */
+#define OPP_VERSION 400 /* MAJOR * 10000 + MINOR * 100 + PATCH */
 
 /* Status codes. Warnings are bits that can be combined; errors are negative. */
 #define OPP_OK 0
@@ -238,8 +238,10 @@ int opp_group(const float *heatmaps, int heatmap_channels,
  *              divided by the person's part count (so a person partly hidden keeps
  *              their track), against each track's remembered keypoints moved by its
  *              velocity to this frame's time (a part the person lacks now is
- *              remembered until max_age). Greedy, the pair that explains the most parts
- *              first, in passes as ByteTrack does for boxes: people scoring at least
+ *              remembered until max_age). Each pair is worth its similarity times
+ *              the parts it explains (the sum); assignment picks the pairs: optimal,
+ *              the most worth in all (Hungarian, as opp_assign_limb's), or greedy, the
+ *              worthiest first. In passes as ByteTrack does for boxes: people scoring at least
  *              high_score against confirmed tracks, then against tentative ones, then
  *              people between low_score and high_score against the confirmed tracks
  *              left (stricter: weak_match_similarity; off by default, low_score =
@@ -300,6 +302,7 @@ typedef struct opp_track_params {
     float part_hold;             /* seconds a shown part is held when it goes missing, 0..max_age (0.1) */
     float widen;                 /* a lost track's falloff, to take a person back, grows by this share per second unseen, 0..1000 (1.5; 0: no such pass) */
     float still_speed;           /* track sizes/s: the filters' motion is the track's x v^2 / (v^2 + still_speed^2), 0..1000 (0.3; 0: whole) */
+    int assignment;              /* pairs of each pass: OPP_ASSIGN_OPTIMAL (the most worth in all) or OPP_ASSIGN_GREEDY (optimal) */
 } opp_track_params;
 
 /* Counters of a tracker (births and deaths count confirmed tracks). */

@@ -104,9 +104,10 @@ static int assign_greedy(const float *scores, int stride, int na, int nb, opp_co
 /* Maximum-weight matching as a min-cost assignment with cost = -score, where
  * a non-candidate costs 0 (= staying unmatched); every candidate scores > 0.
  * Only peaks with a candidate take part. Hungarian algorithm with potentials,
- * O(rows^2 * cols), rows <= cols (1-based arrays; column 0 is a sentinel). */
-static int assign_optimal(const float *scores, int stride, int na, int nb, opp_connection *out,
-                          const assign_ws *w)
+ * O(rows^2 * cols), rows <= cols (1-based arrays; column 0 is a sentinel). Shared
+ * with the tracker (track.c), which matches people to tracks with it. */
+int oppi_assign_optimal(const float *scores, int stride, int na, int nb, opp_connection *out,
+                        const assign_ws *w)
 {
     int i, j, nr = 0, nc = 0, k = 0, transpose;
     for (i = 0; i < na; ++i) w->used_a[i] = 0;
@@ -197,7 +198,7 @@ static int assign_optimal(const float *scores, int stride, int na, int nb, opp_c
 static int assign_limb(const opp_params *p, const float *scores, int na, int nb,
                        opp_connection *out, const assign_ws *w)
 {
-    return p->assignment == OPP_ASSIGN_OPTIMAL ? assign_optimal(scores, p->max_peaks, na, nb, out, w)
+    return p->assignment == OPP_ASSIGN_OPTIMAL ? oppi_assign_optimal(scores, p->max_peaks, na, nb, out, w)
                                                : assign_greedy(scores, p->max_peaks, na, nb, out, w);
 }
 

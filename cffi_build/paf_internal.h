@@ -8,6 +8,7 @@
  *   paf_limb_scores.c step 2: limb scores
  *   paf_assignment.c  step 3: assignment
  *   paf_assembly.c    step 4: assembly
+ *   track.c           the tracker (uses step 3's optimal assignment)
  * Each public function validates its arguments and calls the step's worker
  * (oppi_*), so opp_group validates once. Internal functions are named oppi_*
  * and hidden: a program linking the static library sees only opp_* (and no
@@ -180,6 +181,12 @@ OPP_INTERNAL void oppi_scatter_scores(const candidate *cands, int n, int na, int
 
 /* Step 3 (paf_assignment.c): matches n candidates of na x nb peaks into out,
  * returns how many; scores: room for an M x M matrix (optimal only). */
+/* The maximum-total matching of an na x nb score matrix (row stride `stride`; a
+ * score > 0 is a candidate, 0 none) into out (room for min(na, nb)); returns how
+ * many. Uses w's rows, cols, used_a/b, u, v, minv, match, way, done (carved for
+ * m >= max(na, nb)). The tracker (track.c) uses it too. */
+OPP_INTERNAL int oppi_assign_optimal(const float *scores, int stride, int na, int nb, opp_connection *out,
+                                     const assign_ws *w);
 OPP_INTERNAL int oppi_assign_candidates(const opp_params *p, candidate *cands, int n, int na, int nb,
                                         float *scores, opp_connection *out, const assign_ws *w);
 

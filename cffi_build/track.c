@@ -12,7 +12,7 @@
  * filter state that is not finite is reset, so no input makes a NaN come out of a
  * tracked person, and no float is ever converted to an integer.
  */
-#include "openpose_plus_paf.h"
+#include "paf_internal.h" /* the optimal assignment (paf_assignment.c) */
 
 #include <math.h>
 #include <stdint.h>
@@ -39,6 +39,7 @@ typedef struct tracker_header {
     float frame_w, frame_h; /* smoothed parts are kept in [0, w - 1] x [0, h - 1]; 0 x 0: unbounded */
     size_t size;     /* the block size init was given (checked on every call) */
     size_t off_tracks, off_parts, off_people, off_pred, off_cands; /* off_people: infos, then xyv */
+    size_t off_assign; /* optimal matching: scores (max_people x max_tracks), connections, its workspace */
 } tracker_header;
 
 typedef struct track_rec {
@@ -79,11 +80,11 @@ typedef struct track_pred {
     int pad;
 } track_pred;
 
-typedef struct candidate {
-    float weight; /* the similarity's total: matches that explain more parts go first */
+typedef struct pair_cand {
+    float weight; /* similarity x its total (match_pass): the pairing's worth */
     int person;
     int track;
-} candidate;
+} pair_cand;
 
 static size_t align_up(size_t n) { return (n + 15u) & ~(size_t)15u; }
 
@@ -109,6 +110,7 @@ static const opp_track_params DEFAULT_PARAMS = {
     .part_hold = 0.1f,
     .widen = 1.5f,
     .still_speed = 0.3f,
+    .assignment = OPP_ASSIGN_OPTIMAL,
 };
 
 void opp_default_track_params(opp_track_params *p)
@@ -152,6 +154,7 @@ static int check_params(const opp_track_params *p)
     if (!in_range(p->part_on, -big, big) || !in_range(p->part_off, -big, p->part_on)) return OPP_ERR_PARAMS;
     if (!in_range(p->part_hold, 0.0f, p->max_age)) return OPP_ERR_PARAMS;
     if (!in_range(p->widen, 0.0f, 1000.0f) || !in_range(p->still_speed, 0.0f, 1000.0f)) return OPP_ERR_PARAMS;
+    if (p->assignment != OPP_ASSIGN_GREEDY && p->assignment != OPP_ASSIGN_OPTIMAL) return OPP_ERR_PARAMS;
     return OPP_OK;
 }
 
@@ -169,7 +172,10 @@ static size_t layout(int k, const opp_track_params *p, tracker_header *h)
     h->off_pred = off;
     off += align_up(t * sizeof(track_pred) + t * (size_t)k * PRED_PLANES * sizeof(float));
     h->off_cands = off;
-    off += align_up(n * t * sizeof(candidate));
+    off += align_up(n * t * sizeof(pair_cand));
+    h->off_assign = off;
+    off += align_up(n * t * sizeof(float) + (t < n ? t : n) * sizeof(opp_connection));
+    off += align_up(oppi_assign_ws_size(t > n ? (int)t : (int)n));
     return off;
 }
 
@@ -214,7 +220,7 @@ static tracker_header *header_of(const void *state)
     if (h->num_parts < 1 || h->num_parts > OPP_MAX_PARTS || check_params(&h->p) != OPP_OK) return NULL;
     if (layout(h->num_parts, &h->p, &probe) != h->size || probe.off_cands != h->off_cands
         || probe.off_parts != h->off_parts || probe.off_people != h->off_people
-        || probe.off_pred != h->off_pred || probe.off_tracks != h->off_tracks)
+        || probe.off_pred != h->off_pred || probe.off_tracks != h->off_tracks || probe.off_assign != h->off_assign)
         return NULL;
     if (h->num_tracks < 0 || h->num_tracks > h->p.max_tracks) return NULL;
     return h;
@@ -299,18 +305,18 @@ static float exp_neg(float e)
 
 /* Heapsort of the candidates, best first (weight descending, then person, then track
  * ascending: deterministic). In place: no allocation, O(n log n). */
-static int cand_before(const candidate *a, const candidate *b)
+static int cand_before(const pair_cand *a, const pair_cand *b)
 {
     if (a->weight != b->weight) return a->weight < b->weight; /* a min-heap root goes last: sorted descending */
     if (a->person != b->person) return a->person > b->person;
     return a->track > b->track;
 }
 
-static void sift(candidate *c, size_t root, size_t n)
+static void sift(pair_cand *c, size_t root, size_t n)
 {
     for (;;) {
         size_t child = 2 * root + 1;
-        candidate tmp;
+        pair_cand tmp;
         if (child >= n) return;
         if (child + 1 < n && cand_before(&c[child + 1], &c[child])) child++;
         if (!cand_before(&c[child], &c[root])) return;
@@ -319,13 +325,13 @@ static void sift(candidate *c, size_t root, size_t n)
     }
 }
 
-static void sort_candidates(candidate *c, size_t n)
+static void sort_candidates(pair_cand *c, size_t n)
 {
     size_t i;
     if (n < 2) return;
     for (i = n / 2; i-- > 0;) sift(c, i, n);
     for (i = n - 1; i > 0; i--) {
-        candidate tmp = c[0];
+        pair_cand tmp = c[0];
         c[0] = c[i], c[i] = tmp;
         sift(c, 0, i);
     }
@@ -345,7 +351,10 @@ typedef struct frame_ctx {
      * the same per person: planar, so the similarity loop vectorises. */
     float *pred_xyv;
     float *people_xyv;
-    candidate *cands;
+    pair_cand *cands;
+    float *scores;         /* optimal matching: [max_people][max_tracks] */
+    opp_connection *conns; /* its matches */
+    assign_ws aws;         /* its workspace (paf_assignment.c's) */
     double now;
     const float *kp;
 } frame_ctx;
@@ -427,7 +436,7 @@ static void describe_people(frame_ctx *c, const float *scores, int n)
  * exp(-d^2 / 2(kappa s)^2), s the larger of their sizes, divided by the person's part
  * count: the share of the person the track explains (a piece of someone is explained
  * whole: a person coming out from behind another keeps their track). *total gets the
- * sum, which orders the candidates: the match that explains the most parts goes first.
+ * sum (a pairing's worth is the similarity times it: see match_pass).
  * 0 when their boxes, grown by gate * s, do not overlap: then every term is below the
  * least similarity that matches, and so is the similarity (a lossless gate). */
 static float similarity(const frame_ctx *c, int i, int t, float gate, int widened, float *total)
@@ -462,8 +471,10 @@ static float similarity(const frame_ctx *c, int i, int t, float gate, int widene
 }
 
 /* One matching pass: people of `pass` against the tracks still free that are confirmed
- * (or tentative), greedy: candidate pairs of similarity at least `least`, the largest
- * total first. */
+ * (or tentative), candidate pairs of similarity at least `least`, each worth its
+ * similarity times its total. Optimal: the pairs of the largest worth in all (in a
+ * crossing, greedy may give the best pair a track the neighbour needed more); greedy:
+ * the largest worth first. */
 static void match_pass(frame_ctx *c, int n, int pass, int confirmed, float least, int widened)
 {
     size_t m = 0, q;
@@ -471,21 +482,37 @@ static void match_pass(frame_ctx *c, int n, int pass, int confirmed, float least
     /* exp(-d^2 / 2(kappa s)^2) < least beyond d = kappa s sqrt(2 ln(1 / least)) */
     float gate = least > 1e-30f ? c->p->kappa * sqrtf(2.0f * logf(1.0f / least)) : 3.0e38f;
     for (i = 0; i < n; i++) {
-        if (c->people[i].pass != pass) continue;
+        if (c->people[i].pass != pass || c->people[i].track >= 0) continue; /* matched in an earlier pass */
         for (t = 0; t < c->h->num_tracks; t++) {
             float sim, total;
             if (c->tracks[t].matched >= 0 || (c->tracks[t].id >= 0) != confirmed) continue;
             if (widened && !(c->pred[t].spread > 1.0f)) continue; /* lost tracks only */
             sim = similarity(c, i, t, gate, widened, &total);
             if (sim >= least && sim > 0.0f) {
-                c->cands[m].weight = total, c->cands[m].person = i, c->cands[m].track = t;
+                /* The parts explained times the share of the person explained: a whole
+                 * person fitting a track well outweighs a big fragment fitting it loosely
+                 * (bench track: IDF1 +0.01 over the total alone, greedy or optimal). */
+                c->cands[m].weight = sim * total;
+                c->cands[m].person = i, c->cands[m].track = t;
                 m++;
             }
         }
     }
+    if (c->p->assignment == OPP_ASSIGN_OPTIMAL) {
+        int nt = c->h->num_tracks, found;
+        if (!m) return;
+        for (i = 0; i < n; i++) memset(&c->scores[(size_t)i * c->p->max_tracks], 0, sizeof(float) * (size_t)nt);
+        for (q = 0; q < m; q++) c->scores[(size_t)c->cands[q].person * c->p->max_tracks + c->cands[q].track] = c->cands[q].weight;
+        found = oppi_assign_optimal(c->scores, c->p->max_tracks, n, nt, c->conns, &c->aws);
+        for (i = 0; i < found; i++) {
+            c->people[c->conns[i].a].track = c->conns[i].b;
+            c->tracks[c->conns[i].b].matched = c->conns[i].a;
+        }
+        return;
+    }
     sort_candidates(c->cands, m);
     for (q = 0; q < m; q++) {
-        const candidate *cd = &c->cands[q];
+        const pair_cand *cd = &c->cands[q];
         if (c->people[cd->person].track >= 0 || c->tracks[cd->track].matched >= 0) continue;
         c->people[cd->person].track = cd->track;
         c->tracks[cd->track].matched = cd->person;
@@ -700,7 +727,14 @@ int opp_track(void *state, double timestamp, const float *keypoints, const float
     c.pred = (track_pred *)(base + h->off_pred);
     c.pred_xyv = (float *)(base + h->off_pred + (size_t)h->p.max_tracks * sizeof(track_pred));
     c.people_xyv = (float *)(base + h->off_people + (size_t)h->p.max_people * sizeof(person_info));
-    c.cands = (candidate *)(base + h->off_cands);
+    c.cands = (pair_cand *)(base + h->off_cands);
+    c.scores = (float *)(base + h->off_assign);
+    c.conns = (opp_connection *)(base + h->off_assign + (size_t)h->p.max_people * (size_t)h->p.max_tracks * sizeof(float));
+    {
+        size_t t_ = (size_t)h->p.max_tracks, n_ = (size_t)h->p.max_people;
+        carver cv = carver_at(base + h->off_assign + align_up(n_ * t_ * sizeof(float) + (t_ < n_ ? t_ : n_) * sizeof(opp_connection)));
+        oppi_carve_assign(&cv, t_ > n_ ? (int)t_ : (int)n_, &c.aws);
+    }
     n = num_people;
     if (n > h->p.max_people) {
         n = h->p.max_people;

@@ -154,14 +154,19 @@ class PoseEstimator:
         return poses
 
     def stream(self, source, frames: Optional[int] = None) -> Iterator[Tuple[np.ndarray, object]]:
-        """``(frame, poses)`` for each frame of ``source`` (a URI or an open source)."""
+        """``(frame, poses)`` for each frame of ``source`` (a URI or an open source). With
+        tracking, the tracks start over (IDs from 1) and follow the source's own time
+        (:attr:`Frame.media_time`)."""
         from .sources import open_source
 
         src = open_source(source) if isinstance(source, str) else source
+        if self.tracker is not None:
+            # Other footage, other people; and a recording's clock starts again at 0.
+            self.tracker.reset()
         try:
             n = 0
             for frame in src:
-                yield frame.image, self.infer(frame.image, timestamp=frame.timestamp)
+                yield frame.image, self.infer(frame.image, timestamp=frame.media_time)
                 n += 1
                 if frames is not None and n >= frames:
                     break

@@ -474,7 +474,7 @@ class Pipeline:
     def _deliver(self, done: Done) -> None:
         """One frame's poses to its stream's hook and sinks and the shared sinks (in its capture order)."""
         st, frame, out = done.stream, done.frame, done.out
-        poses, trk = self._track(st, out.poses, frame.timestamp)
+        poses, trk = self._track(st, out.poses, frame.media_time)
         t0 = time.perf_counter()
         timings = {"capture": self.times.last["capture"], "preprocess": out.preprocess_ms, "infer": out.infer_ms,
                    "group": out.group_ms, "track": trk, "sinks": self.times.last["sinks"]}

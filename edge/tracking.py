@@ -33,6 +33,7 @@ __all__ = ["TrackParams", "TrackStats", "PoseTracker", "make_tracker"]
 
 _F32 = np.dtype(np.float32)
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+_ASSIGNMENTS = {"greedy": lib.OPP_ASSIGN_GREEDY, "optimal": lib.OPP_ASSIGN_OPTIMAL}
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,9 @@ class TrackParams:
     with the track's velocity, shrunk for a track slower than ``still_speed`` sizes per
     second (a standing person's velocity is noise). A hidden part shows above
     ``part_on``, a shown one stays above ``part_off`` and is held ``part_hold`` seconds
-    when it goes missing. The defaults are tuned by ``bench track``.
+    when it goes missing. ``assignment`` pairs people and tracks in each pass: ``"optimal"``
+    (the pairing that explains the most parts in all) or ``"greedy"`` (the best pair
+    first). The defaults are tuned by ``bench track``.
     """
 
     max_tracks: int = 64
@@ -74,13 +77,18 @@ class TrackParams:
     part_hold: float = 0.1
     widen: float = 1.5
     still_speed: float = 0.3
+    assignment: str = "optimal"
 
     def __post_init__(self) -> None:
         def bad(name: str, rule: str) -> ValueError:
             return ValueError("TrackParams.%s must be %s, got %r" % (name, rule, getattr(self, name)))
 
+        if self.assignment not in _ASSIGNMENTS:
+            raise bad("assignment", "one of %s" % ", ".join(map(repr, _ASSIGNMENTS)))
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
+            if f.name == "assignment":
+                continue
             if f.type in ("bool", bool):
                 if not isinstance(value, (bool, np.bool_)):
                     raise bad(f.name, "true or false")
@@ -154,7 +162,8 @@ class PoseTracker:
             raise TypeError("params must be a TrackParams, got %s" % type(params).__name__)
         self.skeleton, self.params = skeleton, params
         self._params = ffi.new("opp_track_params *", {
-            f.name: (int(getattr(params, f.name)) if f.type in ("bool", bool) else getattr(params, f.name))
+            f.name: (int(getattr(params, f.name)) if f.type in ("bool", bool)
+                     else _ASSIGNMENTS[params.assignment] if f.name == "assignment" else getattr(params, f.name))
             for f in dataclasses.fields(params)})
         size = ffi.new("size_t *")
         _check(lib.opp_tracker_size(skeleton.num_parts, self._params, size))

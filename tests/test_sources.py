@@ -69,6 +69,20 @@ def test_synthetic_rate_paces_like_a_camera():
     assert n == 6 and time.monotonic() - t0 >= 5 / 50 * 0.9
 
 
+def test_recordings_carry_their_own_time_cameras_the_capture_time(tmp_path):
+    # Read in a burst, a recording's frames keep their places in it (what tracking's
+    # velocities are per); a camera stand-in paced by rate too: its scene moves at fps.
+    with open_source("synthetic://64x48?people=1&fps=25&frames=4") as src:
+        frames = list(src)
+    assert [f.media_time for f in frames] == pytest.approx([0.0, 0.04, 0.08, 0.12])
+    with open_source("synthetic://64x48?people=1&rate=200&frames=2") as camera:
+        assert all(f.media_time == f.timestamp for f in camera)
+    path = tmp_path / "clip.avi"
+    _write_video(path, 3)  # 10 frames/s
+    with open_source(str(path)) as src:
+        assert [f.media_time for f in src] == pytest.approx([0.0, 0.1, 0.2])
+
+
 def test_frames_come_from_a_small_ring_allocated_once():
     with open_source("synthetic://64x48?people=1", ring=3) as src:
         addrs = [src.read().image.ctypes.data for _ in range(9)]

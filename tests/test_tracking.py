@@ -388,13 +388,35 @@ def c_tracker(num_parts=K, **fields):
     return p, size[0], state
 
 
+@pytest.mark.parametrize("assignment, ids", [("greedy", [1, -1]), ("optimal", [2, 1])])
+def test_optimal_assignment_keeps_both_people_where_greedy_drops_one(assignment, ids):
+    # Tracks 1 at x = 100 and 2 at x = 130; then people at 108 and 88. Greedy gives track 1
+    # its best pair (108), leaving 88 too far from track 2: a new track. Optimal pairs 88
+    # with 1 and 108 with 2: both people explained.
+    def at(x):
+        kp = np.zeros((18, 3), np.float32)
+        kp[:, 0] = x + np.linspace(-10, 10, 18)
+        kp[:, 1] = np.linspace(50, 250, 18)
+        kp[:, 2] = 0.9
+        return kp
+
+    tr = PoseTracker(COCO18, TrackParams(assignment=assignment, smooth=False))
+    for i in range(5):
+        first = tr.update(Poses(np.stack([at(100), at(130)]), np.full(2, 0.9, np.float32), COCO18), i / 30)
+    assert list(first.ids) == [1, 2]
+    assert list(tr.update(Poses(np.stack([at(108), at(88)]), np.full(2, 0.9, np.float32), COCO18), 5 / 30).ids) == ids
+
+
 def test_the_c_defaults_are_trackparams_defaults():
     import dataclasses
 
     p = ffi.new("opp_track_params *")
     lib.opp_default_track_params(p)
     for f in dataclasses.fields(TrackParams):
-        assert getattr(p, f.name) == pytest.approx(float(getattr(TrackParams(), f.name)), rel=1e-6), f.name
+        want = getattr(TrackParams(), f.name)
+        if f.name == "assignment":  # a name in Python, its constant in C
+            want = {"greedy": lib.OPP_ASSIGN_GREEDY, "optimal": lib.OPP_ASSIGN_OPTIMAL}[want]
+        assert getattr(p, f.name) == pytest.approx(float(want), rel=1e-6), f.name
 
 
 def test_c_errors():

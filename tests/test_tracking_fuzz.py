@@ -31,7 +31,8 @@ def params(draw):
         min_hits=draw(st.integers(1, 4)), max_age=max_age, smooth=draw(st.booleans()), motion=draw(st.booleans()),
         min_cutoff=draw(st.floats(1e-3, 1000)), beta=draw(st.floats(0, 1e6)), d_cutoff=draw(st.floats(1e-3, 1000)),
         part_on=on, part_off=draw(st.floats(-2, on)), part_hold=draw(st.floats(0, max_age)),
-        widen=draw(st.floats(0, 1000)), still_speed=draw(st.floats(0, 1000)))
+        widen=draw(st.floats(0, 1000)), still_speed=draw(st.floats(0, 1000)),
+        assignment=draw(st.sampled_from(["greedy", "optimal"])))
 
 
 def frame(rng, people, k, kind):
@@ -107,7 +108,7 @@ def test_random_raw_calls_never_crash(data):
     p = ffi.new("opp_track_params *")
     lib.opp_default_track_params(p)
     for name, value in data.draw(st.dictionaries(
-            st.sampled_from(["max_tracks", "max_people", "min_hits", "smooth", "motion"]),
+            st.sampled_from(["max_tracks", "max_people", "min_hits", "smooth", "motion", "assignment"]),
             st.integers(-5, 2000), max_size=3)).items():
         setattr(p, name, value)
     for name, value in data.draw(st.dictionaries(

@@ -32,15 +32,19 @@ class CorruptFrame(SourceError):
 
 
 class Frame:
-    __slots__ = ("image", "index", "timestamp", "truth", "name")
+    __slots__ = ("image", "index", "timestamp", "truth", "name", "media_time")
 
     def __init__(self, image: np.ndarray, index: int, timestamp: float, truth: Optional[np.ndarray] = None,
-                 name: Optional[str] = None) -> None:
+                 name: Optional[str] = None, media_time: Optional[float] = None) -> None:
         self.image = image          # RGB H x W x 3 uint8 (a ring buffer: copy it to keep it)
         self.index = index
         self.timestamp = timestamp  # time.monotonic() at capture
         self.truth = truth          # synthetic:// only: ground-truth keypoints (N, K, 3) in image px
         self.name = name            # where it came from when that has a name (an image file), for logs
+        # Seconds in the stream's own time, what tracking's velocities are per: a camera's is
+        # its capture time; a recording's (a video file, synthetic://) is its frame's place
+        # in it (index / fps), since it is read as fast as the pipeline goes, in bursts.
+        self.media_time = timestamp if media_time is None else media_time
 
 
 class FrameRing:
@@ -129,7 +133,8 @@ class Source:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _frame(self, image: np.ndarray, truth=None, name: Optional[str] = None) -> Frame:
-        f = Frame(image, self.index, time.monotonic(), truth, name)
+    def _frame(self, image: np.ndarray, truth=None, name: Optional[str] = None,
+               media_time: Optional[float] = None) -> Frame:
+        f = Frame(image, self.index, time.monotonic(), truth, name, media_time)
         self.index += 1
         return f

@@ -92,7 +92,9 @@ class OpenCVSource(Source):
         self._bgr = bgr  # VideoCapture refills this array in place next time
         buf = self.ring.get(bgr.shape[0], bgr.shape[1])
         cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=buf)
-        return self._frame(buf)
+        # A file is read as fast as the pipeline goes: its frames' times are their places in it.
+        fps = 0.0 if self.live else float(self.cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        return self._frame(buf, media_time=self.index / fps if fps > 0 else None)
 
     def close(self) -> None:
         if self.cap is not None:

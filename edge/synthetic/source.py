@@ -88,7 +88,10 @@ class SyntheticSource(Source):
         image, truth = self.scene.frame(self.index)
         buf = self.ring.get(self.height, self.width)
         np.copyto(buf, image)
-        return self._frame(buf, truth)
+        # Unpaced, a recording: the scene's own time (read in bursts, the wall clock would
+        # make its walkers jump and stall, and a tracker lose them). Paced (rate), a
+        # camera's stand-in: the capture time, as a camera's.
+        return self._frame(buf, truth, media_time=None if self.rate else self.index / self.fps)
 
     def close(self) -> None:
         self.scene = None
