@@ -303,7 +303,7 @@ typedef struct opp_track_params {
     float widen;                 /* a lost track's falloff, to take a person back, grows by this share per second unseen, 0..1000 (1.5; 0: no such pass) */
     float still_speed;           /* track sizes/s: the filters' motion is the track's x v^2 / (v^2 + still_speed^2), 0..1000 (0.3; 0: whole) */
     int assignment;              /* pairs of each pass: OPP_ASSIGN_OPTIMAL (the most worth in all) or OPP_ASSIGN_GREEDY (optimal) */
-    float appearance;            /* share of a pairing's worth given by colour (opp_track_image), 0..1 (see OPP_TRACK_APPEARANCE_DEFAULT; 0: geometry alone) */
+    float appearance;            /* share of a pairing's worth given by colour (opp_track_image), 0..1 (0.5; 0: geometry alone) */
 } opp_track_params;
 
 /* Counters of a tracker (births and deaths count confirmed tracks). */
