@@ -253,6 +253,13 @@ int opp_group(const float *heatmaps, int heatmap_channels,
  *              a lost person found again keeps their ID. A part far from where a track
  *              matched in the last frame expected it (3 kappa s) is not remembered: in a
  *              crowd, it is most likely someone else's.
+ *   colours    with the frame (opp_track_image), each person's colour per part (a 3 x 3
+ *              grid of pixels about it) is compared with the track's remembered one
+ *              (a slow average of the parts of confident matches that lie clear of
+ *              everyone else): likeness L in [0, 1], the mean over shared parts of
+ *              exp(-d^2 / 2 (30 sqrt 3)^2), d the RGB distance (0.5 when fewer than 3
+ *              parts are shared), and a pair's similarity and parts explained are both
+ *              scaled by 1 - appearance + appearance L.
  *   life       an unmatched confident person starts a tentative track; it gets an ID
  *              (is born) once matched in min_hits frames, and a tentative track that
  *              misses a frame is dropped. A confirmed track unmatched for more than
@@ -303,7 +310,7 @@ typedef struct opp_track_params {
     float widen;                 /* a lost track's falloff, to take a person back, grows by this share per second unseen, 0..1000 (1.5; 0: no such pass) */
     float still_speed;           /* track sizes/s: the filters' motion is the track's x v^2 / (v^2 + still_speed^2), 0..1000 (0.3; 0: whole) */
     int assignment;              /* pairs of each pass: OPP_ASSIGN_OPTIMAL (the most worth in all) or OPP_ASSIGN_GREEDY (optimal) */
-    float appearance;            /* share of a pairing's worth given by colour (opp_track_image), 0..1 (0.5; 0: geometry alone) */
+    float appearance;            /* share of a pairing's worth given by colour (opp_track_image), 0..1 (0.8; 0: geometry alone) */
 } opp_track_params;
 
 /* Counters of a tracker (births and deaths count confirmed tracks). */

@@ -122,7 +122,7 @@ static const opp_track_params DEFAULT_PARAMS = {
     .widen = 1.5f,
     .still_speed = 0.3f,
     .assignment = OPP_ASSIGN_OPTIMAL,
-    .appearance = 0.5f,
+    .appearance = 0.8f,
 };
 
 void opp_default_track_params(opp_track_params *p)
@@ -614,15 +614,20 @@ static void match_pass(frame_ctx *c, int n, int pass, int confirmed, float least
             if (c->tracks[t].matched >= 0 || (c->tracks[t].id >= 0) != confirmed) continue;
             if (widened && !(c->pred[t].spread > 1.0f)) continue; /* lost tracks only */
             sim = similarity(c, i, t, gate, widened, &total);
+            if (sim >= least && sim > 0.0f && c->p->appearance > 0.0f && c->image) {
+                /* Colour decides between tracks the geometry cannot tell apart (two people
+                 * crossing, one detection left), and keeps a lost track from taking
+                 * someone who looks otherwise. */
+                float f = 1.0f - c->p->appearance + c->p->appearance * colour_likeness(c, i, t);
+                /* Both: scaling the worth alone (the pair's ranking, not whether it may
+                 * match) left IDF1 0.89 on bench track's held-out seeds, against 0.92. */
+                sim *= f, total *= f;
+            }
             if (sim >= least && sim > 0.0f) {
                 /* The parts explained times the share of the person explained: a whole
                  * person fitting a track well outweighs a big fragment fitting it loosely
                  * (bench track: IDF1 +0.01 over the total alone, greedy or optimal). */
                 c->cands[m].weight = sim * total;
-                /* Colour decides between tracks the geometry cannot tell apart (two people
-                 * crossing, one detection left). */
-                if (c->p->appearance > 0.0f && c->image)
-                    c->cands[m].weight *= 1.0f - c->p->appearance + c->p->appearance * colour_likeness(c, i, t);
                 c->cands[m].person = i, c->cands[m].track = t;
                 m++;
             }

@@ -82,7 +82,7 @@ class TrackParams:
     widen: float = 1.5
     still_speed: float = 0.3
     assignment: str = "optimal"
-    appearance: float = 0.5
+    appearance: float = 0.8
 
     def __post_init__(self) -> None:
         def bad(name: str, rule: str) -> ValueError:
