@@ -24,8 +24,14 @@ one who walks off and comes back on the other side is somebody new):
   keypoints trail the truth on walkers (the least-squares L in out(t) = truth(t) - L v(t)),
   and their RMS error to the truth. The model's frames get camera noise.
 * **time**: ``PoseTracker.update`` per frame (the C call and its Python wrapper, tracking and
-  smoothing) at 1, 10 and 20 people: the per-frame minimum over ``--repeat`` runs (the
-  machine may be shared), median over frames.
+  smoothing) at 1, 10 and 20 people, without and with the frame (the colours: sampling and
+  comparing): the per-frame minimum over ``--repeat`` runs (the machine may be shared),
+  median over frames.
+
+Each tracker gets the rendered frame its people are in, as the pipeline gives its tracker
+the frame it has (both inputs: the maps row's frames are rendered anyway, to tell hidden
+parts apart), so the colour cue (``TrackParams.appearance``; ``--appearance 0``: geometry
+alone) is measured on both rows.
 """
 from __future__ import annotations
 
