@@ -298,4 +298,8 @@ def track_frame(tracker: Optional[PoseTracker], track, poses, timestamp: float,
         return tracker, poses
     if tracker is None:
         tracker = make_tracker(poses.skeleton, track)
+    # A frame the colours cannot be read from (not H x W x 3 uint8) costs the cue, not the IDs.
+    if image is not None and not (isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3
+                                  and image.dtype == np.uint8 and image.size):
+        image = None
     return tracker, tracker.update(poses, timestamp, frame_size, image)
