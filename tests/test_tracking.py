@@ -9,7 +9,7 @@ from openpose_plus.edge._paf import ffi, lib
 from openpose_plus.edge.poses import Poses
 from openpose_plus.edge.skeleton import COCO18, Skeleton
 from openpose_plus.edge.synthetic.scene import MovingScene
-from openpose_plus.edge.tracking import PoseTracker, TrackParams, make_tracker
+from openpose_plus.edge.tracking import PoseTracker, TrackParams, make_tracker, track_frame
 
 K = COCO18.num_parts
 FPS = 30.0
@@ -451,6 +451,9 @@ def test_colours_are_optional_and_any_row_stride_is_taken():
                 np.zeros((0, 10, 3), np.uint8), [[0, 0, 0]]):
         with pytest.raises(ValueError, match="image"):
             a.update(poses_of(frames[0][0]), 1.0, image=bad)
+    # The pipeline's helper: a frame the colours cannot be read from costs the cue, not the IDs.
+    tracker, out = track_frame(None, True, poses_of(frames[0][0]), 0.0, image=np.zeros((4, 4), np.float32))
+    assert tracker is not None and out.ids is not None
 
 
 def test_the_c_defaults_are_trackparams_defaults():
