@@ -32,6 +32,7 @@
 #define COL_RATE 0.1f           /* a track's colours move this share towards a confident, lone match's */
 #define COL_MIN_PARTS 3         /* parts with colours a person and a track must share for their likeness to count */
 #define COL_NEUTRAL 0.5f        /* the likeness taken when there is none to measure */
+#define COL_MAX_NEAR 8          /* boxes meeting a person's beyond which their colours are not remembered */
 #define COL_MAX_SIDE 65535      /* the largest image side opp_track_image takes */
 
 typedef struct tracker_header {
@@ -479,8 +480,22 @@ static void sample_colours(frame_ctx *c, int n)
             float x = xyv[j], y = xyv[k + j], *rgb = &col[COL_PLANES * j];
             int got = 0, dx, dy;
             if (xyv[2 * k + j] == 0.0f) continue;
-            for (dy = -COL_STEP; dy <= COL_STEP; dy += COL_STEP)
-                for (dx = -COL_STEP; dx <= COL_STEP; dx += COL_STEP) got += add_pixel(c, x + (float)dx, y + (float)dy, rgb);
+            if (x >= (float)COL_STEP && y >= (float)COL_STEP && x <= (float)(c->img_w - 1 - COL_STEP)
+                && y <= (float)(c->img_h - 1 - COL_STEP)) {
+                /* the whole grid is inside (the usual case): no check per pixel */
+                const unsigned char *row = c->image + (size_t)((int)y - COL_STEP) * (size_t)c->img_stride
+                                           + 3u * (size_t)((int)x - COL_STEP);
+                unsigned sum[3] = {0, 0, 0};
+                for (dy = 0; dy < 3; dy++, row += (size_t)COL_STEP * (size_t)c->img_stride)
+                    for (dx = 0; dx < 3 * 3 * COL_STEP; dx += 3 * COL_STEP)
+                        sum[0] += row[dx], sum[1] += row[dx + 1], sum[2] += row[dx + 2];
+                rgb[0] = (float)sum[0], rgb[1] = (float)sum[1], rgb[2] = (float)sum[2];
+                got = 9;
+            } else {
+                for (dy = -COL_STEP; dy <= COL_STEP; dy += COL_STEP)
+                    for (dx = -COL_STEP; dx <= COL_STEP; dx += COL_STEP)
+                        got += add_pixel(c, x + (float)dx, y + (float)dy, rgb);
+            }
             if (!got) continue;
             rgb[0] /= (float)got, rgb[1] /= (float)got, rgb[2] /= (float)got;
             rgb[3] = 1.0f;
@@ -511,25 +526,11 @@ static float colour_likeness(const frame_ctx *c, int i, int t)
     return m >= COL_MIN_PARTS ? sum / (float)m : COL_NEUTRAL;
 }
 
-/* Whether (x, y) is inside any box of another person than i or another track's prediction
- * than t (grown by g): a part there may show someone else's colours. */
-static int covered(const frame_ctx *c, int n, int i, int t, float x, float y, float g)
-{
-    int o;
-    for (o = 0; o < n; o++) {
-        const person_info *q = &c->people[o];
-        if (o != i && q->count && x >= q->x0 - g && x <= q->x1 + g && y >= q->y0 - g && y <= q->y1 + g) return 1;
-    }
-    for (o = 0; o < c->h->num_tracks; o++) {
-        const track_pred *q = &c->pred[o];
-        if (o != t && q->count && x >= q->x0 - g && x <= q->x1 + g && y >= q->y0 - g && y <= q->y1 + g) return 1;
-    }
-    return 0;
-}
-
 /* Track t takes the colours of person i (a confident match): the first ones as they are,
- * then a slow average; only of parts clear of everyone else (their colours are surely the
- * person's own), which are looked for only when the person's box meets another. */
+ * then a slow average; only of parts clear of everyone else's box and every other track's
+ * predicted box (grown by a tenth of the person's size: their colours are surely the
+ * person's own). The boxes that meet the person's are gathered first (few, or the person
+ * is in a crowd and nothing is taken), so each part is checked against those alone. */
 static void remember_colours(frame_ctx *c, int n, int t, int i)
 {
     const float *col = &c->colour[(size_t)i * c->k * COL_PLANES];
@@ -537,21 +538,32 @@ static void remember_colours(frame_ctx *c, int n, int t, int i)
     const person_info *pi = &c->people[i];
     part_rec *pr = &c->parts[(size_t)t * c->k];
     float g = 0.1f * max2(pi->x1 - pi->x0, pi->y1 - pi->y0);
-    int j, ch, crowded = 0;
+    float near[COL_MAX_NEAR][4]; /* the boxes that meet the person's, grown by g */
+    int j, ch, m = 0, o;
     if (!pi->coloured) return;
-    for (j = 0; j < n && !crowded; j++) {
-        const person_info *q = &c->people[j];
-        crowded = j != i && q->count && !(q->x0 - g > pi->x1 + g || pi->x0 - g > q->x1 + g
-                                          || q->y0 - g > pi->y1 + g || pi->y0 - g > q->y1 + g);
-    }
-    for (j = 0; j < c->h->num_tracks && !crowded; j++) {
-        const track_pred *q = &c->pred[j];
-        crowded = j != t && q->count && !(q->x0 - g > pi->x1 + g || pi->x0 - g > q->x1 + g
-                                          || q->y0 - g > pi->y1 + g || pi->y0 - g > q->y1 + g);
+    for (o = 0; o < n + c->h->num_tracks; o++) {
+        float b[4];
+        if (o < n) {
+            const person_info *q = &c->people[o];
+            if (o == i || !q->count) continue;
+            b[0] = q->x0, b[1] = q->y0, b[2] = q->x1, b[3] = q->y1;
+        } else {
+            const track_pred *q = &c->pred[o - n];
+            if (o - n == t || !q->count) continue;
+            b[0] = q->x0, b[1] = q->y0, b[2] = q->x1, b[3] = q->y1;
+        }
+        b[0] -= g, b[1] -= g, b[2] += g, b[3] += g;
+        if (b[0] > pi->x1 || pi->x0 > b[2] || b[1] > pi->y1 || pi->y0 > b[3]) continue;
+        if (m == COL_MAX_NEAR) return; /* a crowd: nobody's colours are surely their own */
+        memcpy(near[m++], b, sizeof b);
     }
     for (j = 0; j < c->k; j++) {
         const float *a = &col[COL_PLANES * j];
-        if (a[3] == 0.0f || (crowded && covered(c, n, i, t, xyv[j], xyv[c->k + j], g))) continue;
+        float x = xyv[j], y = xyv[c->k + j];
+        if (a[3] == 0.0f) continue;
+        for (o = 0; o < m; o++)
+            if (x >= near[o][0] && x <= near[o][2] && y >= near[o][1] && y <= near[o][3]) break;
+        if (o < m) continue;
         for (ch = 0; ch < 3; ch++)
             pr[j].col[ch] = pr[j].col_n == 0.0f ? a[ch] : pr[j].col[ch] + COL_RATE * (a[ch] - pr[j].col[ch]);
         pr[j].col_n = 1.0f;
