@@ -24,8 +24,14 @@ one who walks off and comes back on the other side is somebody new):
   keypoints trail the truth on walkers (the least-squares L in out(t) = truth(t) - L v(t)),
   and their RMS error to the truth. The model's frames get camera noise.
 * **time**: ``PoseTracker.update`` per frame (the C call and its Python wrapper, tracking and
-  smoothing) at 1, 10 and 20 people: the per-frame minimum over ``--repeat`` runs (the
-  machine may be shared), median over frames.
+  smoothing) at 1, 10 and 20 people, without and with the frame (the colours: sampling and
+  comparing): the per-frame minimum over ``--repeat`` runs (the machine may be shared),
+  median over frames.
+
+Each tracker gets the rendered frame its people are in, as the pipeline gives its tracker
+the frame it has (both inputs: the maps row's frames are rendered anyway, to tell hidden
+parts apart), so the colour cue (``TrackParams.appearance``; ``--appearance 0``: geometry
+alone) is measured on both rows.
 """
 from __future__ import annotations
 
@@ -74,6 +80,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--first-seed", type=int, default=0, help="F, the first scene's seed")
     parser.add_argument("--switches", action="store_true", help="also list each ID switch (frame, person, cause)")
     parser.add_argument("--fps", type=float, default=30.0)
+    parser.add_argument("--appearance", type=float, default=None,
+                        help="the trackers' colour weight (TrackParams.appearance; 0: geometry alone; default: its default)")
     parser.add_argument("--noise", type=float, default=0.05, help="std of the smooth noise on the maps")
     parser.add_argument("--min-visible", type=int, default=6, help="parts in view a person needs to count")
     parser.add_argument("--bundle", default="models/demo", help="the shipped model ('' to skip it)")
@@ -92,6 +100,8 @@ class Setup:
 
     def __init__(self, args, source: str) -> None:
         self.source, self.fps = source, args.fps
+        # the identity runs' tracker: the defaults, or the colour weight asked for
+        self.params = TrackParams() if args.appearance is None else TrackParams(appearance=args.appearance)
         if source == "maps":
             self.size, self.people, self.heights, self.frames = args.size, args.people, None, args.frames
         else:
@@ -218,10 +228,6 @@ class MapPoses:
         return Poses(out, poses.scores, COCO18)
 
 
-def _track(tracker: PoseTracker, poses: Sequence[Poses], fps: float) -> List[Poses]:
-    return [tracker.update(p, i / fps) for i, p in enumerate(poses)]
-
-
 def _camera_noise(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
     """Sensor noise (std 4 levels): a still picture would give the very same maps every frame."""
     noisy = image.astype(np.int16) + rng.normal(0, 4, image.shape).astype(np.int16)
@@ -229,12 +235,16 @@ def _camera_noise(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
 
 
 def _inputs(setup: Setup, scene: MovingScene, seed: int, estimator=None, frames: Optional[int] = None,
-            camera_noise: bool = False):
-    """``(truths, ids, poses)`` of a scene's frames through the maps or the model."""
+            camera_noise: bool = False, trackers: Sequence[PoseTracker] = ()):
+    """``(truths, ids, poses, tracked)`` of a scene's frames through the maps or the model;
+    ``tracked[j]``: the poses through ``trackers[j]``, each given the rendered frame (as the
+    pipeline gives its tracker the frame it has), tracked as the frames are made (a run's
+    frames are not kept: 600 of them at 960x540 would take 0.9 GB)."""
     w, h = setup.size
     maps = MapPoses(w, h, NOISE[0], seed) if setup.source == "maps" else None
     rng = np.random.default_rng(seed)
     truths, ids, poses = [], [], []
+    tracked: List[List[Poses]] = [[] for _ in trackers]
     for i in range(frames or setup.frames):
         image, kp = scene.frame(i)  # drawing is what tells hidden parts apart
         truths.append(kp)
@@ -242,8 +252,11 @@ def _inputs(setup: Setup, scene: MovingScene, seed: int, estimator=None, frames:
         if maps is not None:
             poses.append(maps(kp))
         else:
-            poses.append(estimator.infer(_camera_noise(rng, image) if camera_noise else image))
-    return truths, ids, poses
+            image = _camera_noise(rng, image) if camera_noise else image
+            poses.append(estimator.infer(image))
+        for tracker, out in zip(trackers, tracked):
+            out.append(tracker.update(poses[-1], i / setup.fps, image=image))
+    return truths, ids, poses, tracked
 
 
 NOISE = [0.05]  # the maps' noise std (run() sets it from --noise)
@@ -268,8 +281,8 @@ def oracle(truths: Sequence[np.ndarray], truth_ids: Sequence[np.ndarray], poses:
 
 def identity_run(setup: Setup, seed: int, min_visible: int, estimator=None) -> Dict[str, float]:
     """One crossing scene, tracked and scored (and the same people perfectly associated)."""
-    truths, ids, poses = _inputs(setup, setup.scene(setup.people, seed), seed, estimator)
-    out = _track(PoseTracker(COCO18), poses, setup.fps)
+    truths, ids, poses, (out,) = _inputs(setup, setup.scene(setup.people, seed), seed, estimator,
+                                         trackers=[PoseTracker(COCO18, setup.params)])
     row = mot_scores(truths, ids, out, setup.size[0], setup.size[1], min_visible)
     row["frames"] = len(poses)
     row["switches"] = switches(truths, ids, out, setup.size[0], setup.size[1], min_visible)
@@ -343,9 +356,9 @@ def smoothing_runs(setup: Setup, estimator=None, people: int = 5, frames: int = 
     results: Dict[str, Dict[str, float]] = {name: {} for name, _ in SMOOTHING}
     for what, scene in (("jitter", setup.scene(people, 11, crossing=False, standing=True)),
                         ("lag", setup.scene(people, 12))):
-        truths, _, poses = _inputs(setup, scene, 3, estimator, frames, camera_noise=True)
-        for name, params in SMOOTHING:
-            out = _track(PoseTracker(COCO18, params), poses, setup.fps)
+        truths, _, poses, outs = _inputs(setup, scene, 3, estimator, frames, camera_noise=True,
+                                         trackers=[PoseTracker(COCO18, params) for _, params in SMOOTHING])
+        for (name, params), out in zip(SMOOTHING, outs):
             if what == "jitter":
                 results[name]["jitter_px"] = jitter(out, skip)
                 results[name]["jitter_mean_px"] = jitter(out, skip, np.mean)
@@ -354,14 +367,17 @@ def smoothing_runs(setup: Setup, estimator=None, people: int = 5, frames: int = 
     return results
 
 
-def time_per_frame(setup: Setup, people: int, repeat: int, frames: int = 150) -> float:
+def time_per_frame(setup: Setup, people: int, repeat: int, frames: int = 60, image: bool = False) -> float:
     """ms per ``PoseTracker.update`` (tracking and smoothing, defaults) with ``people``
     walkers: their true keypoints plus 1 px noise, the per-frame minimum of ``repeat``
-    runs, median over the frames after the first 10."""
+    runs, median over the frames after the first 10; with ``image`` the rendered frames
+    go in too (the colours: sampling and comparing)."""
     scene = setup.scene(people, 21, crossing=False)
     rng = np.random.default_rng(5)
-    seq = []
+    seq, images = [], []
     for i in range(frames):
+        if image:
+            images.append(scene.frame(i)[0])
         kp = scene.keypoints(i).copy()
         kp[..., :2] += rng.normal(0, 1.0, kp[..., :2].shape).astype(np.float32)
         kp[..., 2] = rng.uniform(0.3, 0.9, kp[..., 2].shape)
@@ -371,7 +387,7 @@ def time_per_frame(setup: Setup, people: int, repeat: int, frames: int = 150) ->
         tracker = PoseTracker(COCO18)
         for i, p in enumerate(seq):
             t0 = time.perf_counter()
-            tracker.update(p, i / setup.fps)
+            tracker.update(p, i / setup.fps, image=images[i] if image else None)
             best[i] = min(best[i], time.perf_counter() - t0)
     return float(np.median(best[10:])) * 1e3
 
@@ -385,8 +401,8 @@ def write_strip(setup: Setup, path: str, frames: Sequence[int] = (30, 50, 70, 90
     from openpose_plus.edge.draw import draw_poses
 
     scene = setup.scene(people, seed)
-    _, _, poses = _inputs(setup, scene, seed, estimator, max(frames) + 1)
-    out = _track(PoseTracker(COCO18), poses, setup.fps)
+    _, _, _, (out,) = _inputs(setup, scene, seed, estimator, max(frames) + 1,
+                              trackers=[PoseTracker(COCO18, setup.params)])
     tiles = []
     for i in frames:
         image, _ = scene.frame(i)
@@ -464,13 +480,16 @@ def run(args: argparse.Namespace) -> int:
             print("| %s | %s | %.2f%s | %.2f | %.2f |" % (label[source], name, r["jitter_px"], cut, r["lag_frames"],
                                                          r["error_px"]))
 
-    print("\n| people | tracking + smoothing, ms per frame |")
-    print("|---|---|")
-    times = {}
+    print("\n| people | tracking + smoothing, ms per frame | with the frame's colours | colours alone |")
+    print("|---|---|---|---|")
+    times, with_image = {}, {}
     for people in (1, 10, 20):
         times[people] = time_per_frame(setups["maps"], people, args.repeat)
-        print("| %d | %.4f |" % (people, times[people]))
+        with_image[people] = time_per_frame(setups["maps"], people, args.repeat, image=True)
+        print("| %d | %.4f | %.4f | %.4f |" % (people, times[people], with_image[people],
+                                              with_image[people] - times[people]))
     report["ms_per_frame"] = times
+    report["ms_per_frame_with_image"] = with_image
     if args.strip:
         write_strip(setups["maps"], args.strip)
         print("\nstrip: %s" % args.strip)

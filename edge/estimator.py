@@ -150,7 +150,7 @@ class PoseEstimator:
         (IDs, smoothed) when the estimator was made with ``track``."""
         poses = self._own.process(frame).poses
         if self.tracker is not None:
-            poses = self.tracker.update(poses, time.monotonic() if timestamp is None else timestamp)
+            poses = self.tracker.update(poses, time.monotonic() if timestamp is None else timestamp, image=frame)
         return poses
 
     def stream(self, source, frames: Optional[int] = None) -> Iterator[Tuple[np.ndarray, object]]:

@@ -456,15 +456,16 @@ class Pipeline:
             q_out.put(_END)
 
     # -- ordering and the sinks: per stream, on this thread -----------------------------------
-    def _track(self, st: Stream, poses, timestamp: float):
-        """IDs and smoothing for one frame of ``st``, in its capture order: (poses, ms taken)."""
+    def _track(self, st: Stream, poses, timestamp: float, image=None):
+        """IDs and smoothing for one frame of ``st``, in its capture order: (poses, ms taken);
+        ``image`` (the frame) lets the tracker tell people apart by their colours too."""
         if self._tracking is False or self._tracking is None:
             return poses, 0.0
         from .tracking import track_frame
 
         t0 = time.perf_counter()
         try:
-            st.tracker, poses = track_frame(st.tracker, self._tracking, poses, timestamp)
+            st.tracker, poses = track_frame(st.tracker, self._tracking, poses, timestamp, image=image)
         except ValueError as exc:  # e.g. a clock that went back: the frame goes out untracked
             self._count_error(st, "track", exc)
         ms = (time.perf_counter() - t0) * 1e3
@@ -474,7 +475,7 @@ class Pipeline:
     def _deliver(self, done: Done) -> None:
         """One frame's poses to its stream's hook and sinks and the shared sinks (in its capture order)."""
         st, frame, out = done.stream, done.frame, done.out
-        poses, trk = self._track(st, out.poses, frame.media_time)
+        poses, trk = self._track(st, out.poses, frame.media_time, frame.image)
         t0 = time.perf_counter()
         timings = {"capture": self.times.last["capture"], "preprocess": out.preprocess_ms, "infer": out.infer_ms,
                    "group": out.group_ms, "track": trk, "sinks": self.times.last["sinks"]}

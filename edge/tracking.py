@@ -54,7 +54,11 @@ class TrackParams:
     ``part_on``, a shown one stays above ``part_off`` and is held ``part_hold`` seconds
     when it goes missing. ``assignment`` pairs people and tracks in each pass: ``"optimal"``
     (the pairing that explains the most parts in all) or ``"greedy"`` (the best pair
-    first). The defaults are tuned by ``bench track``.
+    first). ``appearance`` (0..1) is the share of a pairing's worth given by how alike
+    the person's colours (sampled from the frame at their parts, when ``update`` gets the
+    frame) and the track's remembered ones are: two people crossing are told apart by
+    their clothes; 0 (or no frame) matches by geometry alone. The defaults are tuned by
+    ``bench track``.
     """
 
     max_tracks: int = 64
@@ -78,6 +82,7 @@ class TrackParams:
     widen: float = 1.5
     still_speed: float = 0.3
     assignment: str = "optimal"
+    appearance: float = 0.8
 
     def __post_init__(self) -> None:
         def bad(name: str, rule: str) -> ValueError:
@@ -118,6 +123,8 @@ class TrackParams:
             raise bad("part_off", "<= part_on (%r)" % self.part_on)
         if not 0.0 <= self.part_hold <= self.max_age:
             raise bad("part_hold", "in [0, max_age]")
+        if not 0.0 <= self.appearance <= 1.0:
+            raise bad("appearance", "in [0, 1]")
         for name in ("widen", "still_speed"):
             if not 0.0 <= getattr(self, name) <= 1000.0:
                 raise bad(name, "in [0, 1000]")
@@ -199,9 +206,14 @@ class PoseTracker:
         _check(lib.opp_tracker_set_frame(self._state_ptr, float(w), float(h)))
         self.frame_size = (w, h)
 
-    def update(self, poses: Poses, timestamp: float, frame_size: Optional[Tuple[int, int]] = None) -> Poses:
+    def update(self, poses: Poses, timestamp: float, frame_size: Optional[Tuple[int, int]] = None,
+               image: Optional[np.ndarray] = None) -> Poses:
         """``poses`` of the frame taken at ``timestamp`` (seconds, after the last frame's)
         -> the same people, in the same order, with ``ids`` and smoothed keypoints.
+
+        ``image``, the ``H x W x 3`` uint8 frame the keypoints are in (pixel coordinates),
+        lets the tracker tell people apart by their colours too (``TrackParams.appearance``);
+        without it, geometry alone. Its rows may be strided (a crop); its pixels must not be.
 
         Smoothed keypoints stay inside the frame: ``frame_size`` ``(width, height)`` if
         given, else ``poses.frame_size`` (an estimator's poses carry it), else the last
@@ -218,11 +230,16 @@ class PoseTracker:
             scores = np.ascontiguousarray(scores, np.float32)
         out = np.empty_like(kp)
         ids = np.empty(n, np.int32)
+        img, w, h, stride = ffi.NULL, 0, 0, 0
+        if image is not None and self.params.appearance > 0:
+            image = _rgb_rows(image)
+            h, w, stride = image.shape[0], image.shape[1], image.strides[0]
+            img = ffi.cast("const unsigned char *", image.ctypes.data)
         with self._lock:
             self._set_frame(frame_size if frame_size is not None else poses.frame_size)
-            rc = lib.opp_track(self._state_ptr, float(timestamp), ffi.from_buffer("float[]", kp),
-                               ffi.from_buffer("float[]", scores), n, ffi.from_buffer("float[]", out),
-                               ffi.from_buffer("int[]", ids))
+            rc = lib.opp_track_image(self._state_ptr, float(timestamp), ffi.from_buffer("float[]", kp),
+                                     ffi.from_buffer("float[]", scores), n, img, w, h, stride,
+                                     ffi.from_buffer("float[]", out), ffi.from_buffer("int[]", ids))
         if rc < 0:
             _check(rc)
         self.last_warnings = rc
@@ -234,6 +251,19 @@ class PoseTracker:
             _check(lib.opp_tracker_stats(self._state_ptr, self._stats))
             s = self._stats
             return TrackStats(s.live, s.tentative, s.matched, s.births, s.deaths, s.frames)
+
+
+def _rgb_rows(image: np.ndarray) -> np.ndarray:
+    """``image`` as the C side reads it: uint8 ``H x W x 3``, pixels packed, rows at a
+    positive stride (a crop of a larger frame passes as it is; anything else is copied)."""
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError("image must be an H x W x 3 uint8 array, got %s" % (
+            "%s %s" % (image.dtype, image.shape) if isinstance(image, np.ndarray) else type(image).__name__))
+    if not (1 <= image.shape[0] <= 65535 and 1 <= image.shape[1] <= 65535):
+        raise ValueError("image sides must be 1..65535, got %dx%d" % (image.shape[1], image.shape[0]))
+    if image.strides[1:] != (3, 1) or image.strides[0] < 3 * image.shape[1]:
+        image = np.ascontiguousarray(image)
+    return image
 
 
 def make_tracker(skeleton: Skeleton, track: Union[bool, None, TrackParams, Mapping[str, object], "PoseTracker"]
@@ -254,11 +284,12 @@ def make_tracker(skeleton: Skeleton, track: Union[bool, None, TrackParams, Mappi
 
 
 def track_frame(tracker: Optional[PoseTracker], track, poses, timestamp: float,
-                frame_size: Optional[Tuple[int, int]] = None):
+                frame_size: Optional[Tuple[int, int]] = None, image: Optional[np.ndarray] = None):
     """One frame through a stream's tracker: ``(tracker, poses)``.
 
     ``frame_size`` ``(width, height)`` bounds the smoothed keypoints (default: the size the
-    poses carry, :attr:`Poses.frame_size`, which the estimator's poses have).
+    poses carry, :attr:`Poses.frame_size`, which the estimator's poses have); ``image``, the
+    frame the poses are in, adds the people's colours to the matching.
 
     The tracker is made from the first frame's skeleton (:func:`make_tracker` reads ``track``)
     and handed back to be kept; without tracking the poses pass unchanged. ValueError (a
@@ -267,4 +298,8 @@ def track_frame(tracker: Optional[PoseTracker], track, poses, timestamp: float,
         return tracker, poses
     if tracker is None:
         tracker = make_tracker(poses.skeleton, track)
-    return tracker, tracker.update(poses, timestamp, frame_size)
+    # A frame the colours cannot be read from (not H x W x 3 uint8) costs the cue, not the IDs.
+    if image is not None and not (isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3
+                                  and image.dtype == np.uint8 and image.size):
+        image = None
+    return tracker, tracker.update(poses, timestamp, frame_size, image)

@@ -240,6 +240,7 @@ ABI_FINGERPRINTS = {
     "0.2": "f52988dc5eb24c21",  # + the tracker (track.c), the grouping on real maps (person score, merges)
     "0.3": "896422fe93a40d9b",  # + opp_tracker_set_frame, track params widen and still_speed (appended)
     "0.4": "e36aa1a18601e469",  # + track param assignment (appended; the state grew: optimal matching)
+    "0.5": "35ee6202e029cbc0",  # + opp_track_image (colours from the frame), track param appearance (appended)
 }
 
 

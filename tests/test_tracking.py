@@ -9,7 +9,7 @@ from openpose_plus.edge._paf import ffi, lib
 from openpose_plus.edge.poses import Poses
 from openpose_plus.edge.skeleton import COCO18, Skeleton
 from openpose_plus.edge.synthetic.scene import MovingScene
-from openpose_plus.edge.tracking import PoseTracker, TrackParams, make_tracker
+from openpose_plus.edge.tracking import PoseTracker, TrackParams, make_tracker, track_frame
 
 K = COCO18.num_parts
 FPS = 30.0
@@ -332,6 +332,7 @@ def test_a_flickering_part_does_not_blink():
     ("kappa", 0.0), ("kappa", 11.0), ("max_age", 0.0), ("max_age", 1e5), ("smooth", 1), ("motion", "yes"),
     ("min_cutoff", 0.0), ("beta", -1.0), ("d_cutoff", float("inf")), ("part_off", 0.5), ("part_hold", 2.0),
     ("part_threshold", 1e300), ("widen", -1.0), ("widen", 2000.0), ("still_speed", float("nan")),
+    ("appearance", -0.1), ("appearance", 1.5),
 ])
 def test_bad_params_name_the_field(field, value):
     with pytest.raises(ValueError, match=field):
@@ -405,6 +406,54 @@ def test_optimal_assignment_keeps_both_people_where_greedy_drops_one(assignment,
         first = tr.update(Poses(np.stack([at(100), at(130)]), np.full(2, 0.9, np.float32), COCO18), i / 30)
     assert list(first.ids) == [1, 2]
     assert list(tr.update(Poses(np.stack([at(108), at(88)]), np.full(2, 0.9, np.float32), COCO18), 5 / 30).ids) == ids
+
+
+def _crossing_frames():
+    """Person A (red) at x = 100 and B (blue) at x = 140 for 10 frames, then one detection
+    at x = 121, nearer B's track, with A's colour: A in front of B."""
+    def at(x):
+        kp = np.zeros((18, 3), np.float32)
+        kp[:, 0], kp[:, 1], kp[:, 2] = x, np.linspace(50, 150, 18), 0.9
+        return kp
+
+    apart = np.zeros((200, 200, 3), np.uint8)
+    apart[:, 80:120] = (220, 30, 30)
+    apart[:, 120:160] = (30, 30, 220)
+    front = apart.copy()
+    front[:, 100:140] = (220, 30, 30)
+    frames = [(np.stack([at(100), at(140)]), apart)] * 10
+    return frames + [(at(121)[None], front)]
+
+
+@pytest.mark.parametrize("appearance, image, winner", [(0.5, True, 1), (0.0, True, 2), (0.5, False, 2)])
+def test_colours_tell_crossing_people_apart(appearance, image, winner):
+    # The geometry favours B's track (without colours it wins); the colours are A's.
+    tr = PoseTracker(COCO18, TrackParams(kappa=0.2, smooth=False, appearance=appearance))
+    for i, (kp, img) in enumerate(_crossing_frames()):
+        out = tr.update(Poses(kp, np.full(len(kp), 0.9, np.float32), COCO18), i / 30, image=img if image else None)
+    assert list(out.ids) == [winner]
+
+
+def test_colours_are_optional_and_any_row_stride_is_taken():
+    frames = _crossing_frames()
+    a = PoseTracker(COCO18, TrackParams(kappa=0.2, smooth=False))
+    b = PoseTracker(COCO18, TrackParams(kappa=0.2, smooth=False))
+    for i, (kp, img) in enumerate(frames):
+        poses = Poses(kp, np.full(len(kp), 0.9, np.float32), COCO18)
+        big = np.zeros((img.shape[0] + 4, img.shape[1] + 7, 3), np.uint8)
+        big[2:-2, 3:-4] = img
+        crop = big[2:-2, 3:-4]  # rows 207 pixels apart: read in place
+        assert not crop.flags.c_contiguous
+        ra, rb = a.update(poses, i / 30, image=img), b.update(poses, i / 30, image=crop)
+        assert np.array_equal(ra.ids, rb.ids) and np.array_equal(ra.keypoints, rb.keypoints)
+    assert np.array_equal(a._state, b._state)
+    for bad in (np.zeros((10, 10), np.uint8), np.zeros((10, 10, 3), np.float32), np.zeros((10, 10, 4), np.uint8),
+                np.zeros((0, 10, 3), np.uint8), [[0, 0, 0]]):
+        with pytest.raises(ValueError, match="image"):
+            a.update(poses_of(frames[0][0]), 1.0, image=bad)
+    # The pipeline's helper: a frame the colours cannot be read from costs the cue, not the IDs.
+    tracker, out = track_frame(None, True, poses_of(frames[0][0]), 0.0, image=np.zeros((4, 4), np.float32))
+    assert tracker is not None and out.ids is not None
 
 
 def test_the_c_defaults_are_trackparams_defaults():

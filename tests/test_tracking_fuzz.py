@@ -32,7 +32,7 @@ def params(draw):
         min_cutoff=draw(st.floats(1e-3, 1000)), beta=draw(st.floats(0, 1e6)), d_cutoff=draw(st.floats(1e-3, 1000)),
         part_on=on, part_off=draw(st.floats(-2, on)), part_hold=draw(st.floats(0, max_age)),
         widen=draw(st.floats(0, 1000)), still_speed=draw(st.floats(0, 1000)),
-        assignment=draw(st.sampled_from(["greedy", "optimal"])))
+        assignment=draw(st.sampled_from(["greedy", "optimal"])), appearance=draw(st.floats(0, 1)))
 
 
 def frame(rng, people, k, kind):
@@ -79,7 +79,13 @@ def test_random_streams_give_sane_tracks(data):
             raise AssertionError("a clock that does not advance must be refused")
         t += max(step, 1e-9)
         frame_size = data.draw(st.sampled_from([None, None, (1, 1), (64, 48), (320, 240), (10 ** 6, 10 ** 6)]))
-        out = tracker.update(poses, base + t, frame_size)
+        # Frames of random sizes and colours (or none: colours are optional), rows strided or not.
+        image = data.draw(st.sampled_from([None, (1, 1), (48, 64), (240, 320)]))
+        if image is not None:
+            image = rng.integers(0, 256, image + (3,), np.uint8)
+            if len(image) > 1 and data.draw(st.booleans()):
+                image = image[1:, 1:]  # a crop: rows farther apart than its width
+        out = tracker.update(poses, base + t, frame_size, image=image)
         assert out.keypoints.shape == kp.shape and out.ids.shape == (people,)
         tracked = out.ids[out.ids >= 0]
         assert len(set(tracked.tolist())) == len(tracked) and (out.ids >= -1).all()
@@ -113,7 +119,7 @@ def test_random_raw_calls_never_crash(data):
         setattr(p, name, value)
     for name, value in data.draw(st.dictionaries(
             st.sampled_from(["kappa", "max_age", "min_cutoff", "beta", "d_cutoff", "part_hold", "high_score",
-                             "widen", "still_speed"]),
+                             "widen", "still_speed", "appearance"]),
             st.floats(allow_nan=True, allow_infinity=True, width=32), max_size=3)).items():
         setattr(p, name, value)
     size = ffi.new("size_t *")
@@ -142,11 +148,18 @@ def test_random_raw_calls_never_crash(data):
     rc = lib.opp_tracker_set_frame(ffi.cast("void *", state.ctypes.data), *frame)
     ok = frame == (0.0, 0.0) or all(1.0 <= v <= 1e6 for v in frame)
     assert rc == (lib.OPP_OK if ok else lib.OPP_ERR_ARGUMENT)
+    # A frame of random size and row stride (in its own exact allocation, or none).
+    w, h = data.draw(st.integers(-1, 70)), data.draw(st.integers(-1, 70))
+    stride = max(w, 0) * 3 + data.draw(st.sampled_from([0, 0, 5, -1]))
+    pixels = rng.integers(0, 256, max(stride, 0) * max(h, 0) + 1, np.uint8).copy()
+    image = data.draw(st.sampled_from([True, True, False]))
+    img_ok = not image or (1 <= w and 1 <= h and stride >= 3 * w)
     for t in range(3):
-        rc = lib.opp_track(ffi.cast("void *", state.ctypes.data), float(t), ffi.from_buffer("float[]", kp),
-                           ffi.from_buffer("float[]", sc), people, ffi.from_buffer("float[]", out),
-                           ffi.from_buffer("int[]", ids))
-        if people < 0:
+        rc = lib.opp_track_image(ffi.cast("void *", state.ctypes.data), float(t), ffi.from_buffer("float[]", kp),
+                                 ffi.from_buffer("float[]", sc), people,
+                                 ffi.from_buffer("unsigned char[]", pixels) if image else ffi.NULL, w, h, stride,
+                                 ffi.from_buffer("float[]", out), ffi.from_buffer("int[]", ids))
+        if people < 0 or not img_ok:
             assert rc == lib.OPP_ERR_ARGUMENT
-        else:
-            assert rc >= 0
+            continue
+        assert rc >= 0
