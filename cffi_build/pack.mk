@@ -1,8 +1,8 @@
 # `make pack`: the C grouping core as a standard library for programs that are not Python.
 #
 # Included by the top-level Makefile; also works alone: make -f cffi_build/pack.mk pack
-#   pack            build/pack/{lib,include}: libopenpose_plus_paf.so.X.Y.Z (SONAME .so.X)
-#                   with its .so.X and .so links, libopenpose_plus_paf.a, the header,
+#   pack            build/pack/{lib,include}: libopenpose_plus_paf.so.X.Y.Z (SONAME .so.X;
+#                   .so.0.Y while X is 0) with its SONAME and .so links, libopenpose_plus_paf.a, the header,
 #                   lib/pkgconfig/openpose_plus_paf.pc
 #   install-pack    copies them under $(DESTDIR)$(PREFIX) (PREFIX ?= /usr/local)
 #   uninstall-pack  removes what install-pack put there
@@ -15,7 +15,9 @@
 # the internal paf_internal.h) and the installed header is the one cffi reads, so the Python
 # extension and this library cannot drift apart. The version comes
 # from the header's OPP_VERSION_* macros: bump OPP_VERSION_MAJOR on an ABI change and the
-# SONAME follows.
+# SONAME follows. While MAJOR is 0 a MINOR bump may break the ABI (0.5 appended a field to
+# opp_track_params, which a 0.4 program's opp_default_track_params would write past), so
+# the SONAME carries 0.MINOR: a program keeps loading the library it was built against.
 
 # Included before the including Makefile's first target, this fragment must not become
 # its default goal (restored at the end).
@@ -47,7 +49,8 @@ $(error pack.mk: no OPP_VERSION_MAJOR in $(PACK_HEADER))
 endif
 
 PACK_NAME    := libopenpose_plus_paf
-PACK_SONAME  := $(PACK_NAME).so.$(PACK_MAJOR)
+PACK_ABI     := $(if $(filter 0,$(PACK_MAJOR)),$(PACK_MAJOR).$(PACK_MINOR),$(PACK_MAJOR))
+PACK_SONAME  := $(PACK_NAME).so.$(PACK_ABI)
 PACK_REAL    := $(PACK_NAME).so.$(PACK_VERSION)
 PACK_OBJDIR  := $(PACK_DIR)/obj
 PACK_LIB     := $(PACK_DIR)/lib

@@ -81,6 +81,12 @@ def header_version():
     return parts, encoded
 
 
+def abi_version() -> str:
+    """What the SONAME carries: MAJOR, or 0.MINOR while MAJOR is 0 (a 0.x minor may break)."""
+    (major, minor, _), _ = header_version()
+    return "%d.%d" % (major, minor) if major == 0 else "%d" % major
+
+
 def header_functions():
     """Names of the functions the public header declares (its CFFI region)."""
     text = HEADER.read_text()
@@ -162,7 +168,7 @@ def pack(tmp_path_factory):
 def test_pack_builds_versioned_shared_and_static_libraries(pack):
     (major, minor, patch), _ = header_version()
     real = "libopenpose_plus_paf.so.%d.%d.%d" % (major, minor, patch)
-    soname = "libopenpose_plus_paf.so.%d" % major
+    soname = "libopenpose_plus_paf.so." + abi_version()
     for lib in (pack.build / "lib", pack.installed / "lib"):
         assert (lib / real).is_file() and not (lib / real).is_symlink()
         assert os.readlink(str(lib / soname)) == real
@@ -212,20 +218,19 @@ def test_only_the_header_api_is_exported(pack):
 def test_runtime_version_equals_the_header_version(pack):
     (major, minor, patch), encoded = header_version()
     assert encoded == major * 10000 + minor * 100 + patch
-    lib = ctypes.CDLL(str(pack.installed / "lib" / ("libopenpose_plus_paf.so.%d" % major)))
+    lib = ctypes.CDLL(str(pack.installed / "lib" / ("libopenpose_plus_paf.so." + abi_version())))
     assert lib.opp_version() == encoded
     lib.opp_strerror.restype = ctypes.c_char_p
     assert lib.opp_strerror(-1) == b"a required pointer is NULL"
 
 
 def test_static_binaries_do_not_need_the_shared_library(pack):
-    major = header_version()[0][0]
     for lang in ("c", "cpp"):
         needed_static = run(["readelf", "-d", str(pack.binaries[lang, "static"])]).stdout
         assert "libopenpose_plus_paf" not in needed_static
         needed_shared = run(["readelf", "-d", str(pack.binaries[lang, "shared"])]).stdout
-        # Linked by SONAME: a later compatible 0.x.y library replaces it without a rebuild.
-        assert "Shared library: [libopenpose_plus_paf.so.%d]" % major in needed_shared
+        # Linked by SONAME: a later compatible library (same SONAME) replaces it without a rebuild.
+        assert "Shared library: [libopenpose_plus_paf.so.%s]" % abi_version() in needed_shared
     # And the static one runs with no library path at all.
     result = subprocess.run([str(pack.binaries["c", "static"])], capture_output=True, text=True)
     assert result.returncode == 2 and "usage:" in result.stderr
@@ -234,7 +239,8 @@ def test_static_binaries_do_not_need_the_shared_library(pack):
 # The public declarations (types, constants, prototypes; comments and the version macros
 # left out) of each released MAJOR.MINOR. Changing them is an ABI change: bump
 # OPP_VERSION_MAJOR (incompatible; the SONAME follows) or OPP_VERSION_MINOR (additions), and
-# record the new fingerprint here. While MAJOR is 0, a MINOR bump may also break.
+# record the new fingerprint here. While MAJOR is 0, a MINOR bump may also break, and the
+# SONAME carries 0.MINOR (abi_version) so that programs keep the library they were built with.
 ABI_FINGERPRINTS = {
     "0.1": "7d4b9a5a75249bcd",
     "0.2": "f52988dc5eb24c21",  # + the tracker (track.c), the grouping on real maps (person score, merges)
@@ -460,7 +466,7 @@ def test_install_honours_prefix_and_uninstall_removes_everything(pack, tmp_path)
     assert (root / "usr/include/openpose_plus_paf.h").is_file()
     assert sorted(p.name for p in libdir.glob("libopenpose_plus_paf*")) == sorted(
         ["libopenpose_plus_paf.a", "libopenpose_plus_paf.so",
-         "libopenpose_plus_paf.so.%d" % header_version()[0][0],
+         "libopenpose_plus_paf.so." + abi_version(),
          "libopenpose_plus_paf.so.%s" % ".".join(map(str, header_version()[0]))])
     # The build tree's .pc follows PREFIX too (it is regenerated when PREFIX changes).
     pack.make("pack", PREFIX="/usr")
