@@ -62,7 +62,7 @@ class Poses:
         self = object.__new__(cls)
         self.__dict__.update(keypoints=keypoints, scores=scores, skeleton=skeleton,
                              peaks_truncated=peaks_truncated, people_truncated=people_truncated, ids=ids,
-                            frame_size=frame_size)
+                             frame_size=frame_size)
         return self
 
     def __len__(self) -> int:

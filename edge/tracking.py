@@ -253,14 +253,23 @@ class PoseTracker:
             return TrackStats(s.live, s.tentative, s.matched, s.births, s.deaths, s.frames)
 
 
+def _unreadable(image) -> Optional[str]:
+    """Why the tracker cannot read ``image``'s colours, or None: it takes a uint8
+    ``H x W x 3`` array with sides of 1..65535."""
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        return "image must be an H x W x 3 uint8 array, got %s" % (
+            "%s %s" % (image.dtype, image.shape) if isinstance(image, np.ndarray) else type(image).__name__)
+    if not (1 <= image.shape[0] <= 65535 and 1 <= image.shape[1] <= 65535):
+        return "image sides must be 1..65535, got %dx%d" % (image.shape[1], image.shape[0])
+    return None
+
+
 def _rgb_rows(image: np.ndarray) -> np.ndarray:
     """``image`` as the C side reads it: uint8 ``H x W x 3``, pixels packed, rows at a
     positive stride (a crop of a larger frame passes as it is; anything else is copied)."""
-    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError("image must be an H x W x 3 uint8 array, got %s" % (
-            "%s %s" % (image.dtype, image.shape) if isinstance(image, np.ndarray) else type(image).__name__))
-    if not (1 <= image.shape[0] <= 65535 and 1 <= image.shape[1] <= 65535):
-        raise ValueError("image sides must be 1..65535, got %dx%d" % (image.shape[1], image.shape[0]))
+    why = _unreadable(image)
+    if why is not None:
+        raise ValueError(why)
     if image.strides[1:] != (3, 1) or image.strides[0] < 3 * image.shape[1]:
         image = np.ascontiguousarray(image)
     return image
@@ -298,8 +307,7 @@ def track_frame(tracker: Optional[PoseTracker], track, poses, timestamp: float,
         return tracker, poses
     if tracker is None:
         tracker = make_tracker(poses.skeleton, track)
-    # A frame the colours cannot be read from (not H x W x 3 uint8) costs the cue, not the IDs.
-    if image is not None and not (isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3
-                                  and image.dtype == np.uint8 and image.size):
+    # A frame the colours cannot be read from costs the cue, not the IDs.
+    if image is not None and _unreadable(image) is not None:
         image = None
     return tracker, tracker.update(poses, timestamp, frame_size, image)

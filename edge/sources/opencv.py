@@ -39,6 +39,7 @@ class OpenCVSource(Source):
         self.live = kind in LIVE_KINDS
         self.cap = None
         self._bgr: Optional[np.ndarray] = None
+        self._file_fps = 0.0  # a file's own rate (0: live, or unknown): its frames' media times
 
     def _capture_args(self):
         kind, loc, opts = self.source_kind, self.location, self.options
@@ -77,6 +78,8 @@ class OpenCVSource(Source):
                     cap.set(prop, float(self.options[key]))
         self.cap = cap
         self.index = 0
+        # A file is read as fast as the pipeline goes: its frames' times are their places in it.
+        self._file_fps = 0.0 if self.live else float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
         return self
 
     def read(self) -> Frame:
@@ -92,8 +95,7 @@ class OpenCVSource(Source):
         self._bgr = bgr  # VideoCapture refills this array in place next time
         buf = self.ring.get(bgr.shape[0], bgr.shape[1])
         cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=buf)
-        # A file is read as fast as the pipeline goes: its frames' times are their places in it.
-        fps = 0.0 if self.live else float(self.cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        fps = self._file_fps
         return self._frame(buf, media_time=self.index / fps if fps > 0 else None)
 
     def close(self) -> None:
