@@ -51,8 +51,8 @@ extern "C" {
  * libopenpose_plus_paf.so.MAJOR), an addition bumps MINOR, a fix bumps PATCH. */
 #define OPP_VERSION_MAJOR 0
 #define OPP_VERSION_MINOR 5
-#define OPP_VERSION_PATCH 0
-#define OPP_VERSION 500 /* MAJOR * 10000 + MINOR * 100 + PATCH */
+#define OPP_VERSION_PATCH 1
+#define OPP_VERSION 501 /* MAJOR * 10000 + MINOR * 100 + PATCH */
 
 /* Status codes. Warnings are bits that can be combined; errors are negative. */
 #define OPP_OK 0
@@ -237,16 +237,19 @@ int opp_group(const float *heatmaps, int heatmap_channels,
  *              (bounding-box sides; a track's from the parts of its last match),
  *              divided by the person's part count (so a person partly hidden keeps
  *              their track), against each track's remembered keypoints moved by its
- *              velocity to this frame's time (a part the person lacks now is
+ *              velocity to this frame's time (the velocity low-passed from the median
+ *              move of the parts a match shares with the last: a detection partly
+ *              someone else's does not drag it; a part the person lacks now is
  *              remembered until max_age). Each pair is worth its similarity times
  *              the parts it explains (the sum); assignment picks the pairs: optimal,
  *              the most worth in all (Hungarian, as opp_assign_limb's), or greedy, the
  *              worthiest first. In passes as ByteTrack does for boxes: people scoring at least
  *              high_score against confirmed tracks, then against tentative ones, then
  *              people between low_score and high_score against the confirmed tracks
- *              left (stricter: weak_match_similarity; off by default, low_score =
- *              high_score: in crowds the weak people were mostly pieces of someone, and
- *              took tracks from their owners). People below low_score are not tracked.
+ *              left (stricter: weak_match_similarity, 0.6: in crowds the weak people
+ *              are mostly pieces of someone, and a looser match took tracks from their
+ *              owners; low_score = high_score turns this pass off). People below
+ *              low_score are not tracked.
  *              Then confident people still without a track, who would start one, against
  *              the confirmed tracks lost for a while (not matched in the last frame),
  *              with the falloff widened by 1 + widen * seconds unseen (up to max_age):
@@ -263,7 +266,11 @@ int opp_group(const float *heatmaps, int heatmap_channels,
  *   life       an unmatched confident person starts a tentative track; it gets an ID
  *              (is born) once matched in min_hits frames, and a tentative track that
  *              misses a frame is dropped. A confirmed track unmatched for more than
- *              max_age seconds dies. IDs count up from 1 and are never reused.
+ *              max_age seconds dies, and so does one whose predicted pose has left the
+ *              frame (the middle of its box outside the frame set by
+ *              opp_tracker_set_frame, else outside opp_track_image's image): whoever
+ *              comes in there later is somebody else. IDs count up from 1 and are never
+ *              reused.
  *   smoothing  a One Euro filter per keypoint (Casiez et al. 2012: cutoff =
  *              min_cutoff + beta * speed, speed in track sizes per second, from a
  *              derivative low-passed at d_cutoff), time-based, reset when a track is
@@ -292,13 +299,13 @@ typedef struct opp_track_params {
     int max_tracks;              /* tracks kept (tentative, confirmed, coasting), 1..OPP_MAX_TRACKS (64) */
     int max_people;              /* people per frame tracked (more: the rest get ID -1), 1..OPP_MAX_TRACKS (64) */
     float high_score;            /* people scoring at least this match first and may start tracks (0.2) */
-    float low_score;             /* people below this are not tracked, <= high_score (0.2: no weak pass) */
+    float low_score;             /* people below this are not tracked, <= high_score (0.05; = high_score: no weak pass) */
     float match_similarity;      /* least similarity of a first-pass match, 0..1 (0.2) */
-    float weak_match_similarity; /* least similarity of a second-pass match, 0..1 (0.4) */
+    float weak_match_similarity; /* least similarity of a second-pass match, 0..1 (0.6) */
     float kappa;                 /* keypoint falloff as a share of the track's size, 0.001..10 (0.1) */
     float part_threshold;        /* a part scoring above this is present (0) */
     int min_hits;                /* frames matched before a track gets an ID, 1..1000 (2) */
-    float max_age;               /* seconds a confirmed track lives unmatched, (0, 3600] (1.0) */
+    float max_age;               /* seconds a confirmed track lives unmatched, (0, 3600] (2.0) */
     int smooth;                  /* 1: One Euro smoothing and visibility hysteresis; 0: keypoints as given (1) */
     int motion;                  /* 1: the filter predicts with the track's velocity; 0: plain One Euro (1) */
     float min_cutoff;            /* Hz, (0, 1000] (0.3) */
@@ -306,7 +313,7 @@ typedef struct opp_track_params {
     float d_cutoff;              /* Hz, the derivative's and the track velocity's low-pass, (0, 1000] (1.0) */
     float part_on;               /* a hidden part shows above this score (0.2) */
     float part_off;              /* a shown part stays above this score, <= part_on (0.1) */
-    float part_hold;             /* seconds a shown part is held when it goes missing, 0..max_age (0.1) */
+    float part_hold;             /* seconds a shown part is held when it goes missing, 0..max_age (0.5) */
     float widen;                 /* a lost track's falloff, to take a person back, grows by this share per second unseen, 0..1000 (1.5; 0: no such pass) */
     float still_speed;           /* track sizes/s: the filters' motion is the track's x v^2 / (v^2 + still_speed^2), 0..1000 (0.3; 0: whole) */
     int assignment;              /* pairs of each pass: OPP_ASSIGN_OPTIMAL (the most worth in all) or OPP_ASSIGN_GREEDY (optimal) */
@@ -319,7 +326,7 @@ typedef struct opp_track_stats {
     int tentative;            /* tracks waiting for min_hits */
     int matched;              /* confirmed tracks matched in the last frame */
     long long births;         /* IDs handed out */
-    long long deaths;         /* confirmed tracks gone (unmatched for more than max_age) */
+    long long deaths;         /* confirmed tracks gone (unmatched for more than max_age, or out of the frame) */
     long long frames;         /* frames tracked */
 } opp_track_stats;
 

@@ -105,13 +105,13 @@ static const opp_track_params DEFAULT_PARAMS = {
     .max_tracks = 64,
     .max_people = 64,
     .high_score = 0.2f,
-    .low_score = 0.2f,
+    .low_score = 0.05f,
     .match_similarity = 0.2f,
-    .weak_match_similarity = 0.4f,
+    .weak_match_similarity = 0.6f,
     .kappa = 0.1f,
     .part_threshold = 0.0f,
     .min_hits = 2,
-    .max_age = 1.0f,
+    .max_age = 2.0f,
     .smooth = 1,
     .motion = 1,
     .min_cutoff = 0.3f,
@@ -119,7 +119,7 @@ static const opp_track_params DEFAULT_PARAMS = {
     .d_cutoff = 1.0f,
     .part_on = 0.2f,
     .part_off = 0.1f,
-    .part_hold = 0.1f,
+    .part_hold = 0.5f,
     .widen = 1.5f,
     .still_speed = 0.3f,
     .assignment = OPP_ASSIGN_OPTIMAL,
@@ -666,13 +666,26 @@ static void match_pass(frame_ctx *c, int n, int pass, int confirmed, float least
     }
 }
 
+/* The median of v[0..n-1] (n >= 1; reorders v): insertion sort, n is at most OPP_MAX_PARTS. */
+static float median(float *v, int n)
+{
+    int a, b;
+    for (a = 1; a < n; a++) {
+        float x = v[a];
+        for (b = a; b > 0 && v[b - 1] > x; b--) v[b] = v[b - 1];
+        v[b] = x;
+    }
+    return n % 2 ? v[n / 2] : 0.5f * (v[n / 2 - 1] + v[n / 2]);
+}
+
 /* The track's velocity from the parts seen both now and at its last match. */
 static void update_velocity(frame_ctx *c, int t, const float *kp)
 {
     track_rec *tr = &c->tracks[t];
     const part_rec *pr = &c->parts[(size_t)t * c->k];
     double dt = c->now - tr->last;
-    float sx = 0.0f, sy = 0.0f, a;
+    float sx, sy, a;
+    float mx[OPP_MAX_PARTS], my[OPP_MAX_PARTS]; /* each shared part's move */
     int j, n = 0, fresh = 0;
     if (dt < MIN_DT) dt = MIN_DT;
     for (j = 0; j < c->k; j++) {
@@ -680,11 +693,13 @@ static void update_velocity(frame_ctx *c, int t, const float *kp)
         if (!pr[j].present || pr[j].seen != tr->last) continue;
         fresh++;
         if (!part_ok(q, c->p->part_threshold)) continue;
-        sx += q[0] - pr[j].x, sy += q[1] - pr[j].y;
+        mx[n] = q[0] - pr[j].x, my[n] = q[1] - pr[j].y;
         n++;
     }
     if (!n) return;
-    sx = (float)(sx / n / dt), sy = (float)(sy / n / dt);
+    /* The median move: a match that is partly someone else's (two people merged into one
+     * detection) moves a few parts the wrong way; the mean would take them in. */
+    sx = (float)(median(mx, n) / dt), sy = (float)(median(my, n) / dt);
     a = tr->hits <= 1 ? 1.0f : alpha(c->p->d_cutoff, dt);
     /* A person sharing few of the parts the track saw last says little about its motion
      * (and in a crowd may be a piece of someone else). */
@@ -815,6 +830,19 @@ static void update_track(frame_ctx *c, int t, int i, float *out)
     if (tr->hits < 1000000) tr->hits++;
 }
 
+/* Whether track t's prediction has left the frame (the middle of its box is outside the
+ * frame set by opp_tracker_set_frame, else the image's; no frame known: never): the person
+ * walked out, and whoever comes in there later is somebody else. */
+static int gone_out(const frame_ctx *c, int t)
+{
+    const track_pred *q = &c->pred[t];
+    float w = c->h->frame_w, h = c->h->frame_h, x, y;
+    if (!(w > 0.0f) && c->image) w = (float)c->img_w, h = (float)c->img_h;
+    if (!(w > 0.0f) || !q->count) return 0;
+    x = 0.5f * (q->x0 + q->x1), y = 0.5f * (q->y0 + q->y1);
+    return x < 0.0f || y < 0.0f || x > w - 1.0f || y > h - 1.0f;
+}
+
 /* Parts not seen for max_age are forgotten (they would only mislead the matching). */
 static void forget_old_parts(frame_ctx *c, int t)
 {
@@ -941,7 +969,7 @@ int opp_track_image(void *state, double timestamp, const float *keypoints, const
             forget_old_parts(&c, t);
             continue;
         }
-        if (tr->id < 0 || c.now - tr->last > h->p.max_age) {
+        if (tr->id < 0 || c.now - tr->last > h->p.max_age || gone_out(&c, t)) {
             if (tr->id >= 0) h->deaths++;
             remove_track(&c, t);
         } else {

@@ -42,10 +42,11 @@ class TrackParams:
 
     Matching: people scoring at least ``high_score`` match first (similarity at least
     ``match_similarity``) and may start tracks; people between ``low_score`` and
-    ``high_score`` match the tracks left (``weak_match_similarity``; off by default:
-    ``low_score`` = ``high_score``). ``kappa`` is the keypoint falloff as a share of the
+    ``high_score`` match the confirmed tracks left, more strictly
+    (``weak_match_similarity``; ``low_score`` = ``high_score`` turns it off). ``kappa`` is the keypoint falloff as a share of the
     person's size. A track gets an ID after ``min_hits`` matched frames and dies
-    ``max_age`` seconds after its last match; a confident person who would start a track
+    ``max_age`` seconds after its last match, or once its predicted pose has left the
+    frame (whoever comes in there later is somebody else); a confident person who would start a track
     is first offered to the tracks lost for a while, their falloff widened by ``widen``
     per second unseen. Smoothing (``smooth``): One Euro with ``min_cutoff`` and
     ``d_cutoff`` in Hz and ``beta`` in Hz per person-size per second; ``motion`` predicts
@@ -64,13 +65,13 @@ class TrackParams:
     max_tracks: int = 64
     max_people: int = 64
     high_score: float = 0.2
-    low_score: float = 0.2
+    low_score: float = 0.05
     match_similarity: float = 0.2
-    weak_match_similarity: float = 0.4
+    weak_match_similarity: float = 0.6
     kappa: float = 0.1
     part_threshold: float = 0.0
     min_hits: int = 2
-    max_age: float = 1.0
+    max_age: float = 2.0
     smooth: bool = True
     motion: bool = True
     min_cutoff: float = 0.3
@@ -78,7 +79,7 @@ class TrackParams:
     d_cutoff: float = 1.0
     part_on: float = 0.2
     part_off: float = 0.1
-    part_hold: float = 0.1
+    part_hold: float = 0.5
     widen: float = 1.5
     still_speed: float = 0.3
     assignment: str = "optimal"
