@@ -469,6 +469,25 @@ static int add_pixel(const frame_ctx *c, float x, float y, float *rgb)
 static void sample_colours(frame_ctx *c, int n)
 {
     int i, j, k = c->k;
+#if defined(__GNUC__) && !defined(OPP_NO_PREFETCH)
+    /* The frame is seldom in cache: ask for every grid's rows first, so that their
+     * misses overlap instead of coming one after another (bench track at 20 people,
+     * tracking with colours: 0.060 -> 0.054 ms a frame, medians of 6 alternated runs). */
+    for (i = 0; c->image && i < n; i++) {
+        const float *xyv = &c->people_xyv[(size_t)i * k * 3];
+        for (j = 0; j < k; j++) {
+            float x = xyv[j], y = xyv[k + j];
+            const unsigned char *row;
+            if (xyv[2 * k + j] == 0.0f || !(x >= (float)COL_STEP && y >= (float)COL_STEP
+                && x <= (float)(c->img_w - 1 - COL_STEP) && y <= (float)(c->img_h - 1 - COL_STEP)))
+                continue;
+            row = c->image + (size_t)((int)y - COL_STEP) * (size_t)c->img_stride + 3u * (size_t)((int)x - COL_STEP);
+            __builtin_prefetch(row);
+            __builtin_prefetch(row + (size_t)COL_STEP * (size_t)c->img_stride);
+            __builtin_prefetch(row + (size_t)(2 * COL_STEP) * (size_t)c->img_stride);
+        }
+    }
+#endif
     for (i = 0; i < n; i++) {
         const float *xyv = &c->people_xyv[(size_t)i * k * 3];
         float *col = &c->colour[(size_t)i * k * COL_PLANES];
@@ -666,16 +685,23 @@ static void match_pass(frame_ctx *c, int n, int pass, int confirmed, float least
     }
 }
 
-/* The median of v[0..n-1] (n >= 1; reorders v): insertion sort, n is at most OPP_MAX_PARTS. */
-static float median(float *v, int n)
+/* The median of v[0..n-1] (n >= 1) by ranks: element i's rank is the number of elements
+ * before it in (value, index) order. Branch-free (a sort's compares on noisy moves
+ * mispredict: an insertion sort cost 9 us a frame at 20 people, this 4), n^2 compares,
+ * with n at most OPP_MAX_PARTS (18 for COCO). */
+static float median(const float *v, int n)
 {
-    int a, b;
-    for (a = 1; a < n; a++) {
-        float x = v[a];
-        for (b = a; b > 0 && v[b - 1] > x; b--) v[b] = v[b - 1];
-        v[b] = x;
+    int i, j, lo = (n - 1) / 2, hi = n / 2;
+    float a = v[0], b = v[0];
+    for (i = 0; i < n; i++) {
+        int r = 0;
+        float x = v[i];
+        for (j = 0; j < i; j++) r += v[j] <= x; /* two plain loops: they vectorise */
+        for (j = i + 1; j < n; j++) r += v[j] < x;
+        a = r == lo ? v[i] : a;
+        b = r == hi ? v[i] : b;
     }
-    return n % 2 ? v[n / 2] : 0.5f * (v[n / 2 - 1] + v[n / 2]);
+    return 0.5f * (a + b);
 }
 
 /* The track's velocity from the parts seen both now and at its last match. */
