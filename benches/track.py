@@ -8,8 +8,9 @@ one who walks off and comes back on the other side is somebody new):
   pace on a floor seen in perspective (``MovingScene(crossing=True)``), so they cross and
   the nearer hide the farther. Two inputs: ground-truth maps (heatmaps and PAFs drawn
   from the unhidden parts, plus smooth noise) grouped by the C core, 10 people in
-  960x540 frames; and the shipped model (``models/demo``) on the rendered frames, 3
-  people in 320x240 frames at the heights it was trained on. A person counts in the
+  960x540 frames (``--hidden-parts``: of every part, hidden ones too, as the training
+  targets draw a part COCO labels hidden); and the shipped model (``models/demo``) on
+  the rendered frames, 3 people in 320x240 frames at the heights it was trained on. A person counts in the
   frames where at least ``--min-visible`` parts are in view and unhidden; one seen less
   (mostly hidden) is "don't care" (a track on them is neither a hit nor a false alarm).
   A track matches a person at OKS >= 0.5 over their unhidden parts (as PoseTrack; kappa
@@ -83,6 +84,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--appearance", type=float, default=None,
                         help="the trackers' colour weight (TrackParams.appearance; 0: geometry alone; default: its default)")
     parser.add_argument("--noise", type=float, default=0.05, help="std of the smooth noise on the maps")
+    parser.add_argument("--hidden-parts", action="store_true",
+                        help="draw the maps of hidden parts too (as the training targets do), not the unhidden alone")
     parser.add_argument("--min-visible", type=int, default=6, help="parts in view a person needs to count")
     parser.add_argument("--bundle", default="models/demo", help="the shipped model ('' to skip it)")
     parser.add_argument("--model-size", type=_size, default=(320, 240), help="frame WxH of the model runs")
@@ -100,6 +103,7 @@ class Setup:
 
     def __init__(self, args, source: str) -> None:
         self.source, self.fps = source, args.fps
+        self.hidden_parts = getattr(args, "hidden_parts", False)
         # the identity runs' tracker: the defaults, or the colour weight asked for
         self.params = TrackParams() if args.appearance is None else TrackParams(appearance=args.appearance)
         if source == "maps":
@@ -194,8 +198,9 @@ def switches(truths: Sequence[np.ndarray], truth_ids: Sequence[np.ndarray], outp
 # -- inputs ---------------------------------------------------------------------------------
 
 class MapPoses:
-    """People from ground-truth maps of the visible parts, plus smooth noise, grouped by the C
-    core and put back in frame pixels (the frame is the network input: no letterbox)."""
+    """People from ground-truth maps of the unhidden parts (``hidden``: of every part, as
+    the training targets draw them), plus smooth noise, grouped by the C core and put back
+    in frame pixels (the frame is the network input: no letterbox)."""
 
     def _noise(self, shape: Tuple[int, ...]) -> np.ndarray:
         """White noise blurred over each map (sigma 1 cell) and rescaled to the std: the
@@ -208,15 +213,16 @@ class MapPoses:
         scale = float(blurred.std())
         return blurred * (self.noise / scale if scale > 0 else 0.0)
 
-    def __init__(self, width: int, height: int, noise: float, seed: int) -> None:
+    def __init__(self, width: int, height: int, noise: float, seed: int, hidden: bool = False) -> None:
         self.mw, self.mh = width // STRIDE, height // STRIDE
+        self.hidden = hidden
         self.grouper = Grouper(COCO18, self.mh, self.mw)
         self.noise = noise
         self.rng = np.random.default_rng(seed)
 
     def __call__(self, truth: np.ndarray) -> Poses:
         kp = truth.copy()
-        kp[..., 2] = np.where(kp[..., 2] >= 2, 2.0, 0.0)  # hidden parts are not in the maps
+        kp[..., 2] = np.where(kp[..., 2] >= (1 if self.hidden else 2), 2.0, 0.0)  # v = 1: hidden
         kp[..., :2] = (kp[..., :2] - (STRIDE / 2.0 - 0.5)) / STRIDE
         heat, paf = render_targets(kp, COCO18, self.mh, self.mw, SIGMA, LIMB_WIDTH)
         if self.noise > 0:
@@ -241,7 +247,7 @@ def _inputs(setup: Setup, scene: MovingScene, seed: int, estimator=None, frames:
     pipeline gives its tracker the frame it has), tracked as the frames are made (a run's
     frames are not kept: 600 of them at 960x540 would take 0.9 GB)."""
     w, h = setup.size
-    maps = MapPoses(w, h, NOISE[0], seed) if setup.source == "maps" else None
+    maps = MapPoses(w, h, NOISE[0], seed, setup.hidden_parts) if setup.source == "maps" else None
     rng = np.random.default_rng(seed)
     truths, ids, poses = [], [], []
     tracked: List[List[Poses]] = [[] for _ in trackers]
@@ -442,7 +448,8 @@ def run(args: argparse.Namespace) -> int:
         estimator = PoseEstimator(args.bundle, backend="onnxruntime")
     sources = ("maps", "model") if estimator is not None else ("maps",)
     setups = {source: Setup(args, source) for source in sources}
-    label = {"maps": "ground-truth maps + noise %.2f, %dx%d" % ((args.noise,) + tuple(args.size)),
+    label = {"maps": "ground-truth maps%s + noise %.2f, %dx%d" % ((" (hidden parts too)" if args.hidden_parts else "",
+                                                                 args.noise) + tuple(args.size)),
              "model": "model %s, %dx%d" % ((os.path.basename(os.path.normpath(args.bundle or "-")),)
                                            + tuple(args.model_size))}
     report: Dict[str, object] = {"args": {k: v for k, v in vars(args).items() if k not in ("json", "strip")}}

@@ -65,6 +65,20 @@ def test_jitter_and_lag_of_known_answers():
     assert bt.jitter(still, 5) == pytest.approx(0.5, abs=1e-3)
 
 
+def test_ground_truth_maps_of_the_unhidden_parts_or_of_all():
+    # The default maps hold only what is in view; --hidden-parts draws the hidden parts
+    # too, as the training targets draw a part COCO labels hidden (v = 1).
+    truth = MovingScene(640, 360, 1, seed=1).keypoints(0).copy()
+    truth[0, 8:14, 2] = 1  # the legs hidden behind someone
+    found = {}
+    for hidden in (False, True):
+        poses = bt.MapPoses(640, 360, 0.0, 0, hidden=hidden)(truth)
+        best = int(np.argmax((poses.keypoints[..., 2] > 0).sum(1)))
+        found[hidden] = set(np.flatnonzero(poses.keypoints[best, :, 2] > 0).tolist())
+    assert found[True] == set(range(COCO18.num_parts))
+    assert found[False] == set(range(COCO18.num_parts)) - set(range(8, 14))
+
+
 @pytest.mark.slow
 def test_the_command_runs_and_writes_json(tmp_path):
     out = tmp_path / "track.json"
