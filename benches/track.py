@@ -10,8 +10,9 @@ one who walks off and comes back on the other side is somebody new):
   from the unhidden parts, plus smooth noise) grouped by the C core, 10 people in
   960x540 frames (``--hidden-parts``: of every part, hidden ones too, as the training
   targets draw a part COCO labels hidden); and the shipped model (``models/demo``) on
-  the rendered frames, 3 people in 320x240 frames at the heights it was trained on. A person counts in the
-  frames where at least ``--min-visible`` parts are in view and unhidden; one seen less
+  the rendered frames, 3 people in 320x240 frames at the heights it was trained on. A
+  person counts in the frames where at least ``--min-visible`` parts are in view and
+  unhidden; one seen less
   (mostly hidden) is "don't care" (a track on them is neither a hit nor a false alarm).
   A track matches a person at OKS >= 0.5 over their unhidden parts (as PoseTrack; kappa
   0.1 of the person's size). Untracked people (ID -1: not yet born) are not output. In
@@ -103,7 +104,7 @@ class Setup:
 
     def __init__(self, args, source: str) -> None:
         self.source, self.fps = source, args.fps
-        self.hidden_parts = getattr(args, "hidden_parts", False)
+        self.hidden_parts = args.hidden_parts
         # the identity runs' tracker: the defaults, or the colour weight asked for
         self.params = TrackParams() if args.appearance is None else TrackParams(appearance=args.appearance)
         if source == "maps":

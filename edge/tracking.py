@@ -9,7 +9,8 @@
 A :class:`PoseTracker` follows one stream: it matches each frame's people to its tracks
 by keypoint similarity (with a motion prediction per track, confident people first,
 then weak ones, as ByteTrack), hands out IDs once a track has been seen in
-``min_hits`` frames, and lets a track coast for ``max_age`` seconds unseen. With
+``min_hits`` frames, and lets a track coast for ``max_age`` seconds unseen (while its
+prediction is in the frame). With
 ``smooth`` each keypoint goes through a One Euro filter, with hysteresis on whether a
 part is shown. Timestamps are the source's (seconds, increasing), so dropped frames and
 variable rates are handled. The state is one buffer made here, once; a frame is one C
@@ -43,12 +44,13 @@ class TrackParams:
     Matching: people scoring at least ``high_score`` match first (similarity at least
     ``match_similarity``) and may start tracks; people between ``low_score`` and
     ``high_score`` match the confirmed tracks left, more strictly
-    (``weak_match_similarity``; ``low_score`` = ``high_score`` turns it off). ``kappa`` is the keypoint falloff as a share of the
-    person's size. A track gets an ID after ``min_hits`` matched frames and dies
-    ``max_age`` seconds after its last match, or once its predicted pose has left the
-    frame (whoever comes in there later is somebody else); a confident person who would start a track
-    is first offered to the tracks lost for a while, their falloff widened by ``widen``
-    per second unseen. Smoothing (``smooth``): One Euro with ``min_cutoff`` and
+    (``weak_match_similarity``; ``low_score`` = ``high_score`` turns it off). ``kappa`` is
+    the keypoint falloff as a share of the person's size. A track moves by the median move
+    of its parts, gets an ID after ``min_hits`` matched frames and dies ``max_age`` seconds
+    after its last match, or once its predicted pose has left the frame (whoever comes in
+    there later is somebody else); a confident person who would start a track is first
+    offered to the tracks lost for a while, their falloff widened by ``widen`` per second
+    unseen. Smoothing (``smooth``): One Euro with ``min_cutoff`` and
     ``d_cutoff`` in Hz and ``beta`` in Hz per person-size per second; ``motion`` predicts
     with the track's velocity, shrunk for a track slower than ``still_speed`` sizes per
     second (a standing person's velocity is noise). A hidden part shows above
