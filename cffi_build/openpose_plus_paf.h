@@ -50,9 +50,9 @@ extern "C" {
  * incompatible change bumps MAJOR (the shared library's SONAME is
  * libopenpose_plus_paf.so.MAJOR), an addition bumps MINOR, a fix bumps PATCH. */
 #define OPP_VERSION_MAJOR 0
-#define OPP_VERSION_MINOR 5
-#define OPP_VERSION_PATCH 1
-#define OPP_VERSION 501 /* MAJOR * 10000 + MINOR * 100 + PATCH */
+#define OPP_VERSION_MINOR 6
+#define OPP_VERSION_PATCH 0
+#define OPP_VERSION 600 /* MAJOR * 10000 + MINOR * 100 + PATCH */
 
 /* Status codes. Warnings are bits that can be combined; errors are negative. */
 #define OPP_OK 0
@@ -269,8 +269,15 @@ int opp_group(const float *heatmaps, int heatmap_channels,
  *              max_age seconds dies, and so does one whose predicted pose has left the
  *              frame (the middle of its box outside the frame set by
  *              opp_tracker_set_frame, else outside opp_track_image's image): whoever
- *              comes in there later is somebody else. IDs count up from 1 and are never
- *              reused.
+ *              comes in there later is somebody else. A confirmed track at an edge of
+ *              that frame (its predicted box within a tenth of its size of it), heading
+ *              out through it (its velocity low-passed with a 0.3 s time constant)
+ *              faster than turn_speed sizes per second, ends where its match would turn
+ *              it back (its velocity against that heading at more than half its
+ *              speed): the match is somebody coming in where its person went out (the
+ *              two merge into one detection for a few frames; a walker does not turn
+ *              round in a fifth of a second), and starts a track of its own. IDs count
+ *              up from 1 and are never reused.
  *   smoothing  a One Euro filter per keypoint (Casiez et al. 2012: cutoff =
  *              min_cutoff + beta * speed, speed in track sizes per second, from a
  *              derivative low-passed at d_cutoff), time-based, reset when a track is
@@ -318,6 +325,7 @@ typedef struct opp_track_params {
     float still_speed;           /* track sizes/s: the filters' motion is the track's x v^2 / (v^2 + still_speed^2), 0..1000 (0.3; 0: whole) */
     int assignment;              /* pairs of each pass: OPP_ASSIGN_OPTIMAL (the most worth in all) or OPP_ASSIGN_GREEDY (optimal) */
     float appearance;            /* share of a pairing's worth given by colour (opp_track_image), 0..1 (0.8; 0: geometry alone) */
+    float turn_speed;            /* track sizes/s: a track heading out of the frame faster than this ends where its match would turn it back, 0..1000 (0.25; 0: never) */
 } opp_track_params;
 
 /* Counters of a tracker (births and deaths count confirmed tracks). */

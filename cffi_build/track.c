@@ -34,6 +34,9 @@
 #define COL_NEUTRAL 0.5f        /* the likeness taken when there is none to measure */
 #define COL_MAX_NEAR 8          /* boxes meeting a person's beyond which their colours are not remembered */
 #define COL_MAX_SIDE 65535      /* the largest image side opp_track_image takes */
+#define HEADING_TAU 0.3         /* s: a track's heading is its velocity low-passed with this time constant */
+#define TURN_BACK 0.5f          /* turned back: moving against the heading at this share of its speed */
+#define EDGE_MARGIN 0.1f        /* a track this share of its size from an edge of the frame is at the edge */
 
 typedef struct tracker_header {
     uint32_t magic;
@@ -56,9 +59,10 @@ typedef struct track_rec {
     int id;          /* -1 while tentative */
     int hits;
     int matched;     /* scratch: the person matched this frame, or -1 */
-    int pad;
+    int turned;      /* scratch: its match turned back (turned_back): it ends this frame */
     double last;     /* time of the last match */
     float vx, vy;    /* px/s, low-passed */
+    float hx, hy;    /* px/s: the heading, its velocity low-passed more (turned_back) */
 } track_rec;
 
 typedef struct part_rec {
@@ -124,6 +128,7 @@ static const opp_track_params DEFAULT_PARAMS = {
     .still_speed = 0.3f,
     .assignment = OPP_ASSIGN_OPTIMAL,
     .appearance = 0.8f,
+    .turn_speed = 0.25f,
 };
 
 void opp_default_track_params(opp_track_params *p)
@@ -167,6 +172,7 @@ static int check_params(const opp_track_params *p)
     if (!in_range(p->part_on, -big, big) || !in_range(p->part_off, -big, p->part_on)) return OPP_ERR_PARAMS;
     if (!in_range(p->part_hold, 0.0f, p->max_age)) return OPP_ERR_PARAMS;
     if (!in_range(p->widen, 0.0f, 1000.0f) || !in_range(p->still_speed, 0.0f, 1000.0f)) return OPP_ERR_PARAMS;
+    if (!in_range(p->turn_speed, 0.0f, 1000.0f)) return OPP_ERR_PARAMS;
     if (p->assignment != OPP_ASSIGN_GREEDY && p->assignment != OPP_ASSIGN_OPTIMAL) return OPP_ERR_PARAMS;
     if (!in_range(p->appearance, 0.0f, 1.0f)) return OPP_ERR_PARAMS;
     return OPP_OK;
@@ -707,10 +713,11 @@ static float median(const float *v, int n)
     return 0.5f * (a + b);
 }
 
-/* The track's velocity from the parts seen both now and at its last match. */
-static void update_velocity(frame_ctx *c, int t, const float *kp)
+/* The track's velocity from the parts seen both now and at its last match, if person kp
+ * were its match: 1 and *vx, *vy, or 0 where it would keep its velocity. */
+static int next_velocity(const frame_ctx *c, int t, const float *kp, float *vx, float *vy)
 {
-    track_rec *tr = &c->tracks[t];
+    const track_rec *tr = &c->tracks[t];
     const part_rec *pr = &c->parts[(size_t)t * c->k];
     double dt = c->now - tr->last;
     float sx, sy, a;
@@ -725,17 +732,61 @@ static void update_velocity(frame_ctx *c, int t, const float *kp)
         mx[n] = q[0] - pr[j].x, my[n] = q[1] - pr[j].y;
         n++;
     }
-    if (!n) return;
+    if (!n) return 0;
     /* The median move: a match that is partly someone else's (two people merged into one
      * detection) moves a few parts the wrong way; the mean would take them in. */
     sx = (float)(median(mx, n) / dt), sy = (float)(median(my, n) / dt);
     a = tr->hits <= 1 ? 1.0f : alpha(c->p->d_cutoff, dt);
     /* A person sharing few of the parts the track saw last says little about its motion
      * (and in a crowd may be a piece of someone else). */
-    if (n < 2 && tr->hits > 1) return;
+    if (n < 2 && tr->hits > 1) return 0;
     a *= (float)n / (float)fresh;
-    tr->vx = finite_or(tr->vx + a * (sx - tr->vx), 0.0f);
-    tr->vy = finite_or(tr->vy + a * (sy - tr->vy), 0.0f);
+    *vx = finite_or(tr->vx + a * (sx - tr->vx), 0.0f);
+    *vy = finite_or(tr->vy + a * (sy - tr->vy), 0.0f);
+    return 1;
+}
+
+/* The track's velocity, and its heading after it, from its match kp. */
+static void update_velocity(frame_ctx *c, int t, const float *kp)
+{
+    track_rec *tr = &c->tracks[t];
+    double dt = c->now - tr->last;
+    float a;
+    if (!next_velocity(c, t, kp, &tr->vx, &tr->vy)) return;
+    if (dt < MIN_DT) dt = MIN_DT;
+    a = (float)(dt / (HEADING_TAU + dt));
+    tr->hx = finite_or(tr->hx + a * (tr->vx - tr->hx), 0.0f);
+    tr->hy = finite_or(tr->hy + a * (tr->vy - tr->hy), 0.0f);
+}
+
+/* Whether track t is at an edge of the frame (opp_tracker_set_frame's, else the image's)
+ * and heading out through it: its predicted box within EDGE_MARGIN of its size of that
+ * edge. */
+static int heading_out(const frame_ctx *c, int t)
+{
+    const track_pred *q = &c->pred[t];
+    const track_rec *tr = &c->tracks[t];
+    float w = c->h->frame_w, h = c->h->frame_h, m = EDGE_MARGIN * q->scale;
+    if (!(w > 0.0f) && c->image) w = (float)c->img_w, h = (float)c->img_h;
+    if (!(w > 0.0f) || !q->count) return 0;
+    return (q->x0 < m && tr->hx < 0.0f) || (q->x1 > w - 1.0f - m && tr->hx > 0.0f)
+        || (q->y0 < m && tr->hy < 0.0f) || (q->y1 > h - 1.0f - m && tr->hy > 0.0f);
+}
+
+/* Whether person i, matched to confirmed track t, is rather somebody coming in where the
+ * track's person went out: the track is heading out through an edge of the frame faster
+ * than turn_speed sizes per second, and with this match its velocity would point back
+ * against its heading at more than TURN_BACK of the heading's speed. (bench track: where
+ * one walker leaves as another comes in at the same place, the two merge into one
+ * detection for a few frames, and the track went on with the newcomer; its velocity
+ * turned round within about 0.2 s, which a walker does not do.) */
+static int turned_back(const frame_ctx *c, int t, int i)
+{
+    const track_rec *tr = &c->tracks[t];
+    float vx, vy, hh = tr->hx * tr->hx + tr->hy * tr->hy, least = c->p->turn_speed * c->pred[t].scale;
+    if (!(c->p->turn_speed > 0.0f) || !(hh > least * least) || !heading_out(c, t)) return 0;
+    if (!next_velocity(c, t, &c->kp[(size_t)i * c->k * 3], &vx, &vy)) return 0;
+    return vx * tr->hx + vy * tr->hy < -TURN_BACK * hh;
 }
 
 /* A part's filter starts over at (x, y). */
@@ -956,7 +1007,7 @@ int opp_track_image(void *state, double timestamp, const float *keypoints, const
         rc |= OPP_WARN_PEOPLE_TRUNCATED;
     }
 
-    for (t = 0; t < h->num_tracks; t++) c.tracks[t].matched = -1;
+    for (t = 0; t < h->num_tracks; t++) c.tracks[t].matched = -1, c.tracks[t].turned = 0;
     predict(&c);
     describe_people(&c, scores, n);
     sample_colours(&c, n);
@@ -969,6 +1020,16 @@ int opp_track_image(void *state, double timestamp, const float *keypoints, const
     /* Confident people still without a track would start one: first the tracks lost for a
      * while (their falloff widened by the time unseen) may take them back. */
     if (h->p.widen > 0.0f) match_pass(&c, n, 1, 1, h->p.match_similarity, 1);
+
+    /* A match that would turn its track back is somebody else: the track ends, the person
+     * may start their own. */
+    for (t = 0; t < h->num_tracks; t++) {
+        track_rec *tr = &c.tracks[t];
+        if (tr->matched < 0 || tr->id < 0 || !turned_back(&c, t, tr->matched)) continue;
+        c.people[tr->matched].track = -1;
+        tr->matched = -1;
+        tr->turned = 1;
+    }
 
     /* Output: people that are not tracked are copied as they came. */
     for (i = 0; i < num_people; i++) {
@@ -998,7 +1059,7 @@ int opp_track_image(void *state, double timestamp, const float *keypoints, const
             forget_old_parts(&c, t);
             continue;
         }
-        if (tr->id < 0 || c.now - tr->last > h->p.max_age || gone_out(&c, t)) {
+        if (tr->id < 0 || tr->turned || c.now - tr->last > h->p.max_age || gone_out(&c, t)) {
             if (tr->id >= 0) h->deaths++;
             remove_track(&c, t);
         } else {

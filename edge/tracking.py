@@ -48,7 +48,9 @@ class TrackParams:
     the keypoint falloff as a share of the person's size. A track moves by the median move
     of its parts, gets an ID after ``min_hits`` matched frames and dies ``max_age`` seconds
     after its last match, or once its predicted pose has left the frame (whoever comes in
-    there later is somebody else); a confident person who would start a track is first
+    there later is somebody else), or where, at an edge of the frame and heading out
+    through it faster than ``turn_speed`` sizes per second, its match would turn it back
+    (that is somebody coming in where its person went out; 0 turns this off); a confident person who would start a track is first
     offered to the tracks lost for a while, their falloff widened by ``widen`` per second
     unseen. Smoothing (``smooth``): One Euro with ``min_cutoff`` and
     ``d_cutoff`` in Hz and ``beta`` in Hz per person-size per second; ``motion`` predicts
@@ -86,6 +88,7 @@ class TrackParams:
     still_speed: float = 0.3
     assignment: str = "optimal"
     appearance: float = 0.8
+    turn_speed: float = 0.25
 
     def __post_init__(self) -> None:
         def bad(name: str, rule: str) -> ValueError:
@@ -128,7 +131,7 @@ class TrackParams:
             raise bad("part_hold", "in [0, max_age]")
         if not 0.0 <= self.appearance <= 1.0:
             raise bad("appearance", "in [0, 1]")
-        for name in ("widen", "still_speed"):
+        for name in ("widen", "still_speed", "turn_speed"):
             if not 0.0 <= getattr(self, name) <= 1000.0:
                 raise bad(name, "in [0, 1000]")
 

@@ -247,6 +247,7 @@ ABI_FINGERPRINTS = {
     "0.3": "896422fe93a40d9b",  # + opp_tracker_set_frame, track params widen and still_speed (appended)
     "0.4": "e36aa1a18601e469",  # + track param assignment (appended; the state grew: optimal matching)
     "0.5": "35ee6202e029cbc0",  # + opp_track_image (colours from the frame), track param appearance (appended)
+    "0.6": "48ca825ab351efd4",  # + track param turn_speed (appended; the state grew: each track's heading)
 }
 
 
