@@ -245,8 +245,8 @@ def _camera_noise(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
 def _inputs(setup: Setup, scene: MovingScene, seed: int, estimator=None, frames: Optional[int] = None,
             camera_noise: bool = False, trackers: Sequence[PoseTracker] = ()):
     """``(truths, ids, poses, tracked)`` of a scene's frames through the maps or the model;
-    ``tracked[j]``: the poses through ``trackers[j]``, each given the rendered frame (as the
-    pipeline gives its tracker the frame it has), tracked as the frames are made (a run's
+    ``tracked[j]``: the poses through ``trackers[j]``, each given the rendered frame and its
+    size (as the pipeline gives its tracker the frame it has), tracked as the frames are made (a run's
     frames are not kept: 600 of them at 960x540 would take 0.9 GB)."""
     w, h = setup.size
     maps = MapPoses(w, h, NOISE[0], seed, setup.hidden_parts) if setup.source == "maps" else None
@@ -263,7 +263,7 @@ def _inputs(setup: Setup, scene: MovingScene, seed: int, estimator=None, frames:
             image = _camera_noise(rng, image) if camera_noise else image
             poses.append(estimator.infer(image))
         for tracker, out in zip(trackers, tracked):
-            out.append(tracker.update(poses[-1], i / setup.fps, image=image))
+            out.append(tracker.update(poses[-1], i / setup.fps, frame_size=(w, h), image=image))
     return truths, ids, poses, tracked
 
 
@@ -395,7 +395,7 @@ def time_per_frame(setup: Setup, people: int, repeat: int, frames: int = 60, ima
         seq.append(Poses(kp, np.full(people, 0.8, np.float32), COCO18))
     best = np.full(frames, np.inf)
     for _ in range(max(1, repeat)):
-        tracker = PoseTracker(COCO18)
+        tracker = PoseTracker(COCO18, frame_size=setup.size)  # as the pipeline's poses say
         for i, p in enumerate(seq):
             if warm:
                 images[i].max()
