@@ -246,8 +246,8 @@ def _inputs(setup: Setup, scene: MovingScene, seed: int, estimator=None, frames:
             camera_noise: bool = False, trackers: Sequence[PoseTracker] = ()):
     """``(truths, ids, poses, tracked)`` of a scene's frames through the maps or the model;
     ``tracked[j]``: the poses through ``trackers[j]``, each given the rendered frame and its
-    size (as the pipeline gives its tracker the frame it has), tracked as the frames are made (a run's
-    frames are not kept: 600 of them at 960x540 would take 0.9 GB)."""
+    size (as the pipeline gives its tracker the frame it has), tracked as the frames are
+    made (a run's frames are not kept: 600 of them at 960x540 would take 0.9 GB)."""
     w, h = setup.size
     maps = MapPoses(w, h, NOISE[0], seed, setup.hidden_parts) if setup.source == "maps" else None
     rng = np.random.default_rng(seed)

@@ -50,9 +50,9 @@ class TrackParams:
     after its last match, or once its predicted pose has left the frame (whoever comes in
     there later is somebody else), or where, at an edge of the frame and heading out
     through it faster than ``turn_speed`` sizes per second, its match would turn it back
-    (that is somebody coming in where its person went out; 0 turns this off); a confident person who would start a track is first
-    offered to the tracks lost for a while, their falloff widened by ``widen`` per second
-    unseen. Smoothing (``smooth``): One Euro with ``min_cutoff`` and
+    (that is somebody coming in where its person went out; 0 turns this off); a confident
+    person who would start a track is first offered to the tracks lost for a while, their
+    falloff widened by ``widen`` per second unseen. Smoothing (``smooth``): One Euro with ``min_cutoff`` and
     ``d_cutoff`` in Hz and ``beta`` in Hz per person-size per second; ``motion`` predicts
     with the track's velocity, shrunk for a track slower than ``still_speed`` sizes per
     second (a standing person's velocity is noise). A hidden part shows above
