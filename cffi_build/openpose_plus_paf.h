@@ -51,8 +51,8 @@ extern "C" {
  * libopenpose_plus_paf.so.MAJOR), an addition bumps MINOR, a fix bumps PATCH. */
 #define OPP_VERSION_MAJOR 0
 #define OPP_VERSION_MINOR 6
-#define OPP_VERSION_PATCH 0
-#define OPP_VERSION 600 /* MAJOR * 10000 + MINOR * 100 + PATCH */
+#define OPP_VERSION_PATCH 1
+#define OPP_VERSION 601 /* MAJOR * 10000 + MINOR * 100 + PATCH */
 
 /* Status codes. Warnings are bits that can be combined; errors are negative. */
 #define OPP_OK 0
@@ -256,8 +256,8 @@ int opp_group(const float *heatmaps, int heatmap_channels,
  *              a lost person found again keeps their ID. A part far from where a track
  *              matched in the last frame expected it (3 kappa s) is not remembered: in a
  *              crowd, it is most likely someone else's.
- *   colours    with the frame (opp_track_image), each person's colour per part (a 3 x 3
- *              grid of pixels about it) is compared with the track's remembered one
+ *   colours    with the frame (opp_track_image), each person's colour per part (three
+ *              pixels 2 px apart along its row) is compared with the track's remembered one
  *              (a slow average of the parts of confident matches that lie clear of
  *              everyone else): likeness L in [0, 1], the mean over shared parts of
  *              exp(-d^2 / 2 (30 sqrt 3)^2), d the RGB distance (0.5 when fewer than 3
