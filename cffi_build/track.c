@@ -479,9 +479,10 @@ static const unsigned char *samples_at(const frame_ctx *c, float x, float y)
 }
 
 /* Each person's colour per part: the mean of three pixels 2 px apart along the part's row
- * (one pixel is mostly the texture's). One row is one cache line, and the frame is seldom
- * in cache: bench track at 20 people, tracking with colours on cold frames, 0.059-0.063 ->
- * 0.045-0.051 ms a frame against a 3 x 3 grid; IDF1 -0.001 to +0.005 on its scene sets. */
+ * (one pixel is mostly the texture's). They are 15 bytes of one row, one cache line or
+ * two where a 3 x 3 grid took three or six, and the frame is seldom in cache: bench track
+ * at 20 people, tracking with colours on cold frames, 0.059-0.063 -> 0.045-0.051 ms a
+ * frame; IDF1 -0.001 to +0.005 on its scene sets. */
 static void sample_colours(frame_ctx *c, int n)
 {
     int i, j, k = c->k;
