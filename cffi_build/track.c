@@ -753,16 +753,23 @@ static void update_velocity(frame_ctx *c, int t, const float *kp)
     tr->hy = finite_or(tr->hy + a * (tr->vy - tr->hy), 0.0f);
 }
 
-/* Whether track t is at an edge of the frame (opp_tracker_set_frame's, else the image's)
- * and heading out through it: its predicted box within EDGE_MARGIN of its size of that
- * edge. */
+/* The frame the tracks live in: opp_tracker_set_frame's, else opp_track_image's image;
+ * 0 where none is known. */
+static int known_frame(const frame_ctx *c, float *w, float *h)
+{
+    *w = c->h->frame_w, *h = c->h->frame_h;
+    if (!(*w > 0.0f) && c->image) *w = (float)c->img_w, *h = (float)c->img_h;
+    return *w > 0.0f;
+}
+
+/* Whether track t is at an edge of the frame (known_frame) and heading out through it:
+ * its predicted box within EDGE_MARGIN of its size of that edge. */
 static int heading_out(const frame_ctx *c, int t)
 {
     const track_pred *q = &c->pred[t];
     const track_rec *tr = &c->tracks[t];
-    float w = c->h->frame_w, h = c->h->frame_h, m = EDGE_MARGIN * q->scale;
-    if (!(w > 0.0f) && c->image) w = (float)c->img_w, h = (float)c->img_h;
-    if (!(w > 0.0f) || !q->count) return 0;
+    float w, h, m = EDGE_MARGIN * q->scale;
+    if (!known_frame(c, &w, &h) || !q->count) return 0;
     return (q->x0 < m && tr->hx < 0.0f) || (q->x1 > w - 1.0f - m && tr->hx > 0.0f)
         || (q->y0 < m && tr->hy < 0.0f) || (q->y1 > h - 1.0f - m && tr->hy > 0.0f);
 }
@@ -904,15 +911,14 @@ static void update_track(frame_ctx *c, int t, int i, float *out)
     if (tr->hits < 1000000) tr->hits++;
 }
 
-/* Whether track t's prediction has left the frame (the middle of its box is outside the
- * frame set by opp_tracker_set_frame, else the image's; no frame known: never): the person
- * walked out, and whoever comes in there later is somebody else. */
+/* Whether track t's prediction has left the frame (the middle of its box is outside
+ * known_frame's; no frame known: never): the person walked out, and whoever comes in
+ * there later is somebody else. */
 static int gone_out(const frame_ctx *c, int t)
 {
     const track_pred *q = &c->pred[t];
-    float w = c->h->frame_w, h = c->h->frame_h, x, y;
-    if (!(w > 0.0f) && c->image) w = (float)c->img_w, h = (float)c->img_h;
-    if (!(w > 0.0f) || !q->count) return 0;
+    float w, h, x, y;
+    if (!known_frame(c, &w, &h) || !q->count) return 0;
     x = 0.5f * (q->x0 + q->x1), y = 0.5f * (q->y0 + q->y1);
     return x < 0.0f || y < 0.0f || x > w - 1.0f || y > h - 1.0f;
 }
