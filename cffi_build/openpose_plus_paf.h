@@ -50,9 +50,9 @@ extern "C" {
  * incompatible change bumps MAJOR (the shared library's SONAME is
  * libopenpose_plus_paf.so.MAJOR), an addition bumps MINOR, a fix bumps PATCH. */
 #define OPP_VERSION_MAJOR 0
-#define OPP_VERSION_MINOR 6
-#define OPP_VERSION_PATCH 1
-#define OPP_VERSION 601 /* MAJOR * 10000 + MINOR * 100 + PATCH */
+#define OPP_VERSION_MINOR 7
+#define OPP_VERSION_PATCH 0
+#define OPP_VERSION 700 /* MAJOR * 10000 + MINOR * 100 + PATCH */
 
 /* Status codes. Warnings are bits that can be combined; errors are negative. */
 #define OPP_OK 0
@@ -232,7 +232,7 @@ int opp_group(const float *heatmaps, int heatmap_channels,
  * opp_track takes one frame's people (as opp_group writes them, in any
  * coordinates: image pixels in practice) and its timestamp, matches them to the
  * live tracks, and writes each person's track ID and smoothed keypoints.
- *   matching   by keypoint similarity (OKS-like): exp(-d^2 / 2(kappa s)^2) summed
+ *   matching   by keypoint similarity (OKS-like): exp(-d^2 / 2(k s)^2) summed
  *              over the parts a person and a track share, s the larger of their sizes
  *              (bounding-box sides; a track's from the parts of its last match),
  *              divided by the person's part count (so a person partly hidden keeps
@@ -240,8 +240,14 @@ int opp_group(const float *heatmaps, int heatmap_channels,
  *              velocity to this frame's time (the velocity low-passed from the median
  *              move of the parts a match shares with the last: a detection partly
  *              someone else's does not drag it; a part the person lacks now is
- *              remembered until max_age). Each pair is worth its similarity times
- *              the parts it explains (the sum); assignment picks the pairs: optimal,
+ *              remembered until max_age). k, the falloff, is kappa, or noise_falloff
+ *              times the detections' noise where that is wider (up to 3 kappa): the
+ *              median offset of a steady match's parts from its track's prediction, in
+ *              sizes, measured as the tracker runs (a running median over matches, each
+ *              moving it 2 % up or down). A real network's keypoints scatter more than
+ *              ground-truth maps' (about 0.035 of a size against 0.01), and a falloff
+ *              too tight for them loses people it should keep. Each pair is worth its
+ *              similarity times the parts it explains (the sum); assignment picks the pairs: optimal,
  *              the most worth in all (Hungarian, as opp_assign_limb's), or greedy, the
  *              worthiest first. In passes as ByteTrack does for boxes: people scoring at least
  *              high_score against confirmed tracks, then against tentative ones, then
@@ -254,7 +260,7 @@ int opp_group(const float *heatmaps, int heatmap_channels,
  *              the confirmed tracks lost for a while (not matched in the last frame),
  *              with the falloff widened by 1 + widen * seconds unseen (up to max_age):
  *              a lost person found again keeps their ID. A part far from where a track
- *              matched in the last frame expected it (3 kappa s) is not remembered: in a
+ *              matched in the last frame expected it (3 k s) is not remembered: in a
  *              crowd, it is most likely someone else's.
  *   colours    with the frame (opp_track_image), each person's colour per part (three
  *              pixels 2 px apart along its row) is compared with the track's remembered one
@@ -309,7 +315,7 @@ typedef struct opp_track_params {
     float low_score;             /* people below this are not tracked, <= high_score (0.05; = high_score: no weak pass) */
     float match_similarity;      /* least similarity of a first-pass match, 0..1 (0.2) */
     float weak_match_similarity; /* least similarity of a second-pass match, 0..1 (0.6) */
-    float kappa;                 /* keypoint falloff as a share of the track's size, 0.001..10 (0.1) */
+    float kappa;                 /* the least keypoint falloff, as a share of the track's size, 0.001..10 (0.1; see noise_falloff) */
     float part_threshold;        /* a part scoring above this is present (0) */
     int min_hits;                /* frames matched before a track gets an ID, 1..1000 (2) */
     float max_age;               /* seconds a confirmed track lives unmatched, (0, 3600] (2.0) */
@@ -326,6 +332,7 @@ typedef struct opp_track_params {
     int assignment;              /* pairs of each pass: OPP_ASSIGN_OPTIMAL (the most worth in all) or OPP_ASSIGN_GREEDY (optimal) */
     float appearance;            /* share of a pairing's worth given by colour (opp_track_image), 0..1 (0.8; 0: geometry alone) */
     float turn_speed;            /* track sizes/s: a track heading out of the frame faster than this ends where its match would turn it back, 0..1000 (0.25; 0: never) */
+    float noise_falloff;         /* the falloff widens to this many times the detections' measured noise where that exceeds kappa (at most 3 kappa), 0..1000 (8; 0: kappa always) */
 } opp_track_params;
 
 /* Counters of a tracker (births and deaths count confirmed tracks). */
@@ -336,6 +343,7 @@ typedef struct opp_track_stats {
     long long births;         /* IDs handed out */
     long long deaths;         /* confirmed tracks gone (unmatched for more than max_age, or out of the frame) */
     long long frames;         /* frames tracked */
+    float falloff;            /* the similarity's falloff now, as a share of a person's size: kappa, or wider for noisy detections (noise_falloff) */
 } opp_track_stats;
 
 /* Fills *params with the defaults listed in opp_track_params (a NULL params is ignored). */

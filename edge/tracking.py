@@ -45,7 +45,11 @@ class TrackParams:
     ``match_similarity``) and may start tracks; people between ``low_score`` and
     ``high_score`` match the confirmed tracks left, more strictly
     (``weak_match_similarity``; ``low_score`` = ``high_score`` turns it off). ``kappa`` is
-    the keypoint falloff as a share of the person's size. A track moves by the median move
+    the least keypoint falloff as a share of the person's size: it widens to
+    ``noise_falloff`` times the detections' noise, measured as the tracker runs (the median
+    offset of steady matches' parts from their tracks' predictions), where that is wider,
+    up to 3 ``kappa`` (a real network's keypoints scatter more than ground-truth maps';
+    0 keeps ``kappa``; :meth:`PoseTracker.stats` gives the falloff in use). A track moves by the median move
     of its parts, gets an ID after ``min_hits`` matched frames and dies ``max_age`` seconds
     after its last match, or once its predicted pose has left the frame (whoever comes in
     there later is somebody else), or where, at an edge of the frame and heading out
@@ -89,6 +93,7 @@ class TrackParams:
     assignment: str = "optimal"
     appearance: float = 0.8
     turn_speed: float = 0.25
+    noise_falloff: float = 8.0
 
     def __post_init__(self) -> None:
         def bad(name: str, rule: str) -> ValueError:
@@ -131,7 +136,7 @@ class TrackParams:
             raise bad("part_hold", "in [0, max_age]")
         if not 0.0 <= self.appearance <= 1.0:
             raise bad("appearance", "in [0, 1]")
-        for name in ("widen", "still_speed", "turn_speed"):
+        for name in ("widen", "still_speed", "turn_speed", "noise_falloff"):
             if not 0.0 <= getattr(self, name) <= 1000.0:
                 raise bad(name, "in [0, 1000]")
 
@@ -149,7 +154,9 @@ class TrackParams:
 class TrackStats:
     """``live``: confirmed tracks alive (seen or coasting); ``tentative``: waiting for
     ``min_hits``; ``matched``: confirmed tracks seen in the last frame; ``births`` and
-    ``deaths``: confirmed tracks begun and ended; ``frames``: frames tracked."""
+    ``deaths``: confirmed tracks begun and ended; ``frames``: frames tracked; ``falloff``:
+    the similarity's falloff in use, as a share of a person's size (``kappa``, or wider
+    where the detections are noisy: ``TrackParams.noise_falloff``)."""
 
     live: int
     tentative: int
@@ -157,6 +164,7 @@ class TrackStats:
     births: int
     deaths: int
     frames: int
+    falloff: float
 
 
 def _check(rc: int) -> int:
@@ -256,7 +264,7 @@ class PoseTracker:
         with self._lock:
             _check(lib.opp_tracker_stats(self._state_ptr, self._stats))
             s = self._stats
-            return TrackStats(s.live, s.tentative, s.matched, s.births, s.deaths, s.frames)
+            return TrackStats(s.live, s.tentative, s.matched, s.births, s.deaths, s.frames, float(s.falloff))
 
 
 def _unreadable(image) -> Optional[str]:

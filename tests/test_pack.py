@@ -248,6 +248,7 @@ ABI_FINGERPRINTS = {
     "0.4": "e36aa1a18601e469",  # + track param assignment (appended; the state grew: optimal matching)
     "0.5": "35ee6202e029cbc0",  # + opp_track_image (colours from the frame), track param appearance (appended)
     "0.6": "48ca825ab351efd4",  # + track param turn_speed (appended; the state grew: each track's heading)
+    "0.7": "c08bbb5019ad8556",  # + track param noise_falloff and opp_track_stats.falloff (appended; the stats grew)
 }
 
 

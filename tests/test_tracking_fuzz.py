@@ -33,7 +33,7 @@ def params(draw):
         part_on=on, part_off=draw(st.floats(-2, on)), part_hold=draw(st.floats(0, max_age)),
         widen=draw(st.floats(0, 1000)), still_speed=draw(st.floats(0, 1000)),
         assignment=draw(st.sampled_from(["greedy", "optimal"])), appearance=draw(st.floats(0, 1)),
-        turn_speed=draw(st.floats(0, 1000)))
+        turn_speed=draw(st.floats(0, 1000)), noise_falloff=draw(st.floats(0, 1000)))
 
 
 def frame(rng, people, k, kind):
@@ -120,7 +120,7 @@ def test_random_raw_calls_never_crash(data):
         setattr(p, name, value)
     for name, value in data.draw(st.dictionaries(
             st.sampled_from(["kappa", "max_age", "min_cutoff", "beta", "d_cutoff", "part_hold", "high_score",
-                             "widen", "still_speed", "appearance", "turn_speed"]),
+                             "widen", "still_speed", "appearance", "turn_speed", "noise_falloff"]),
             st.floats(allow_nan=True, allow_infinity=True, width=32), max_size=3)).items():
         setattr(p, name, value)
     size = ffi.new("size_t *")

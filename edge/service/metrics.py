@@ -19,6 +19,8 @@ stream's name (a single source's: ``default``, see :mod:`openpose_plus.edge.stre
     openpose_plus_sink_connected{sink}               sinks with a connection (MQTT): 1 connected
     openpose_plus_sink_messages_dropped{sink}        what such a sink dropped itself (broker away, behind)
     openpose_plus_tracks{stream}, openpose_plus_track_births{stream}, openpose_plus_track_deaths{stream}
+    openpose_plus_track_falloff{stream}              the tracker's falloff in use (share of a person's
+                                                     size): rising, the keypoints got noisier
 """
 from __future__ import annotations
 
@@ -45,6 +47,7 @@ class StreamView(NamedTuple):
     tracks: int = 0     # person tracks alive (its tracker's; 0 untracked)
     births: int = 0
     deaths: int = 0
+    falloff: float = 0.0  # the tracker's similarity falloff in use (TrackStats.falloff; 0 untracked)
 
 
 def stream_views(p) -> List[StreamView]:
@@ -61,11 +64,11 @@ def stream_views(p) -> List[StreamView]:
 
 
 def _tracks(tracker) -> tuple:
-    """(alive, births, deaths) of a stream's tracker; zeros where it is not tracked."""
+    """(alive, births, deaths, falloff) of a stream's tracker; zeros where it is not tracked."""
     if tracker is None:
-        return 0, 0, 0
+        return 0, 0, 0, 0.0
     stats = tracker.stats()
-    return int(stats.live), int(stats.births), int(stats.deaths)
+    return int(stats.live), int(stats.births), int(stats.deaths), float(stats.falloff)
 
 
 class PipelineMetrics:
@@ -206,6 +209,12 @@ class PipelineMetrics:
         yield failing
         yield connected
         tracks = GaugeMetricFamily("openpose_plus_tracks", "Person tracks alive (seen or coasting)", labels=["stream"])
+        falloff = GaugeMetricFamily("openpose_plus_track_falloff",
+                                    "The tracker's keypoint falloff in use, as a share of a person's size "
+                                    "(kappa, wider where the keypoints are noisy)", labels=["stream"])
         for v in views:
             tracks.add_metric([v.name], float(v.tracks))
+            if v.falloff > 0:
+                falloff.add_metric([v.name], v.falloff)
         yield tracks
+        yield falloff
