@@ -7,9 +7,10 @@ one who walks off and comes back on the other side is somebody new):
   ``motmetrics`` (the standard MOT scorer), with people walking both ways at a walking
   pace on a floor seen in perspective (``MovingScene(crossing=True)``), so they cross and
   the nearer hide the farther. Two inputs: ground-truth maps (heatmaps and PAFs drawn
-  from the unhidden parts, plus smooth noise) grouped by the C core, 10 people in
-  960x540 frames (``--hidden-parts``: of every part, hidden ones too, as the training
-  targets draw a part COCO labels hidden); and the shipped model (``models/demo``) on
+  from every part, hidden ones too, as the training targets draw a part COCO labels
+  hidden, plus smooth noise) grouped by the C core, 10 people in 960x540 frames
+  (``--in-view-only``: of the parts in view alone, harder: a person behind another comes
+  out of the grouping as pieces or merged with them); and the shipped model (``models/demo``) on
   the rendered frames, 3 people in 320x240 frames at the heights it was trained on. A
   person counts in the frames where at least ``--min-visible`` parts are in view and
   unhidden; one seen less
@@ -86,8 +87,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--appearance", type=float, default=None,
                         help="the trackers' colour weight (TrackParams.appearance; 0: geometry alone; default: its default)")
     parser.add_argument("--noise", type=float, default=0.05, help="std of the smooth noise on the maps")
-    parser.add_argument("--hidden-parts", action="store_true",
-                        help="draw the maps of hidden parts too (as the training targets do), not the unhidden alone")
+    parser.add_argument("--in-view-only", action="store_true",
+                        help="draw the maps of the parts in view alone, not of the hidden ones too (as the training targets do)")
     parser.add_argument("--min-visible", type=int, default=6, help="parts in view a person needs to count")
     parser.add_argument("--bundle", default="models/demo", help="the shipped model ('' to skip it)")
     parser.add_argument("--model-size", type=_size, default=(320, 240), help="frame WxH of the model runs")
@@ -105,7 +106,7 @@ class Setup:
 
     def __init__(self, args, source: str) -> None:
         self.source, self.fps = source, args.fps
-        self.hidden_parts = args.hidden_parts
+        self.hidden_parts = not args.in_view_only
         # the identity runs' tracker: the defaults, or the colour weight asked for
         self.params = TrackParams() if args.appearance is None else TrackParams(appearance=args.appearance)
         if source == "maps":
@@ -455,7 +456,7 @@ def run(args: argparse.Namespace) -> int:
         estimator = PoseEstimator(args.bundle, backend="onnxruntime")
     sources = ("maps", "model") if estimator is not None else ("maps",)
     setups = {source: Setup(args, source) for source in sources}
-    label = {"maps": "ground-truth maps%s + noise %.2f, %dx%d" % ((" (hidden parts too)" if args.hidden_parts else "",
+    label = {"maps": "ground-truth maps%s + noise %.2f, %dx%d" % ((" (parts in view only)" if args.in_view_only else "",
                                                                  args.noise) + tuple(args.size)),
              "model": "model %s, %dx%d" % ((os.path.basename(os.path.normpath(args.bundle or "-")),)
                                            + tuple(args.model_size))}

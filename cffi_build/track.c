@@ -40,6 +40,7 @@
 #define NOISE_MAX 3.0f          /* noise_falloff widens the falloff to this many times kappa at most */
 #define NOISE_START 8.0f        /* a new tracker's noise is kappa / this (where noise_falloff 8 begins to widen) */
 #define NOISE_STEP 0.02f        /* the noise estimate moves by this share, up or down, with each steady match */
+#define NOISE_SAMPLES 4         /* matches a frame that measure it (in turn among the tracks): plenty, and cheap */
 
 typedef struct tracker_header {
     uint32_t magic;
@@ -400,6 +401,7 @@ typedef struct frame_ctx {
     assign_ws aws;         /* its workspace (paf_assignment.c's) */
     double now;
     float kappa;           /* this frame's falloff: p->kappa, or wider for noisy detections (falloff) */
+    int noise_every;       /* the tracks that measure the noise this frame: those at (index + frames) % this == 0 */
     const float *kp;
     float *colour;         /* per person, k x COL_PLANES: this frame's colours (all unsampled without an image) */
     const unsigned char *image; /* opp_track_image's frame, or NULL */
@@ -900,7 +902,8 @@ static void update_track(frame_ctx *c, int t, int i, float *out)
     int j, recent = tr->hits > 1 && c->h->has_time && tr->last == c->h->last_time;
     float vx = 0.0f, vy = 0.0f; /* the filters' motion: the track's, unless it is standing still */
     cache.from = -HUGE_VAL; /* no part's time */
-    if (recent && tr->id >= 0 && c->people[i].pass == 1) measure_noise(c, t, kp);
+    if (recent && tr->id >= 0 && c->people[i].pass == 1 && p->noise_falloff > 0.0f && (t + c->h->frames) % c->noise_every == 0)
+        measure_noise(c, t, kp);
     update_velocity(c, t, kp);
     if (p->motion) {
         /* A standing person's velocity is noise, which would move the whole skeleton at
@@ -1032,6 +1035,7 @@ int opp_track_image(void *state, double timestamp, const float *keypoints, const
     k = h->num_parts;
     c.h = h, c.p = &h->p, c.k = k, c.now = timestamp, c.kp = keypoints;
     c.kappa = falloff(&h->p, h->noise);
+    c.noise_every = h->num_tracks > NOISE_SAMPLES ? (h->num_tracks + NOISE_SAMPLES - 1) / NOISE_SAMPLES : 1;
     c.tracks = (track_rec *)(base + h->off_tracks);
     c.parts = (part_rec *)(base + h->off_parts);
     c.people = (person_info *)(base + h->off_people);

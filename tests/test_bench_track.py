@@ -66,8 +66,8 @@ def test_jitter_and_lag_of_known_answers():
 
 
 def test_ground_truth_maps_of_the_unhidden_parts_or_of_all():
-    # The default maps hold only what is in view; --hidden-parts draws the hidden parts
-    # too, as the training targets draw a part COCO labels hidden (v = 1).
+    # The default maps draw the hidden parts too, as the training targets draw a part COCO
+    # labels hidden (v = 1); --in-view-only holds only what is in view.
     truth = MovingScene(640, 360, 1, seed=1).keypoints(0).copy()
     truth[0, 8:14, 2] = 1  # the legs hidden behind someone
     found = {}

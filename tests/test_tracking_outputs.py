@@ -128,6 +128,8 @@ def test_the_pipeline_tracks_in_order_and_counts_tracks():
         assert metrics["openpose_plus_tracks"] == stats.live
         assert metrics["openpose_plus_track_births_total"] == stats.births
         assert metrics["openpose_plus_track_deaths_total"] == stats.deaths
+        # the shipped model's keypoints scatter more than kappa allows for: the falloff widened
+        assert metrics["openpose_plus_track_falloff"] == pytest.approx(stats.falloff) and stats.falloff > 0.1
         plain = Pipeline(est, open_source("synthetic://320x240?people=2&seed=5&frames=3"), [], mode="sequential",
                          on_frame=lambda r: seen.append((r.index, r.poses.ids, r.timings)))
         plain.run()
