@@ -247,9 +247,9 @@ int opp_group(const float *heatmaps, int heatmap_channels,
  *              moving it 2 % up or down). A real network's keypoints scatter more than
  *              ground-truth maps' (about 0.035 of a size against 0.01), and a falloff
  *              too tight for them loses people it should keep. Each pair is worth its
- *              similarity times the parts it explains (the sum); assignment picks the pairs: optimal,
- *              the most worth in all (Hungarian, as opp_assign_limb's), or greedy, the
- *              worthiest first. In passes as ByteTrack does for boxes: people scoring at least
+ *              similarity times the parts it explains (the sum); assignment picks the
+ *              pairs: optimal, the most worth in all (Hungarian, as opp_assign_limb's), or
+ *              greedy, the worthiest first. In passes as ByteTrack does for boxes: people scoring at least
  *              high_score against confirmed tracks, then against tentative ones, then
  *              people between low_score and high_score against the confirmed tracks
  *              left (stricter: weak_match_similarity, 0.6: in crowds the weak people

@@ -49,9 +49,9 @@ class TrackParams:
     ``noise_falloff`` times the detections' noise, measured as the tracker runs (the median
     offset of steady matches' parts from their tracks' predictions), where that is wider,
     up to 3 ``kappa`` (a real network's keypoints scatter more than ground-truth maps';
-    0 keeps ``kappa``; :meth:`PoseTracker.stats` gives the falloff in use). A track moves by the median move
-    of its parts, gets an ID after ``min_hits`` matched frames and dies ``max_age`` seconds
-    after its last match, or once its predicted pose has left the frame (whoever comes in
+    0 keeps ``kappa``; :meth:`PoseTracker.stats` gives the falloff in use). A track moves
+    by the median move of its parts, gets an ID after ``min_hits`` matched frames and dies
+    ``max_age`` seconds after its last match, or once its predicted pose has left the frame (whoever comes in
     there later is somebody else), or where, at an edge of the frame and heading out
     through it faster than ``turn_speed`` sizes per second, its match would turn it back
     (that is somebody coming in where its person went out; 0 turns this off); a confident
