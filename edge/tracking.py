@@ -47,25 +47,25 @@ class TrackParams:
     (``weak_match_similarity``; ``low_score`` = ``high_score`` turns it off). ``kappa`` is
     the least keypoint falloff as a share of the person's size: it widens to
     ``noise_falloff`` times the detections' noise, measured as the tracker runs (the median
-    offset of steady matches' parts from their tracks' predictions), where that is wider,
-    up to 3 ``kappa`` (a real network's keypoints scatter more than ground-truth maps';
-    0 keeps ``kappa``; :meth:`PoseTracker.stats` gives the falloff in use). A track moves
-    by the median move of its parts, gets an ID after ``min_hits`` matched frames and dies
-    ``max_age`` seconds after its last match, or once its predicted pose has left the frame (whoever comes in
-    there later is somebody else), or where, at an edge of the frame and heading out
-    through it faster than ``turn_speed`` sizes per second, its match would turn it back
-    (that is somebody coming in where its person went out; 0 turns this off); a confident
-    person who would start a track is first offered to the tracks lost for a while, their
-    falloff widened by ``widen`` per second unseen. Smoothing (``smooth``): One Euro with ``min_cutoff`` and
-    ``d_cutoff`` in Hz and ``beta`` in Hz per person-size per second; ``motion`` predicts
-    with the track's velocity, shrunk for a track slower than ``still_speed`` sizes per
-    second (a standing person's velocity is noise). A hidden part shows above
-    ``part_on``, a shown one stays above ``part_off`` and is held ``part_hold`` seconds
-    when it goes missing. ``assignment`` pairs people and tracks in each pass: ``"optimal"``
-    (the pairing that explains the most parts in all) or ``"greedy"`` (the best pair
-    first). ``appearance`` (0..1) is the share of a pairing's worth given by how alike
-    the person's colours (sampled from the frame at their parts, when ``update`` gets the
-    frame) and the track's remembered ones are: two people crossing are told apart by
+    offset of steady matches' parts from their tracks' predictions), where that is wider, up
+    to 3 ``kappa`` (a real network's keypoints scatter more than ground-truth maps'; 0 keeps
+    ``kappa``; :meth:`PoseTracker.stats` gives the falloff in use). A track moves by the
+    median move of its parts, gets an ID after ``min_hits`` matched frames and dies
+    ``max_age`` seconds after its last match, or once its predicted pose has left the frame
+    (whoever comes in there later is somebody else), or where, at an edge of the frame and
+    heading out through it faster than ``turn_speed`` sizes per second, its match would turn
+    it back (that is somebody coming in where its person went out; 0 turns this off); a
+    confident person who would start a track is first offered to the tracks lost for a
+    while, their falloff widened by ``widen`` per second unseen. Smoothing (``smooth``): One
+    Euro with ``min_cutoff`` and ``d_cutoff`` in Hz and ``beta`` in Hz per person-size per
+    second; ``motion`` predicts with the track's velocity, shrunk for a track slower than
+    ``still_speed`` sizes per second (a standing person's velocity is noise). A hidden part
+    shows above ``part_on``, a shown one stays above ``part_off`` and is held ``part_hold``
+    seconds when it goes missing. ``assignment`` pairs people and tracks in each pass:
+    ``"optimal"`` (the pairing that explains the most parts in all) or ``"greedy"`` (the
+    best pair first). ``appearance`` (0..1) is the share of a pairing's worth given by how
+    alike the person's colours (sampled from the frame at their parts, when ``update`` gets
+    the frame) and the track's remembered ones are: two people crossing are told apart by
     their clothes; 0 (or no frame) matches by geometry alone. The defaults are tuned by
     ``bench track``.
     """
